@@ -1,0 +1,228 @@
+/**
+ * A client for any OpenAI-compatible chat completions server (OpenAI, SGLang, vLLM...):
+ * bounded concurrency, retries with exponential backoff and jitter on 429, 5xx, timeouts
+ * and network errors (a Retry-After header wins over the backoff), a per-request timeout,
+ * and token-usage accounting.
+ */
+import { Rng } from '../common/rng.ts';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatClientConfig {
+  /** e.g. "https://api.openai.com/v1" or "http://127.0.0.1:30000/v1". */
+  baseUrl: string;
+  model: string;
+  /** The key itself; takes precedence over apiKeyEnv. */
+  apiKey?: string;
+  /** Name of the environment variable holding the key (e.g. "OPENAI_API_KEY"). */
+  apiKeyEnv?: string;
+  /** Requests in flight at once. */
+  concurrency?: number;
+  /** Retries after the first try. */
+  maxRetries?: number;
+  timeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  temperature?: number;
+  maxTokens?: number;
+  /** Seed of the jitter stream. */
+  seed?: number;
+}
+
+export interface ChatOptions {
+  temperature?: number;
+  maxTokens?: number;
+  /** Ask for the top-k log-probabilities of each generated token. */
+  topLogprobs?: number;
+  signal?: AbortSignal;
+}
+
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top_logprobs?: { token: string; logprob: number }[];
+}
+
+export interface ChatReply {
+  text: string;
+  finishReason?: string;
+  logprobs?: TokenLogprob[];
+  usage: { promptTokens: number; completionTokens: number };
+}
+
+export interface ChatUsage {
+  requests: number;
+  retries: number;
+  failures: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** A request that failed for good (after retries, or at once for a non-retryable status). */
+export class ChatError extends Error {
+  constructor(message: string, readonly status?: number, readonly retryable = false) {
+    super(message);
+    this.name = 'ChatError';
+  }
+}
+
+export class ChatClient {
+  readonly config: Required<Omit<ChatClientConfig, 'apiKey' | 'apiKeyEnv'>> & { apiKey?: string };
+  readonly usage: ChatUsage = { requests: 0, retries: 0, failures: 0, promptTokens: 0, completionTokens: 0 };
+  private active = 0;
+  private waiting: (() => void)[] = [];
+  private rng: Rng;
+
+  constructor(config: ChatClientConfig) {
+    const apiKey = config.apiKey ?? (config.apiKeyEnv ? process.env[config.apiKeyEnv] : undefined);
+    if (config.apiKeyEnv && !config.apiKey && !apiKey) {
+      throw new ChatError(`environment variable ${config.apiKeyEnv} (the API key of ${config.baseUrl}) is not set: export it, or set api_key in the pipeline`);
+    }
+    this.config = {
+      baseUrl: config.baseUrl.replace(/\/+$/, ''),
+      model: config.model,
+      apiKey,
+      concurrency: config.concurrency ?? 8,
+      maxRetries: config.maxRetries ?? 6,
+      timeoutMs: config.timeoutMs ?? 120_000,
+      initialBackoffMs: config.initialBackoffMs ?? 1000,
+      maxBackoffMs: config.maxBackoffMs ?? 60_000,
+      temperature: config.temperature ?? 0.7,
+      maxTokens: config.maxTokens ?? 4096,
+      seed: config.seed ?? 0,
+    };
+    this.rng = new Rng(`chat-jitter:${this.config.seed}`);
+  }
+
+  /** One chat completion, retried as configured. */
+  async chat(messages: ChatMessage[], opts: ChatOptions = {}): Promise<ChatReply> {
+    await this.acquire();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        opts.signal?.throwIfAborted();
+        try {
+          return await this.once(messages, opts);
+        } catch (err) {
+          const e = toChatError(err, this.config.timeoutMs);
+          if (opts.signal?.aborted) throw opts.signal.reason ?? e;
+          if (!e.retryable || attempt >= this.config.maxRetries) {
+            this.usage.failures++;
+            throw e;
+          }
+          this.usage.retries++;
+          await sleep(this.backoffMs(attempt, (err as { retryAfterMs?: number }).retryAfterMs), opts.signal);
+        }
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Exponential backoff with full jitter, or the server's Retry-After when it gave one. */
+  backoffMs(attempt: number, retryAfterMs?: number): number {
+    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, this.config.maxBackoffMs);
+    const cap = Math.min(this.config.maxBackoffMs, this.config.initialBackoffMs * 2 ** attempt);
+    return cap / 2 + this.rng.next() * (cap / 2);
+  }
+
+  private async once(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply> {
+    const body: Record<string, unknown> = {
+      model: this.config.model,
+      messages,
+      temperature: opts.temperature ?? this.config.temperature,
+      max_tokens: opts.maxTokens ?? this.config.maxTokens,
+    };
+    if (opts.topLogprobs !== undefined) {
+      body.logprobs = true;
+      body.top_logprobs = opts.topLogprobs;
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.config.apiKey) headers.authorization = `Bearer ${this.config.apiKey}`;
+    const timeout = AbortSignal.timeout(this.config.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    this.usage.requests++;
+    const res = await fetch(`${this.config.baseUrl}/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body), signal });
+    const raw = await res.text();
+    if (!res.ok) {
+      const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
+      const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status)}`, res.status, retryable);
+      (err as { retryAfterMs?: number }).retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      throw err;
+    }
+    let json: OpenAiResponse;
+    try {
+      json = JSON.parse(raw) as OpenAiResponse;
+    } catch {
+      throw new ChatError(`${this.config.baseUrl}: the server answered with invalid JSON: ${raw.slice(0, 200)}`, res.status, true);
+    }
+    const choice = json.choices?.[0];
+    if (!choice || typeof choice.message?.content !== 'string') {
+      throw new ChatError(`${this.config.baseUrl}: the reply has no choices[0].message.content: ${raw.slice(0, 200)}`, res.status, true);
+    }
+    const usage = { promptTokens: json.usage?.prompt_tokens ?? 0, completionTokens: json.usage?.completion_tokens ?? 0 };
+    this.usage.promptTokens += usage.promptTokens;
+    this.usage.completionTokens += usage.completionTokens;
+    return { text: choice.message.content, finishReason: choice.finish_reason, logprobs: choice.logprobs?.content ?? undefined, usage };
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.config.concurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+interface OpenAiResponse {
+  choices?: { message?: { content?: string }; finish_reason?: string; logprobs?: { content?: TokenLogprob[] | null } | null }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+}
+
+function toChatError(err: unknown, timeoutMs: number): ChatError {
+  if (err instanceof ChatError) return err;
+  const e = err as Error;
+  if (e?.name === 'TimeoutError') return new ChatError(`request timed out after ${timeoutMs} ms`, undefined, true);
+  if (e?.name === 'AbortError') return new ChatError('request aborted', undefined, false);
+  // fetch() throws TypeError("fetch failed") on refused connections, resets, DNS failures.
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return new ChatError(`network error: ${e?.message ?? String(err)}${cause ? ` (${cause.code ?? cause.message})` : ''}`, undefined, true);
+}
+
+function hintFor(status: number): string {
+  if (status === 401 || status === 403) return ' (check the API key: api_key or api_key_env in the pipeline)';
+  if (status === 404) return ' (check base_url: it should end before /chat/completions, e.g. .../v1, and the model name)';
+  return '';
+}
+
+/** Retry-After is either seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const s = Number(value);
+  if (Number.isFinite(s)) return Math.max(0, s * 1000);
+  const t = Date.parse(value);
+  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : undefined;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * Verifiers: one interface, used by the reasoning search (data/search.ts) and by RL.
+ * A verifier judges a response (only the answer part) against a reference answer.
+ *
+ * - rule:  normalised answer match (case, punctuation, articles, whitespace, unicode),
+ *          alias groups, option letter ↔ option text when options are given.
+ * - llm:   an LLM judge over the chat client, replying True or False.
+ * - model: a verifier model's P(True), correct when at least a threshold (0.4 in the recipe).
+ */
+import type { ChatClient } from './chat-client.ts';
+import { judgePrompt } from './prompts/verify.ts';
+
+export interface VerifyInput {
+  response: string;
+  reference: string;
+  question?: string;
+  /** Option letter → text, when the item is multiple choice: lets a letter match its text. */
+  options?: Record<string, string>;
+}
+
+export interface Verdict {
+  correct: boolean;
+  /** 1/0 for rule and llm verifiers; P(True) for the model verifier. */
+  score: number;
+  reason: string;
+}
+
+export interface Verifier {
+  name: string;
+  verify(input: VerifyInput): Promise<Verdict>;
+}
+
+// ---------------------------------------------------------------- the RL reward
+
+/** The text after the last `## Final Response` heading (the whole text when there is none), trimmed. */
+export function extractFinalResponse(text: string): string {
+  const i = text.lastIndexOf('## Final Response');
+  return (i < 0 ? text : text.slice(i + '## Final Response'.length)).trim();
+}
+
+/** HuatuoGPT-o1's reward: 0 unless both headings appear exactly once; then 1 if correct, 0.1 if not. */
+export function huatuoReward(text: string, correct: boolean): number {
+  if (count(text, '## Thinking') !== 1 || count(text, '## Final Response') !== 1) return 0;
+  return correct ? 1 : 0.1;
+}
+
+function count(text: string, needle: string): number {
+  return text.split(needle).length - 1;
+}
+
+// ---------------------------------------------------------------- rule-based
+
+/** Lower case, unicode-folded, no accents, punctuation or articles, single spaces. */
+export function normalizeAnswer(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[\p{P}\p{S}]+/gu, ' ')
+    .replace(/\b(a|an|the)\b/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export class RuleVerifier implements Verifier {
+  readonly name = 'rule';
+  /** Each group lists names that count as the same answer, e.g. ["MI", "myocardial infarction"]. */
+  constructor(private readonly aliases: string[][] = []) {}
+
+  async verify({ response, reference, options }: VerifyInput): Promise<Verdict> {
+    const accepted = this.acceptedAnswers(reference, options);
+    const answer = response.trim();
+    const resp = normalizeAnswer(answer);
+    if (!resp) return { correct: false, score: 0, reason: 'empty response' };
+    if (options) {
+      const letter = chosenLetter(answer, options);
+      if (letter) {
+        const ok = accepted.has(normalizeAnswer(options[letter]));
+        return { correct: ok, score: ok ? 1 : 0, reason: `chose option ${letter} (${options[letter]})${ok ? '' : ', not the reference'}` };
+      }
+    }
+    if (accepted.has(resp)) return { correct: true, score: 1, reason: 'exact match after normalisation' };
+    const found = [...accepted].find((a) => a && ` ${resp} `.includes(` ${a} `));
+    if (found) {
+      const others = options ? Object.values(options).map(normalizeAnswer).filter((o) => !accepted.has(o) && ` ${resp} `.includes(` ${o} `)) : [];
+      if (others.length === 0) return { correct: true, score: 1, reason: `the response contains "${found}"` };
+      return { correct: false, score: 0, reason: `the response names the reference and other options too (${others.join(', ')})` };
+    }
+    return { correct: false, score: 0, reason: 'no match with the reference or its aliases' };
+  }
+
+  private acceptedAnswers(reference: string, options?: Record<string, string>): Set<string> {
+    let ref = reference.trim();
+    // A reference given as an option letter stands for that option's text.
+    const letter = ref.replace(/^\(?([A-Za-z])[).:]?$/, '$1').toUpperCase();
+    if (options && letter.length === 1 && options[letter] !== undefined) ref = options[letter];
+    const set = new Set([normalizeAnswer(ref)]);
+    for (const group of this.aliases) {
+      const norm = group.map(normalizeAnswer);
+      if (norm.some((n) => set.has(n))) norm.forEach((n) => set.add(n));
+    }
+    return set;
+  }
+}
+
+/** The option letter a response commits to, if it names one clearly. */
+function chosenLetter(response: string, options: Record<string, string>): string | undefined {
+  const letters = Object.keys(options).join('');
+  const patterns = [
+    new RegExp(`answer is:?\\s*\\(?([${letters}])\\)?(?![\\w])`, 'i'),
+    new RegExp(`^\\s*\\(?([${letters}])\\)?\\s*(?:[.:)]|$)`),
+    new RegExp(`^\\s*option\\s+\\(?([${letters}])\\)?(?![\\w])`, 'i'),
+  ];
+  for (const re of patterns) {
+    const m = re.exec(response);
+    if (m) {
+      const key = Object.keys(options).find((k) => k.toUpperCase() === m[1].toUpperCase());
+      if (key) return key;
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- LLM judge
+
+export class LlmJudgeVerifier implements Verifier {
+  readonly name = 'llm';
+  constructor(private readonly client: ChatClient) {}
+
+  async verify(input: VerifyInput): Promise<Verdict> {
+    const reply = await this.client.chat([{ role: 'user', content: judgePrompt(input) }], { temperature: 0, maxTokens: 16 });
+    const m = /\b(true|false)\b/i.exec(reply.text);
+    if (!m) return { correct: false, score: 0, reason: `the judge replied neither True nor False: ${JSON.stringify(reply.text.slice(0, 80))}` };
+    const correct = m[1].toLowerCase() === 'true';
+    return { correct, score: correct ? 1 : 0, reason: `judge ${this.client.config.model} said ${m[1]}` };
+  }
+}
+
+// ---------------------------------------------------------------- model verifier
+
+/** Returns P(True) that the response matches the reference, given the judge prompt. */
+export type TrueScorer = (prompt: string) => Promise<number>;
+
+export class ModelVerifier implements Verifier {
+  readonly name = 'model';
+  constructor(private readonly scorer: TrueScorer, readonly threshold = 0.4) {}
+
+  async verify(input: VerifyInput): Promise<Verdict> {
+    const p = await this.scorer(judgePrompt(input));
+    const correct = p >= this.threshold;
+    return { correct, score: p, reason: `P(True) = ${p.toFixed(3)} ${correct ? '>=' : '<'} threshold ${this.threshold}` };
+  }
+}
+
+/** A scorer asking an OpenAI-compatible server for the log-probabilities of "True" and "False" as the first token. */
+export function logprobScorer(client: ChatClient, topLogprobs = 20): TrueScorer {
+  return async (prompt) => {
+    const reply = await client.chat([{ role: 'user', content: prompt }], { temperature: 0, maxTokens: 1, topLogprobs });
+    const first = reply.logprobs?.[0];
+    if (!first) throw new Error(`${client.config.baseUrl}: the reply has no logprobs; the server must support "logprobs": true with "top_logprobs"`);
+    let pTrue = 0;
+    let pFalse = 0;
+    for (const t of [first, ...(first.top_logprobs ?? [])]) {
+      const word = t.token.trim().toLowerCase();
+      if (word === 'true') pTrue = Math.max(pTrue, Math.exp(t.logprob));
+      if (word === 'false') pFalse = Math.max(pFalse, Math.exp(t.logprob));
+    }
+    if (pTrue + pFalse === 0) return 0;
+    return pTrue / (pTrue + pFalse);
+  };
+}
+
+// ---------------------------------------------------------------- factory
+
+export interface VerifierConfig {
+  type: 'rule' | 'llm' | 'model';
+  aliases?: string[][];
+  threshold?: number;
+}
+
+/** Builds a verifier from the pipeline's verifier params; `client` is the judge for llm/model types. */
+export function makeVerifier(config: VerifierConfig, deps: { client?: ChatClient; scorer?: TrueScorer } = {}): Verifier {
+  switch (config.type) {
+    case 'rule':
+      return new RuleVerifier(config.aliases ?? []);
+    case 'llm':
+      if (!deps.client) throw new Error('verifier type "llm" needs a judge: set verifier.judge (base_url, model) in the pipeline');
+      return new LlmJudgeVerifier(deps.client);
+    case 'model': {
+      const scorer = deps.scorer ?? (deps.client ? logprobScorer(deps.client) : undefined);
+      if (!scorer) throw new Error('verifier type "model" needs a scorer: set verifier.judge (base_url, model) of a server that returns logprobs');
+      return new ModelVerifier(scorer, config.threshold ?? 0.4);
+    }
+  }
+}
