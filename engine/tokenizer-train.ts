@@ -7,7 +7,7 @@
  * the written file declares, so training sees exactly the pieces encoding will see.
  */
 import { join } from 'node:path';
-import { SequencePreTokenizer } from '@huggingface/tokenizers';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { writeJsonAtomic } from '../common/fs.ts';
 import { learnBpe } from './tokenizer-bpe.ts';
 
@@ -23,6 +23,8 @@ export const CHATML_TEMPLATE =
   "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}" +
   "{%- endfor %}" +
   "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
+const NORMALIZER = { type: 'NFC' };
 
 const PRE_TOKENIZER = {
   type: 'Sequence',
@@ -67,7 +69,12 @@ function escapeRegExp(s: string): string {
 
 /** Counts the byte-level words of the texts, skipping literal special tokens. */
 export function countWords(texts: Iterable<string>, specialTokens: string[]): { counts: Map<string, number>; total: number } {
-  const pre = new SequencePreTokenizer(PRE_TOKENIZER);
+  // The library's own pre-tokenizer, built from the very config the file will carry.
+  const empty = {
+    normalizer: NORMALIZER, pre_tokenizer: PRE_TOKENIZER, post_processor: null, decoder: null,
+    model: { type: 'BPE', vocab: {}, merges: [] }, added_tokens: [],
+  };
+  const pre = new HfTokenizer(empty, {}).pre_tokenizer!;
   const specials = specialTokens.length > 0 ? new RegExp(specialTokens.map(escapeRegExp).join('|'), 'g') : null;
   const counts = new Map<string, number>();
   let total = 0;
@@ -117,7 +124,7 @@ export function trainTokenizer(texts: Iterable<string>, options: TrainOptions): 
     truncation: null,
     padding: null,
     added_tokens: added,
-    normalizer: { type: 'NFC' },
+    normalizer: NORMALIZER,
     pre_tokenizer: PRE_TOKENIZER,
     post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
