@@ -1,42 +1,64 @@
 /**
  * Entry point of every built-in job process:
  *   node --import tsx jobs/main.ts SPEC.json
- * Loads jobs/<kind>.ts, runs it, and reports `result` or `error` on the protocol.
+ * Loads the job module of the spec's kind, runs it, and reports `result` or `error`
+ * on the protocol (runtime/protocol.ts). Exit codes: 0 done, 2 user error (never
+ * retried), 1 anything else.
+ *
+ * The module of kind K is jobs/K.ts (e.g. jobs/data.verify.ts). Folders listed in
+ * DOCTOR_AGENT_JOBS_DIR (separated by ':') are searched after jobs/; the tests use it
+ * to add small job modules of their own (test/fixtures/jobs/).
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { JobSpec } from '../runtime/protocol.ts';
 import { makeContext, send, UserError, type JobModule } from './context.ts';
+
+function findModule(kind: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(kind)) {
+    throw new UserError(`invalid step kind ${JSON.stringify(kind)}`, { hint: 'kinds are names like "train.sft"' });
+  }
+  const dirs = [dirname(fileURLToPath(import.meta.url))];
+  for (const d of (process.env.DOCTOR_AGENT_JOBS_DIR ?? '').split(delimiter)) if (d.trim()) dirs.push(resolve(d));
+  for (const d of dirs) {
+    const p = join(d, `${kind}.ts`);
+    if (existsSync(p)) return p;
+  }
+  throw new UserError(`step kind "${kind}" has no built-in job (looked for ${kind}.ts in ${dirs.join(', ')})`, {
+    hint: 'check the `uses:` of the step, or run the program as a `command` step',
+  });
+}
 
 async function main(): Promise<void> {
   const specPath = process.argv[2];
   if (!specPath) throw new UserError('usage: jobs/main.ts SPEC.json');
   const spec = JSON.parse(readFileSync(specPath, 'utf8')) as JobSpec;
-  const here = dirname(fileURLToPath(import.meta.url));
-  const modPath = join(here, `${spec.kind}.ts`);
-  let mod: JobModule;
-  try {
-    mod = (await import(pathToFileURL(modPath).href)) as JobModule;
-  } catch (err) {
-    throw new UserError(`step kind "${spec.kind}" has no built-in job (${(err as Error).message})`);
-  }
+  // A module that exists but fails to load is a bug, not bad input: let it crash (and be retried).
+  const mod = (await import(pathToFileURL(findModule(spec.kind)).href)) as JobModule;
+  if (typeof mod.run !== 'function') throw new Error(`job module of "${spec.kind}" does not export run(ctx)`);
   const controller = new AbortController();
   process.on('SIGTERM', () => controller.abort());
   process.on('SIGINT', () => controller.abort());
   const outputs = await mod.run(makeContext(spec, controller.signal));
-  send({ type: 'result', outputs });
+  send({ type: 'result', outputs: outputs ?? {} });
+}
+
+/** Exit only once stdout is flushed, so the last message is never lost. */
+function exit(code: number): void {
+  process.stdout.write('', () => process.exit(code));
 }
 
 main().then(
-  () => process.exit(0),
+  () => exit(0),
   (err: unknown) => {
     const e = err as Error;
     if (e instanceof UserError) {
       send({ type: 'error', message: e.message, user: true, where: e.where, hint: e.hint });
-      process.exit(2);
+      exit(2);
+      return;
     }
     send({ type: 'error', message: e?.stack ?? String(err) });
-    process.exit(1);
+    exit(1);
   },
 );

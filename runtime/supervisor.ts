@@ -1,12 +1,47 @@
 /**
- * The job supervisor: runs one heavy step as a child process and follows it over the
- * JSON-lines protocol (runtime/protocol.ts). Implementation in progress; the exported
- * types and signature are the contract.
+ * The job supervisor: every heavy step runs as a child process, followed here.
+ *
+ * - Built-in kinds: the JobSpec goes to <outDir>/.job-spec.json and the job runs as
+ *   `node --import tsx jobs/main.ts SPEC` (tsx and jobs/main.ts found from this
+ *   project's root, whatever the current folder).
+ * - kind "command": the user's program (runtime/command.ts), argv run directly unless
+ *   `shell: true`.
+ *
+ * Both speak the JSON-lines protocol (runtime/protocol.ts) on stdout; other lines, and
+ * all of stderr, are log. Each protocol message folds into a JobState handed to
+ * onState (the activity turns it into heartbeats).
+ *
+ * Process hygiene: the job leads its own process group. When it exits, whatever it
+ * left running in that group is killed. Cancellation sends SIGTERM to the group and
+ * SIGKILL after the grace period. A watchdog (runtime/watchdog.ts) kills the group if
+ * this process dies first.
+ *
+ * Resume: the newest valid checkpoint (runtime/checkpoints.ts) among `resumeFrom` and
+ * those found in the step folder (the `checkpoints` glob of a command step;
+ * `checkpoints/*` for built-in jobs) is handed to the job: JobSpec.resumeFrom, or the
+ * command's resume_args.
+ *
+ * Outcome: exit 0 (or a command's success_codes) → outputs = artifacts reported, then
+ * the last `result` message, then a command's declared outputs. A non-zero exit after
+ * an `error` message with user: true → JobUserError (never retried). Any other failure
+ * → JobFailedError with the log tail. Stopped through the signal → JobCancelledError.
  */
-import { JobFailedError } from './errors.ts';
+import { appendFileSync, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+import { execa } from 'execa';
+import { writeJsonAtomic } from '../common/fs.ts';
+import { parseJobLine, type JobMessage, type JobSpec } from './protocol.ts';
+import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
+import { newestCheckpoint } from './checkpoints.ts';
+import { commandLaunch, declaredOutputs, matchProgress, parseCommandParams, progressRegex, type Launch } from './command.ts';
+import { Watchdog } from './watchdog.ts';
 
 export interface JobState {
   progress?: { current: number; total?: number; unit?: string; message?: string };
+  /** Latest value of every metric reported so far. */
   metrics?: Record<string, number>;
   metricsStep?: number;
   checkpoint?: { path: string; step?: number };
@@ -31,9 +66,9 @@ export interface SuperviseOptions {
   graceMs?: number;
   /** Every stdout/stderr line is appended here. */
   logFile?: string;
-  /** Metric messages are appended here as JSON lines. */
+  /** Metric messages are appended here, one {time, step, values} object a line. */
   metricsFile?: string;
-  /** Called on every protocol message with the folded state (the caller throttles heartbeats). */
+  /** Called on every protocol message (and progress_regex match) with the folded state; the caller throttles. */
   onState?: (s: JobState) => void;
 }
 
@@ -44,7 +79,211 @@ export interface JobOutcome {
   durationMs: number;
 }
 
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const JOBS_MAIN = join(PROJECT_ROOT, 'jobs', 'main.ts');
+const TSX_LOADER = import.meta.resolve('tsx');
+const BUILTIN_CHECKPOINTS = 'checkpoints/*';
+const TAIL_LINES = 40;
+
+/** The last lines of output, kept for error messages. */
+class Tail {
+  private lines: string[] = [];
+  push(line: string): void {
+    this.lines.push(line.length > 500 ? line.slice(0, 500) + '…' : line);
+    if (this.lines.length > TAIL_LINES) this.lines.shift();
+  }
+  text(n = TAIL_LINES): string {
+    return this.lines.slice(-n).join('\n');
+  }
+}
+
+function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* ESRCH: the group is already gone */
+  }
+}
+
+function describeExit(code: number | null, signal: string | null): string {
+  return signal ? `was killed by ${signal}` : `exited with code ${code}`;
+}
+
 /** Runs the job to completion. Throws JobUserError (never retry), JobFailedError (retry) or JobCancelledError. */
 export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
-  throw new JobFailedError(`superviseJob(${o.kind}): not implemented yet`);
+  const started = Date.now();
+  const label = `step "${o.stepId}" (${o.kind})`;
+  if (o.signal?.aborted) throw new JobCancelledError(`${label} cancelled before it started`);
+  mkdirSync(o.outDir, { recursive: true });
+
+  // What to start, and what to resume from.
+  const isCommand = o.kind === 'command';
+  const cmd = isCommand ? parseCommandParams(o.params, o.stepId) : undefined;
+  const regex = cmd ? progressRegex(cmd, o.stepId) : undefined;
+  const resume = newestCheckpoint(o.outDir, cmd ? cmd.checkpoints : BUILTIN_CHECKPOINTS, o.resumeFrom);
+  const ctx = { outDir: o.outDir, runId: o.runId, stepId: o.stepId, attempt: o.attempt, checkpoint: resume?.path };
+  let launch: Launch;
+  if (cmd) {
+    launch = commandLaunch(cmd, ctx);
+  } else {
+    const spec: JobSpec = { kind: o.kind, runId: o.runId, stepId: o.stepId, params: o.params, outDir: o.outDir, resumeFrom: resume?.path, attempt: o.attempt };
+    const specPath = join(o.outDir, '.job-spec.json');
+    writeJsonAtomic(specPath, spec);
+    launch = { file: process.execPath, args: ['--import', TSX_LOADER, JOBS_MAIN, specPath], shell: false, env: {}, cwd: process.cwd() };
+  }
+  const successCodes = cmd ? cmd.success_codes : [0];
+
+  // Logs.
+  let log: WriteStream | undefined;
+  if (o.logFile) {
+    mkdirSync(dirname(o.logFile), { recursive: true });
+    log = createWriteStream(o.logFile, { flags: 'a' });
+    log.on('error', () => {}); // a full disk must not take the job down with it
+    const what = launch.shell ? launch.file : [launch.file, ...launch.args].join(' ');
+    log.write(`=== ${new Date().toISOString()} attempt ${o.attempt}${resume ? ` resuming from ${resume.path}` : ''}: ${what}\n`);
+  }
+  if (o.metricsFile) mkdirSync(dirname(o.metricsFile), { recursive: true });
+
+  // Start: watchdog first, so the job is guarded from its first instant.
+  const watchdog = new Watchdog();
+  const child = execa(launch.file, launch.args, {
+    shell: launch.shell,
+    cwd: launch.cwd,
+    env: launch.env,
+    extendEnv: true,
+    detached: true,
+    cleanup: false,
+    buffer: false,
+    reject: false,
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  if (child.pid) watchdog.arm(child.pid);
+
+  // Follow its output.
+  const state: JobState = { pid: child.pid };
+  const tail = new Tail();
+  const artifacts: Record<string, unknown> = {};
+  let result: Record<string, unknown> | undefined;
+  let lastError: Extract<JobMessage, { type: 'error' }> | undefined;
+  const emit = () => o.onState?.({ ...state, metrics: state.metrics && { ...state.metrics } });
+
+  const onMessage = (m: JobMessage): void => {
+    switch (m.type) {
+      case 'progress':
+        state.progress = { current: m.current, total: m.total, unit: m.unit, message: m.message };
+        break;
+      case 'metric':
+        state.metrics = { ...state.metrics, ...m.values };
+        if (m.step !== undefined) state.metricsStep = m.step;
+        if (o.metricsFile) {
+          try {
+            appendFileSync(o.metricsFile, JSON.stringify({ time: new Date().toISOString(), step: m.step, values: m.values }) + '\n');
+          } catch {
+            /* metrics are a record, not the work: never fail the job over them */
+          }
+        }
+        break;
+      case 'checkpoint':
+        state.checkpoint = { path: resolve(launch.cwd, m.path), step: m.step };
+        break;
+      case 'artifact':
+        artifacts[m.name] = resolve(launch.cwd, m.path);
+        break;
+      case 'result':
+        result = m.outputs;
+        break;
+      case 'error':
+        lastError = m;
+        state.lastLog = m.message;
+        break;
+      case 'log':
+        state.lastLog = m.message;
+        break;
+    }
+    emit();
+  };
+
+  const follow = (stream: Readable | null, parse: boolean): Promise<void> => {
+    if (!stream) return Promise.resolve();
+    const rl = createInterface({ input: stream, crlfDelay: Infinity });
+    rl.on('line', (line) => {
+      log?.write(line + '\n');
+      const m = parse ? parseJobLine(line) : undefined;
+      if (m) return onMessage(m);
+      if (line.trim()) tail.push(line);
+      const p = regex && matchProgress(regex, line);
+      if (p) {
+        state.progress = { ...state.progress, ...p };
+        emit();
+      }
+    });
+    return new Promise((res) => rl.once('close', res));
+  };
+  const streamsDone = Promise.all([follow(child.stdout, true), follow(child.stderr, false)]);
+
+  // Cancellation.
+  const graceMs = o.graceMs ?? 10_000;
+  let cancelled = false;
+  let forceKill: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    cancelled = true;
+    killGroup(child.pid, 'SIGTERM');
+    forceKill = setTimeout(() => killGroup(child.pid, 'SIGKILL'), graceMs);
+  };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  // Wait for the exit (not for the pipes: a leftover grandchild may hold them open).
+  const exited = new Promise<{ code: number | null; signal: string | null }>((res) =>
+    child.once('exit', (code, signal) => res({ code, signal })),
+  );
+  const settled = child.then((r) => r);
+  const first = await Promise.race([exited, settled.then(() => undefined)]);
+  const spawnFailure = first === undefined && !child.pid ? await settled : undefined;
+  const exit = first ?? (spawnFailure ? { code: null, signal: null } : await exited);
+
+  o.signal?.removeEventListener('abort', onAbort);
+  clearTimeout(forceKill);
+  killGroup(child.pid, 'SIGKILL'); // anything the job left behind in its group
+  watchdog.disarm();
+  await Promise.race([streamsDone, new Promise((r) => setTimeout(r, 2000))]);
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+  await settled;
+  if (log) await new Promise((r) => log!.end(r));
+
+  const lastCheckpoint = () => {
+    const found = newestCheckpoint(o.outDir, cmd ? cmd.checkpoints : BUILTIN_CHECKPOINTS, state.checkpoint?.path);
+    return found ? { path: found.path, step: found.step } : state.checkpoint;
+  };
+
+  // Classify.
+  if (spawnFailure) {
+    const reason = (spawnFailure.message ?? 'unknown error').split('\n')[0];
+    if (isCommand) {
+      throw new JobUserError(`${label}: cannot start ${JSON.stringify(launch.file)}: ${reason}`, {
+        where: `steps.${o.stepId}.with.run`,
+        hint: 'check that the program is installed and on PATH, or give its full path',
+      });
+    }
+    throw new JobFailedError(`${label}: cannot start the job process: ${reason}`);
+  }
+  if (cancelled) throw new JobCancelledError(`${label} cancelled (${describeExit(exit.code, exit.signal)})`, lastCheckpoint());
+  const ok = exit.signal === null && exit.code !== null && successCodes.includes(exit.code);
+  if (!ok) {
+    if (lastError?.user && exit.signal === null) {
+      throw new JobUserError(lastError.message, { where: lastError.where, hint: lastError.hint });
+    }
+    const why = lastError ? `: ${lastError.message.split('\n')[0]}` : '';
+    const logTail = tail.text();
+    throw new JobFailedError(
+      `${label} ${describeExit(exit.code, exit.signal)}${why}${logTail ? `\n--- last lines ---\n${tail.text(10)}` : ''}`,
+      { exitCode: exit.code, signal: exit.signal, logTail },
+    );
+  }
+  const outputs: Record<string, unknown> = { ...artifacts, ...result };
+  if (cmd) Object.assign(outputs, declaredOutputs(cmd, ctx));
+  return { outputs, checkpoint: lastCheckpoint(), metrics: state.metrics, durationMs: Date.now() - started };
 }
