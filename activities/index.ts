@@ -1,0 +1,13 @@
+/** Every activity the worker registers, bound to an artifact store. */
+import type { ArtifactStore } from '../runtime/store.ts';
+import { makePrepareRun } from './prepare-run.ts';
+import { makeRunStep } from './run-step.ts';
+
+export function createActivities(store: ArtifactStore) {
+  return {
+    prepareRun: makePrepareRun(store),
+    runStep: makeRunStep(store),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,107 @@
+/**
+ * The worker: polls the workflow task queue (the Plan interpreter) and the step
+ * queues (e.g. cpu, gpu) for activities. One Temporal Worker per task queue, all in
+ * this process. `doctor-agent worker` and `doctor-agent run` both use it.
+ *
+ * Shutdown (SIGINT/SIGTERM): steps that finish within SHUTDOWN_GRACE still complete;
+ * then running steps are cancelled, their jobs get SIGTERM and write a checkpoint
+ * (the supervisor's grace period), and the step is retried elsewhere from it.
+ */
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities/index.ts';
+import { ArtifactStore } from './runtime/store.ts';
+import { NAMESPACE } from './runtime/temporal.ts';
+import { workflowBundle } from './runtime/workflow-bundle.ts';
+import { WORKFLOW_QUEUE } from './workflows/types.ts';
+
+export const DEFAULT_QUEUES = ['cpu', 'gpu'];
+/** Time for steps about to finish to complete, before running ones are asked to checkpoint and stop. */
+export const SHUTDOWN_GRACE = '2s';
+/** Longest wait for jobs to checkpoint after that (above the supervisor's 10 s SIGTERM → SIGKILL grace). */
+export const SHUTDOWN_FORCE = '30s';
+
+export interface WorkerSetOptions {
+  address: string;
+  store: ArtifactStore;
+  /** Activity task queues to poll (the workflow queue is always polled unless `workflows` is false). */
+  queues?: string[];
+  workflows?: boolean;
+  identity?: string;
+  /** Test hook: overrides of Temporal worker options. */
+  overrides?: Partial<WorkerOptions>;
+}
+
+export interface WorkerSet {
+  workers: Worker[];
+  connection: NativeConnection;
+  queues: string[];
+  /** Resolves when every worker stopped (after shutdown()). Rejects if one fails. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+let runtimeInstalled = false;
+
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  // Signals are handled by the caller (the CLI decides what Ctrl-C means); logs at warn and above only.
+  Runtime.install({ shutdownSignals: [], logger: undefined, telemetryOptions: { logging: { filter: 'WARN', forward: {} } } });
+}
+
+export async function createWorkerSet(o: WorkerSetOptions): Promise<WorkerSet> {
+  installRuntime();
+  const connection = await NativeConnection.connect({ address: o.address });
+  const activities = createActivities(o.store);
+  const queues = [...new Set([...(o.workflows === false ? [] : [WORKFLOW_QUEUE]), ...(o.queues ?? DEFAULT_QUEUES)])];
+  const common: Partial<WorkerOptions> = {
+    connection,
+    namespace: NAMESPACE,
+    identity: o.identity ?? `doctor-agent-${process.pid}`,
+    activities,
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
+    // Heartbeat details reach the server at least every second: live progress bars, fresh checkpoints.
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
+    // After a worker crash, workflow tasks leave its sticky queue quickly.
+    stickyQueueScheduleToStartTimeout: '3s',
+    ...o.overrides,
+  };
+  const workers: Worker[] = [];
+  for (const taskQueue of queues) {
+    const withWorkflows = taskQueue === WORKFLOW_QUEUE;
+    workers.push(await Worker.create({
+      ...common,
+      taskQueue,
+      ...(withWorkflows ? { workflowBundle: await workflowBundle() } : {}),
+    } as WorkerOptions));
+  }
+  return {
+    workers,
+    connection,
+    queues,
+    async run() {
+      try {
+        await Promise.all(workers.map((w) => w.run()));
+      } finally {
+        await connection.close().catch(() => {});
+      }
+    },
+    shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
+}
+
+/** `node --import tsx worker.ts [queues]`: a worker on the store of DOCTOR_AGENT_HOME and the embedded server. */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { resolveAddress } = await import('./runtime/client.ts');
+  const store = new ArtifactStore();
+  const { address } = await resolveAddress({ store });
+  const queues = process.argv[2]?.split(',').filter(Boolean);
+  const set = await createWorkerSet({ address, store, queues });
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => set.shutdown());
+  console.log(`worker ${process.pid} polling ${set.queues.join(', ')} at ${address}`);
+  await set.run();
+}
