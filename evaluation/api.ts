@@ -1,0 +1,111 @@
+/**
+ * Request bodies of the served API (OpenAI chat/completions and SGLang's /generate),
+ * as zod schemas. Unknown fields are accepted and ignored, as OpenAI clients send many;
+ * what we cannot honour (streaming, n > 1, top log-probs) is refused with a clear error.
+ */
+import { z } from 'zod';
+
+const temperature = z.number().min(0).max(2);
+const topP = z.number().gt(0).max(1);
+const topK = z.number().int().min(-1);
+const maxTokens = z.number().int().min(1);
+const stop = z.union([z.string(), z.array(z.string()).max(16)]);
+const seed = z.number().int();
+const notStreaming = z.literal(false, { error: 'streaming is not supported: leave "stream" out or set it to false' });
+const onlyOne = z.literal(1, { error: 'only n = 1 is supported: send the request several times with different seeds' });
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const message = z.object({
+  role: z.enum(['system', 'user', 'assistant', 'developer', 'tool']),
+  content: z.union([z.string(), z.array(textPart)]),
+});
+
+export const ChatRequest = z.object({
+  model: z.string().optional(),
+  messages: z.array(message).min(1, { error: 'at least one message is needed' }),
+  temperature: temperature.optional(),
+  top_p: topP.optional(),
+  top_k: topK.optional(),
+  max_tokens: maxTokens.optional(),
+  max_completion_tokens: maxTokens.optional(),
+  stop: stop.optional(),
+  seed: seed.optional(),
+  n: onlyOne.optional(),
+  stream: notStreaming.optional(),
+  logprobs: z.boolean().optional(),
+  top_logprobs: z.literal(0, { error: 'top_logprobs is not supported: leave it out (logprobs: true gives each token\'s log-probability)' }).optional(),
+});
+export type ChatRequest = z.infer<typeof ChatRequest>;
+
+export const CompletionRequest = z.object({
+  model: z.string().optional(),
+  prompt: z.union([z.string().min(1), z.array(z.number().int().min(0)).min(1)]),
+  temperature: temperature.optional(),
+  top_p: topP.optional(),
+  top_k: topK.optional(),
+  max_tokens: maxTokens.optional(),
+  stop: stop.optional(),
+  seed: seed.optional(),
+  n: onlyOne.optional(),
+  stream: notStreaming.optional(),
+  echo: z.literal(false, { error: 'echo is not supported' }).optional(),
+  logprobs: z.union([z.boolean(), z.number().int().min(0).max(0)]).optional(),
+});
+export type CompletionRequest = z.infer<typeof CompletionRequest>;
+
+export const SamplingParamsBody = z.object({
+  temperature: temperature.optional(),
+  top_p: topP.optional(),
+  top_k: topK.optional(),
+  max_new_tokens: z.number().int().min(0).optional(),
+  stop: stop.optional(),
+  stop_token_ids: z.array(z.number().int().min(0)).optional(),
+  seed: seed.optional(),
+  n: onlyOne.optional(),
+});
+
+export const GenerateRequest = z
+  .object({
+    text: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+    input_ids: z.union([z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0)).min(1)).min(1)]).optional(),
+    sampling_params: SamplingParamsBody.optional(),
+    return_logprob: z.boolean().optional(),
+    stream: notStreaming.optional(),
+  })
+  .refine((b) => (b.text === undefined) !== (b.input_ids === undefined), {
+    error: 'give exactly one of "text" (a string or a list of strings) or "input_ids" (a list of token ids, or a list of such lists)',
+    path: ['text'],
+  });
+export type GenerateRequest = z.infer<typeof GenerateRequest>;
+
+/** A request the server refuses: HTTP status, message, and the offending field. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly param?: string) {
+    super(message);
+  }
+}
+
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(body)';
+}
+
+/** Parses a body or throws a 400 that names the first bad field and what it expects. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = fieldPath(issue.path);
+  const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problem(s))` : '';
+  throw new ApiError(400, `${field}: ${issue.message}${more}`, field);
+}
+
+export function stopList(stop: string | string[] | undefined): string[] {
+  if (stop === undefined) return [];
+  return (Array.isArray(stop) ? stop : [stop]).filter((s) => s.length > 0);
+}
+
+export function messageText(content: string | { text: string }[]): string {
+  return typeof content === 'string' ? content : content.map((p) => p.text).join('');
+}

@@ -1,0 +1,62 @@
+/**
+ * What the server needs from a model: a tokenizer and a decode batch that sequences
+ * can join and leave between steps (continuous batching). The engine adapter
+ * (evaluation/engine-backend.ts) and the scripted test backend both implement it.
+ */
+
+export interface SamplingParams {
+  /** 0 means greedy. */
+  temperature: number;
+  /** Nucleus sampling mass in (0, 1]; 1 disables it. */
+  topP: number;
+  /** Keep only the k most likely tokens; 0 disables it. */
+  topK: number;
+  /** Seed of this sequence's own random stream. */
+  seed: number;
+}
+
+export interface SequenceStart {
+  /** Unique per running sequence, chosen by the scheduler. */
+  id: number;
+  promptIds: number[];
+  sampling: SamplingParams;
+}
+
+export interface StepToken {
+  id: number;
+  token: number;
+  /** Log-probability of the token under the sampling distribution's source logits. */
+  logprob: number;
+}
+
+/** A set of sequences decoded together, one token each per step. */
+export interface DecodeBatch {
+  /** Admits sequences (prefill). They get their first token from the next `step()`. */
+  add(seqs: SequenceStart[]): Promise<void>;
+  /** Drops sequences (finished or cancelled); their state is freed. */
+  remove(ids: number[]): void;
+  /** Samples one token for every sequence in the batch. */
+  step(): Promise<StepToken[]>;
+}
+
+export interface ChatTurn {
+  role: string;
+  content: string;
+}
+
+export interface Backend {
+  /** Model name reported by /v1/models. */
+  name: string;
+  /** Folder the model was loaded from (reported by /get_model_info). */
+  path: string;
+  /** Largest prompt + completion length in tokens. */
+  contextLength: number;
+  /** Ids that end a sequence. */
+  eosTokenIds: number[];
+  encode(text: string): number[];
+  decode(ids: number[]): string;
+  /** The conversation rendered with the model's chat template, ready for generation. */
+  encodeChat(messages: ChatTurn[]): number[];
+  newBatch(): DecodeBatch;
+  close?(): Promise<void> | void;
+}
