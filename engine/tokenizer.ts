@@ -132,6 +132,7 @@ export class Tokenizer {
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    if (ids.length === 0) return '';
     return this.hf.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens ?? false });
   }
 
