@@ -26,7 +26,7 @@
  * an `error` message with user: true → JobUserError (never retried). Any other failure
  * → JobFailedError with the log tail. Stopped through the signal → JobCancelledError.
  */
-import { appendFileSync, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -133,6 +133,12 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
     launch = { file: process.execPath, args: ['--import', TSX_LOADER, JOBS_MAIN, specPath], shell: false, env: {}, cwd: process.cwd() };
   }
   const successCodes = cmd ? cmd.success_codes : [0];
+  if (!existsSync(launch.cwd)) {
+    throw new JobUserError(`${label}: working folder ${launch.cwd} does not exist`, {
+      where: `steps.${o.stepId}.with.cwd`,
+      hint: 'create it in an earlier step, or fix the path (relative paths are taken from the step folder)',
+    });
+  }
 
   // Logs.
   let log: WriteStream | undefined;
@@ -198,9 +204,11 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
       case 'error':
         lastError = m;
         state.lastLog = m.message;
+        for (const l of m.message.split('\n').slice(0, 10)) tail.push(l);
         break;
       case 'log':
         state.lastLog = m.message;
+        tail.push(m.message);
         break;
     }
     emit();
