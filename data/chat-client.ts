@@ -5,6 +5,7 @@
  * and token-usage accounting.
  */
 import { Rng } from '../common/rng.ts';
+import { extractJson } from './json-extract.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -37,6 +38,10 @@ export interface ChatOptions {
   maxTokens?: number;
   /** Ask for the top-k log-probabilities of each generated token. */
   topLogprobs?: number;
+  /** Nucleus sampling mass (top_p), sent only when given. */
+  topP?: number;
+  /** Per-request sampling seed, sent only when given. */
+  seed?: number;
   signal?: AbortSignal;
 }
 
@@ -61,6 +66,39 @@ export interface ChatUsage {
   completionTokens: number;
 }
 
+/** The server answered, but never with the JSON asked for. */
+export class MalformedReplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedReplyError';
+  }
+}
+
+/** Adds one reply's tokens to a per-item usage tally. */
+export function addUsage(usage: ChatUsage, reply: ChatReply): void {
+  usage.requests++;
+  usage.promptTokens += reply.usage.promptTokens;
+  usage.completionTokens += reply.usage.completionTokens;
+}
+
+export function emptyUsage(): ChatUsage {
+  return { requests: 0, retries: 0, failures: 0, promptTokens: 0, completionTokens: 0 };
+}
+
+/** The pipeline's teacher block (dsl/kinds/common.ts Teacher), as client config. */
+export function teacherConfig(t: { base_url: string; model: string; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number; temperature?: number }, seed = 0): ChatClientConfig {
+  return {
+    baseUrl: t.base_url,
+    model: t.model,
+    apiKeyEnv: t.api_key_env,
+    concurrency: t.concurrency,
+    maxRetries: t.max_retries,
+    timeoutMs: t.timeout !== undefined ? t.timeout * 1000 : undefined,
+    temperature: t.temperature,
+    seed,
+  };
+}
+
 /** A request that failed for good (after retries, or at once for a non-retryable status). */
 export class ChatError extends Error {
   constructor(message: string, readonly status?: number, readonly retryable = false) {
@@ -70,17 +108,18 @@ export class ChatError extends Error {
 }
 
 export class ChatClient {
-  readonly config: Required<Omit<ChatClientConfig, 'apiKey' | 'apiKeyEnv'>> & { apiKey?: string };
+  readonly config: Required<Omit<ChatClientConfig, 'apiKey' | 'apiKeyEnv' | 'temperature'>> & { apiKey?: string; temperature?: number };
+  /** The environment variable named for the key when it was not set (requests go without a key). */
+  readonly missingKeyEnv?: string;
   readonly usage: ChatUsage = { requests: 0, retries: 0, failures: 0, promptTokens: 0, completionTokens: 0 };
   private active = 0;
   private waiting: (() => void)[] = [];
   private rng: Rng;
 
   constructor(config: ChatClientConfig) {
-    const apiKey = config.apiKey ?? (config.apiKeyEnv ? process.env[config.apiKeyEnv] : undefined);
-    if (config.apiKeyEnv && !config.apiKey && !apiKey) {
-      throw new ChatError(`environment variable ${config.apiKeyEnv} (the API key of ${config.baseUrl}) is not set: export it, or set api_key in the pipeline`);
-    }
+    const apiKey = config.apiKey ?? (config.apiKeyEnv ? process.env[config.apiKeyEnv] || undefined : undefined);
+    // A local server (SGLang, vLLM) needs no key: a missing one is only noted, and named if the server refuses.
+    if (config.apiKeyEnv && !apiKey) this.missingKeyEnv = config.apiKeyEnv;
     this.config = {
       baseUrl: config.baseUrl.replace(/\/+$/, ''),
       model: config.model,
@@ -90,7 +129,7 @@ export class ChatClient {
       timeoutMs: config.timeoutMs ?? 120_000,
       initialBackoffMs: config.initialBackoffMs ?? 1000,
       maxBackoffMs: config.maxBackoffMs ?? 60_000,
-      temperature: config.temperature ?? 0.7,
+      temperature: config.temperature,
       maxTokens: config.maxTokens ?? 4096,
       seed: config.seed ?? 0,
     };
@@ -121,6 +160,25 @@ export class ChatClient {
     }
   }
 
+  /**
+   * Asks for a JSON reply: extracts it tolerantly and checks its shape with `check`
+   * (which throws saying what is wrong). A malformed reply is asked again, up to
+   * `parseRetries` times; then MalformedReplyError lists what each reply lacked.
+   */
+  async chatJson<T>(prompt: string, check: (value: unknown) => T, opts: ChatOptions & { parseRetries?: number; usage?: ChatUsage } = {}): Promise<T> {
+    const reasons: string[] = [];
+    for (let i = 0; i <= (opts.parseRetries ?? 2); i++) {
+      const reply = await this.chat([{ role: 'user', content: prompt }], opts);
+      if (opts.usage) addUsage(opts.usage, reply);
+      try {
+        return check(extractJson(reply.text));
+      } catch (err) {
+        reasons.push((err as Error).message);
+      }
+    }
+    throw new MalformedReplyError(`${this.config.model} gave no usable JSON in ${reasons.length} replies: ${reasons.map((r, i) => `[${i + 1}] ${r}`).join(' ')}`);
+  }
+
   /** Exponential backoff with full jitter, or the server's Retry-After when it gave one. */
   backoffMs(attempt: number, retryAfterMs?: number): number {
     if (retryAfterMs !== undefined) return Math.min(retryAfterMs, this.config.maxBackoffMs);
@@ -132,9 +190,12 @@ export class ChatClient {
     const body: Record<string, unknown> = {
       model: this.config.model,
       messages,
-      temperature: opts.temperature ?? this.config.temperature,
       max_tokens: opts.maxTokens ?? this.config.maxTokens,
     };
+    const temperature = opts.temperature ?? this.config.temperature;
+    if (temperature !== undefined) body.temperature = temperature;
+    if (opts.topP !== undefined) body.top_p = opts.topP;
+    if (opts.seed !== undefined) body.seed = opts.seed;
     if (opts.topLogprobs !== undefined) {
       body.logprobs = true;
       body.top_logprobs = opts.topLogprobs;
@@ -148,7 +209,7 @@ export class ChatClient {
     const raw = await res.text();
     if (!res.ok) {
       const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
-      const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status)}`, res.status, retryable);
+      const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status, this.missingKeyEnv)}`, res.status, retryable);
       (err as { retryAfterMs?: number }).retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
       throw err;
     }
@@ -198,8 +259,10 @@ function toChatError(err: unknown, timeoutMs: number): ChatError {
   return new ChatError(`network error: ${e?.message ?? String(err)}${cause ? ` (${cause.code ?? cause.message})` : ''}`, undefined, true);
 }
 
-function hintFor(status: number): string {
-  if (status === 401 || status === 403) return ' (check the API key: api_key or api_key_env in the pipeline)';
+function hintFor(status: number, missingKeyEnv?: string): string {
+  if (status === 401 || status === 403) {
+    return missingKeyEnv ? ` (no API key was sent: environment variable ${missingKeyEnv} is not set)` : ' (check the API key: api_key_env in the pipeline names the variable holding it)';
+  }
   if (status === 404) return ' (check base_url: it should end before /chat/completions, e.g. .../v1, and the model name)';
   return '';
 }

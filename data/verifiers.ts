@@ -7,7 +7,7 @@
  * - llm:   an LLM judge over the chat client, replying True or False.
  * - model: a verifier model's P(True), correct when at least a threshold (0.4 in the recipe).
  */
-import type { ChatClient } from './chat-client.ts';
+import { ChatClient, teacherConfig } from './chat-client.ts';
 import { judgePrompt } from './prompts/verify.ts';
 
 export interface VerifyInput {
@@ -172,24 +172,33 @@ export function logprobScorer(client: ChatClient, topLogprobs = 20): TrueScorer 
 
 // ---------------------------------------------------------------- factory
 
-export interface VerifierConfig {
-  type: 'rule' | 'llm' | 'model';
-  aliases?: string[][];
-  threshold?: number;
-}
+/** The pipeline's verifier params (dsl/kinds/common.ts Verifier). */
+export type VerifierConfig =
+  | { type: 'rule'; aliases?: Record<string, string[]> }
+  | { type: 'llm'; base_url: string; model: string; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number }
+  | { type: 'model'; model: string; threshold?: number; base_url?: string; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number };
 
-/** Builds a verifier from the pipeline's verifier params; `client` is the judge for llm/model types. */
+/**
+ * Builds a verifier from the pipeline's verifier params. `deps.client` replaces the judge
+ * client built from the params; `deps.scorer` replaces the model verifier's scorer.
+ */
 export function makeVerifier(config: VerifierConfig, deps: { client?: ChatClient; scorer?: TrueScorer } = {}): Verifier {
   switch (config.type) {
     case 'rule':
-      return new RuleVerifier(config.aliases ?? []);
+      return new RuleVerifier(Object.entries(config.aliases ?? {}).map(([answer, names]) => [answer, ...names]));
     case 'llm':
-      if (!deps.client) throw new Error('verifier type "llm" needs a judge: set verifier.judge (base_url, model) in the pipeline');
-      return new LlmJudgeVerifier(deps.client);
+      return new LlmJudgeVerifier(deps.client ?? new ChatClient(judgeConfig(config)));
     case 'model': {
-      const scorer = deps.scorer ?? (deps.client ? logprobScorer(deps.client) : undefined);
-      if (!scorer) throw new Error('verifier type "model" needs a scorer: set verifier.judge (base_url, model) of a server that returns logprobs');
-      return new ModelVerifier(scorer, config.threshold ?? 0.4);
+      if (deps.scorer) return new ModelVerifier(deps.scorer, config.threshold ?? 0.4);
+      if (!deps.client && !config.base_url) {
+        throw new Error(`verifier model "${config.model}": scoring a checkpoint folder with the built-in engine is not available yet; serve the verifier model behind an OpenAI-compatible API and set verifier.base_url`);
+      }
+      const client = deps.client ?? new ChatClient(judgeConfig({ ...config, base_url: config.base_url as string }));
+      return new ModelVerifier(logprobScorer(client), config.threshold ?? 0.4);
     }
   }
+}
+
+function judgeConfig(c: { base_url: string; model: string; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number }) {
+  return teacherConfig({ ...c, temperature: 0 });
 }
