@@ -1,0 +1,64 @@
+/** Parameter blocks shared by several step kinds: the teacher model, the verifier, the reward mapping. */
+import { z } from 'zod';
+
+const httpUrl = z
+  .string()
+  .refine((s) => s === '' || /^https?:\/\/\S+$/.test(s), { message: 'must be an http:// or https:// URL' });
+
+/** An OpenAI-compatible chat API (GPT-4o in the recipe, or a local SGLang / vLLM server). */
+export const Teacher = z
+  .strictObject({
+    base_url: httpUrl.default('https://api.openai.com/v1').describe('Base URL of an OpenAI-compatible API (…/v1).'),
+    model: z.string().min(1).describe('Model name sent in each request, e.g. gpt-4o.'),
+    api_key_env: z.string().default('OPENAI_API_KEY').describe('Environment variable holding the API key (never the key itself).'),
+    concurrency: z.number().int().positive().default(8).describe('Requests in flight at once.'),
+    max_retries: z.number().int().nonnegative().default(5).describe('Retries on 429, 5xx and timeouts, with backoff.'),
+    timeout: z.number().positive().default(120).describe('Seconds before one request is abandoned and retried.'),
+    temperature: z.number().min(0).max(2).optional().describe("Sampling temperature (the server's default when absent)."),
+  })
+  .describe('An OpenAI-compatible chat model.');
+export type Teacher = z.infer<typeof Teacher>;
+
+/** Judges a final answer against the reference: rule match, an LLM judge, or a verifier model. */
+export const Verifier = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('rule').describe('Normalised answer match with aliases and option letters.'),
+      aliases: z.record(z.string(), z.array(z.string())).optional().describe('Extra accepted spellings per answer.'),
+    }),
+    z.strictObject({
+      type: z.literal('llm').describe('An LLM judge answering True/False over the chat API.'),
+      base_url: httpUrl.default('https://api.openai.com/v1').describe('Base URL of an OpenAI-compatible API.'),
+      model: z.string().min(1).describe('Judge model name, e.g. gpt-4o.'),
+      api_key_env: z.string().default('OPENAI_API_KEY').describe('Environment variable holding the API key.'),
+      concurrency: z.number().int().positive().default(8).describe('Requests in flight at once.'),
+      max_retries: z.number().int().nonnegative().default(5).describe('Retries on 429, 5xx and timeouts.'),
+      timeout: z.number().positive().default(60).describe('Seconds per request.'),
+    }),
+    z.strictObject({
+      type: z.literal('model').describe('A verifier model scoring P(True).'),
+      model: z.string().min(1).describe('Checkpoint folder of the verifier model.'),
+      threshold: z.number().min(0).max(1).default(0.4).describe('P(True) above which the answer counts as correct.'),
+    }),
+  ])
+  .describe('How a final answer is judged against the reference answer.');
+export type Verifier = z.infer<typeof Verifier>;
+
+/** HuatuoGPT-o1's reward: correct 1.0, formatted but wrong 0.1, missing the format 0.0. */
+export const Reward = z
+  .strictObject({
+    correct: z.number().default(1.0).describe('Reward for a correct final answer.'),
+    wrong: z.number().default(0.1).describe('Reward for a well-formatted but wrong answer.'),
+    malformed: z.number().default(0.0).describe('Reward when "## Thinking" and "## Final Response" are not there exactly once.'),
+  })
+  .describe('Reward mapping of the verifier verdicts.');
+export type Reward = z.infer<typeof Reward>;
+
+export const OnBadRecord = z
+  .enum(['fail', 'skip'])
+  .default('fail')
+  .describe('A malformed input record fails the step (naming it), or is skipped and counted.');
+
+export const Seed = z.number().int().nonnegative().default(0).describe('Seed of every random choice of the step.');
+
+export const FilePath = z.string().min(1);

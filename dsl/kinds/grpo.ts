@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { FilePath, Reward, Seed, Verifier } from './common.ts';
+import type { StepKind } from './types.ts';
+
+export const GrpoParams = z.strictObject({
+  policy: FilePath.describe('Checkpoint folder of the policy to train (usually the SFT output).'),
+  data: FilePath.describe('Verifiable problems (JSON or JSONL).'),
+  verifier: Verifier,
+  num_generations: z.number().int().min(2).default(4).describe('Responses sampled per prompt; advantages are relative to the group.'),
+  temperature: z.number().positive().default(0.5).describe('Sampling temperature of rollouts.'),
+  top_p: z.number().gt(0).max(1).default(1.0).describe('Nucleus sampling of rollouts.'),
+  response_length: z.number().int().positive().default(1300).describe('Max new tokens per response (recipe 1300).'),
+  learning_rate: z.number().positive().default(5e-7).describe('Policy learning rate.'),
+  kl_coef: z.number().min(0).default(0.03).describe('Weight of the KL penalty to the reference policy.'),
+  clip_range: z.number().positive().default(0.2).describe('PPO-style ratio clipping.'),
+  iterations: z.number().int().positive().default(100).describe('Rollout → score → update iterations.'),
+  prompts_per_iteration: z.number().int().positive().default(32).describe('Prompts sampled per iteration.'),
+  epochs_per_iteration: z.number().int().positive().default(1).describe('Update passes over each iteration\'s rollouts.'),
+  mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
+  max_prompt_len: z.number().int().positive().default(1024).describe('Longer prompts are truncated from the left.'),
+  reward: Reward.default({ correct: 1.0, wrong: 0.1, malformed: 0.0 }),
+  seed: Seed,
+  save_every: z.number().int().positive().default(10).describe('Iterations between checkpoints.'),
+});
+export type GrpoParams = z.infer<typeof GrpoParams>;
+
+export const grpo: StepKind = {
+  name: 'rl.grpo',
+  description: 'Group-relative policy optimisation with the verifier reward (value-free RL).',
+  params: GrpoParams,
+  outputs: {
+    checkpoint: 'Hugging Face model folder of the trained policy',
+    metrics: 'per-iteration reward, KL and loss (JSONL)',
+  },
+  queue: 'gpu',
+  execution: 'job',
+};

@@ -1,0 +1,19 @@
+/** What a step kind declares: its parameters (a zod schema), its outputs, its default queue. */
+import type { z } from 'zod';
+
+export interface StepKind {
+  /** Registry name used in `uses:`, e.g. "train.sft". */
+  name: string;
+  /** One line. */
+  description: string;
+  /** Schema of the step's `with:` block. */
+  params: z.ZodObject<any>;
+  /** Output name → description; `steps.<id>.outputs.<name>` may reference only these. */
+  outputs: Record<string, string>;
+  /** Default Temporal task queue: 'cpu' or 'gpu'. */
+  queue: string;
+  /** 'job': the built-in module jobs/<name>.ts runs it; 'command': an external program. */
+  execution: 'job' | 'command';
+  /** For kinds whose outputs are declared by the user in `with` (the command kind). */
+  declaredOutputs?: (params: Record<string, unknown>) => string[];
+}
