@@ -1,0 +1,63 @@
+/**
+ * The results file: one JSON line per evaluated item, appended as answers arrive, so
+ * an interrupted evaluation resumes where it stopped. A torn last line (the process
+ * died mid-write) is dropped on reading and the file rewritten without it.
+ */
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../common/fs.ts';
+
+export interface ResultRow {
+  source: string;
+  /** `${source}/${index}`: the item's place in the evaluation file. */
+  id: string;
+  index: number;
+  prompt: string;
+  output: string;
+  first: string | null;
+  last: string | null;
+  rule: string | null;
+  gold: string;
+  correct_first: boolean;
+  correct_last: boolean;
+  /** Under the report's policy. */
+  correct: boolean;
+  finish_reason?: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  seed: number;
+}
+
+const REQUIRED: (keyof ResultRow)[] = ['source', 'id', 'prompt', 'output', 'gold', 'correct_first', 'correct_last'];
+
+/** Reads the rows already written; repairs a torn tail. Throws (naming the line) on damage elsewhere. */
+export function readResults(file: string): ResultRow[] {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  const rows: ResultRow[] = [];
+  let torn = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (!line.trim()) continue;
+    const isLast = lines.slice(i + 1).every((l) => !l.trim());
+    let row: ResultRow;
+    try {
+      row = JSON.parse(line) as ResultRow;
+      const missing = REQUIRED.filter((k) => !(k in row));
+      if (missing.length) throw new Error(`missing ${missing.join(', ')}`);
+    } catch (err) {
+      if (isLast) {
+        torn = true;
+        continue;
+      }
+      throw new Error(`${file}:${i + 1}: not a result row (${(err as Error).message}); delete the line or the file to evaluate those items again`);
+    }
+    rows.push(row);
+  }
+  if (torn || (text.length > 0 && !text.endsWith('\n'))) writeFileAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+  return rows;
+}
+
+export function appendResult(file: string, row: ResultRow): void {
+  appendFileSync(file, JSON.stringify(row) + '\n');
+}
