@@ -7,7 +7,7 @@
  * then running steps are cancelled, their jobs get SIGTERM and write a checkpoint
  * (the supervisor's grace period), and the step is retried elsewhere from it.
  */
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { ArtifactStore } from './runtime/store.ts';
 import { NAMESPACE } from './runtime/temporal.ts';
@@ -46,7 +46,11 @@ function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   // Signals are handled by the caller (the CLI decides what Ctrl-C means); logs at warn and above only.
-  Runtime.install({ shutdownSignals: [], logger: undefined, telemetryOptions: { logging: { filter: 'WARN', forward: {} } } });
+  Runtime.install({
+    shutdownSignals: [],
+    logger: new DefaultLogger((process.env.DOCTOR_AGENT_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'),
+    telemetryOptions: { logging: { filter: 'WARN', forward: {} } },
+  });
 }
 
 export async function createWorkerSet(o: WorkerSetOptions): Promise<WorkerSet> {

@@ -8,23 +8,16 @@
  * Deterministic code only: no Node imports, time and randomness from the sandbox.
  */
 import {
-  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, continueAsNew, defineQuery,
-  defineSignal, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
+  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation,
+  proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { PlanStep } from '../dsl/plan.ts';
 import type { Activities } from '../activities/index.ts';
+import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from './definitions.ts';
 import { evaluateCondition, resolveValue, type ExprContext } from '../dsl/expr.ts';
 import type {
-  CarriedState, PipelineInput, PipelineProgress, PipelineResult, RunStatus, RunStepResult, StepRecord,
+  CarriedState, PipelineInput, PipelineResult, RunStatus, RunStepResult, StepRecord,
 } from './types.ts';
-
-export const progressQuery = defineQuery<PipelineProgress>('progress');
-export const pauseSignal = defineSignal('pause');
-export const resumeSignal = defineSignal('resume');
-
-export const PIPELINE_KEY = defineSearchAttributeKey('DoctorAgentPipeline', SearchAttributeType.KEYWORD);
-export const STATUS_KEY = defineSearchAttributeKey('DoctorAgentStatus', SearchAttributeType.KEYWORD);
 
 const DONE = new Set(['succeeded', 'cached', 'skipped']);
 const TERMINAL = new Set(['succeeded', 'cached', 'skipped', 'failed', 'cancelled']);

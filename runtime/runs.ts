@@ -1,0 +1,173 @@
+/**
+ * Runs seen from a client: start a Plan, read its live progress (the workflow's
+ * `progress` query merged with the heartbeats the server holds for running steps),
+ * list, pause, resume, cancel. The CLI commands are thin wrappers over these.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, WorkflowHandle, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { Plan } from '../dsl/plan.ts';
+import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from '../workflows/definitions.ts';
+import type { pipeline } from '../workflows/pipeline.ts';
+import {
+  WORKFLOW_QUEUE, WORKFLOW_TYPE, type PipelineInput, type PipelineProgress, type PipelineResult, type RunOptions,
+  type StepHeartbeat,
+} from '../workflows/types.ts';
+
+/** A readable, unique run id: <pipeline>-<yyyymmdd>-<hhmmss>-<4 hex>. */
+export function newRunId(pipelineName: string, now = new Date()): string {
+  const slug = pipelineName.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'run';
+  const iso = now.toISOString();
+  const stamp = `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}`;
+  return `${slug}-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+export function pipelineInput(plan: Plan, options: RunOptions, searchAttributes: boolean): PipelineInput {
+  return { plan, options, searchAttributes };
+}
+
+export interface StartRunOptions extends RunOptions {
+  runId?: string;
+  /** Whether the server has our search attributes (from connectTemporal). */
+  searchAttributes?: boolean;
+}
+
+export async function startRun(client: Client, plan: Plan, o: StartRunOptions = {}): Promise<WorkflowHandle<typeof pipeline>> {
+  const { runId, searchAttributes = false, ...options } = o;
+  return client.workflow.start<typeof pipeline>(WORKFLOW_TYPE, {
+    workflowId: runId ?? newRunId(plan.name),
+    taskQueue: WORKFLOW_QUEUE,
+    args: [pipelineInput(plan, options, searchAttributes)],
+    ...(searchAttributes
+      ? { typedSearchAttributes: [{ key: PIPELINE_KEY, value: plan.name }, { key: STATUS_KEY, value: 'running' }] }
+      : {}),
+  });
+}
+
+export type TemporalStatus = 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TERMINATED' | 'CONTINUED_AS_NEW' | 'TIMED_OUT' | 'UNKNOWN' | 'PAUSED' | 'UNSPECIFIED';
+
+export interface RunView {
+  id: string;
+  /** Temporal's view of the execution. */
+  execution: TemporalStatus;
+  pipeline?: string;
+  startTime: Date;
+  closeTime?: Date;
+  /** From the workflow's `progress` query, when a worker could answer it. */
+  progress?: PipelineProgress;
+  result?: PipelineResult;
+  failure?: string;
+}
+
+/** The run's state: describe, then the progress query (if a worker answers within queryMs), plus live heartbeats. */
+export async function runView(client: Client, id: string, queryMs = 5000): Promise<RunView> {
+  const handle = client.workflow.getHandle<typeof pipeline>(id);
+  const desc = await handle.describe();
+  const view: RunView = {
+    id, execution: desc.status.name as TemporalStatus, startTime: desc.startTime, closeTime: desc.closeTime,
+    pipeline: desc.typedSearchAttributes.get(PIPELINE_KEY),
+  };
+  try {
+    view.progress = await client.withDeadline(Date.now() + queryMs, () => handle.query(progressQuery));
+    view.pipeline ??= view.progress.pipeline;
+    mergeHeartbeats(view.progress, desc);
+  } catch {
+    /* no worker to answer: describe's view is all we have */
+  }
+  if (desc.status.name === 'COMPLETED') view.result = (await handle.result()) as PipelineResult;
+  if (desc.status.name === 'FAILED') view.failure = await failureOf(handle);
+  return view;
+}
+
+/** Running steps: attempt and the last heartbeat (progress, metrics, checkpoint) as the server holds them. */
+export function mergeHeartbeats(p: PipelineProgress, desc: WorkflowExecutionDescription): void {
+  for (const a of desc.raw.pendingActivities ?? []) {
+    const step = p.steps.find((s) => s.id === a.activityId);
+    if (!step) continue;
+    if (a.attempt) step.attempt = a.attempt;
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    if (payload) {
+      try {
+        const hb = defaultPayloadConverter.fromPayload<StepHeartbeat>(payload);
+        step.heartbeat = hb;
+        step.progress = hb.progress ?? step.progress;
+        step.metrics = hb.metrics ?? step.metrics;
+        step.checkpoint = hb.checkpoint ?? step.checkpoint;
+      } catch {
+        /* details from another version: ignore */
+      }
+    }
+    if (a.lastFailure?.message && step.state === 'running') step.error = `attempt ${(a.attempt ?? 2) - 1} failed: ${a.lastFailure.message}`;
+  }
+}
+
+async function failureOf(handle: WorkflowHandle): Promise<string> {
+  try {
+    await handle.result();
+    return '';
+  } catch (err) {
+    let e = err as { message?: string; cause?: unknown };
+    while (e.cause) e = e.cause as typeof e;
+    return e.message ?? String(err);
+  }
+}
+
+/** The input the run was first started with (the Plan and its options), read from its history. */
+export async function runInput(client: Client, id: string): Promise<PipelineInput> {
+  const history = await client.workflow.getHandle(id).fetchHistory();
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const payload = started?.input?.payloads?.[0];
+  if (!payload) throw new Error(`run ${id}: its history has no input`);
+  const input = defaultPayloadConverter.fromPayload<PipelineInput>(payload);
+  return { plan: input.plan, options: input.options };
+}
+
+export async function pauseRun(client: Client, id: string): Promise<void> {
+  await client.workflow.getHandle(id).signal(pauseSignal);
+}
+
+/**
+ * `resume RUN`: a paused run continues; a failed, cancelled, terminated or timed-out run
+ * starts again as a new run of the same Plan, which reuses every cached step result.
+ */
+export async function resumeRun(client: Client, id: string, searchAttributes: boolean): Promise<{ kind: 'signalled' | 'restarted'; id: string }> {
+  const desc = await client.workflow.getHandle(id).describe();
+  if (desc.status.name === 'RUNNING') {
+    await client.workflow.getHandle(id).signal(resumeSignal);
+    return { kind: 'signalled', id };
+  }
+  if (desc.status.name === 'COMPLETED') throw new Error(`run ${id} already succeeded; nothing to resume`);
+  const input = await runInput(client, id);
+  const options = { ...input.options, noCache: false };
+  const handle = await startRun(client, input.plan, { ...options, searchAttributes });
+  return { kind: 'restarted', id: handle.workflowId };
+}
+
+export async function cancelRun(client: Client, id: string): Promise<void> {
+  await client.workflow.getHandle(id).cancel();
+}
+
+export interface RunSummary {
+  id: string;
+  pipeline?: string;
+  status: string;
+  execution: string;
+  startTime: Date;
+  closeTime?: Date;
+}
+
+/** Pipeline runs, newest first. */
+export async function listRuns(client: Client, limit = 50): Promise<RunSummary[]> {
+  const out: RunSummary[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPE}'` })) {
+    out.push({
+      id: w.workflowId, pipeline: w.typedSearchAttributes.get(PIPELINE_KEY),
+      status: w.typedSearchAttributes.get(STATUS_KEY) ?? w.status.name.toLowerCase(), execution: w.status.name,
+      startTime: w.startTime, closeTime: w.closeTime,
+    });
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+export { WorkflowNotFoundError };

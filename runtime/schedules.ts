@@ -1,0 +1,87 @@
+/**
+ * Temporal Schedules that start a pipeline (e.g. the nightly evaluation). The Plan is
+ * compiled when the schedule is created and stored in it; re-create the schedule to
+ * pick up an edited YAML file. A run that is due while the previous one still runs is
+ * skipped unless asked otherwise.
+ */
+import { Client, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleSummary } from '@temporalio/client';
+import type { Plan } from '../dsl/plan.ts';
+import { PIPELINE_KEY, STATUS_KEY } from '../workflows/definitions.ts';
+import { WORKFLOW_QUEUE, WORKFLOW_TYPE, type RunOptions } from '../workflows/types.ts';
+import { pipelineInput } from './runs.ts';
+
+export const OVERLAP = {
+  skip: ScheduleOverlapPolicy.SKIP,
+  'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
+  'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
+  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER,
+  'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER,
+  'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
+} as const;
+export type OverlapName = keyof typeof OVERLAP;
+
+export interface CreateScheduleOptions {
+  name: string;
+  plan: Plan;
+  cron: string;
+  timezone?: string;
+  overlap?: OverlapName;
+  options?: RunOptions;
+  searchAttributes?: boolean;
+  /** Free text kept with the schedule (e.g. the YAML file it came from). */
+  note?: string;
+}
+
+export async function createSchedule(client: Client, o: CreateScheduleOptions): Promise<void> {
+  await client.schedule.create({
+    scheduleId: o.name,
+    spec: { cronExpressions: [o.cron], timezone: o.timezone },
+    action: {
+      type: 'startWorkflow',
+      workflowType: WORKFLOW_TYPE,
+      // Each run gets this id plus the time it was due appended by the server.
+      workflowId: o.name,
+      taskQueue: WORKFLOW_QUEUE,
+      args: [pipelineInput(o.plan, o.options ?? {}, !!o.searchAttributes)],
+      ...(o.searchAttributes
+        ? { typedSearchAttributes: [{ key: PIPELINE_KEY, value: o.plan.name }, { key: STATUS_KEY, value: 'running' }] }
+        : {}),
+    },
+    policies: { overlap: OVERLAP[o.overlap ?? 'skip'], catchupWindow: '1 minute' },
+    state: { note: o.note },
+    memo: { pipeline: o.plan.name, planHash: o.plan.hash, source: o.plan.sources[0] ?? '' },
+  });
+}
+
+export async function listSchedules(client: Client): Promise<ScheduleSummary[]> {
+  const out: ScheduleSummary[] = [];
+  for await (const s of client.schedule.list()) out.push(s);
+  return out;
+}
+
+export function describeSchedule(client: Client, name: string): Promise<ScheduleDescription> {
+  return client.schedule.getHandle(name).describe();
+}
+
+/** Starts a run now, whatever the overlap policy says (it is an explicit request). */
+export function triggerSchedule(client: Client, name: string): Promise<void> {
+  return client.schedule.getHandle(name).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+}
+
+export function pauseSchedule(client: Client, name: string, note?: string): Promise<void> {
+  return client.schedule.getHandle(name).pause(note);
+}
+
+export function unpauseSchedule(client: Client, name: string, note?: string): Promise<void> {
+  return client.schedule.getHandle(name).unpause(note);
+}
+
+export function deleteSchedule(client: Client, name: string): Promise<void> {
+  return client.schedule.getHandle(name).delete();
+}
+
+/** Ids of the runs the schedule started, newest last. */
+export async function scheduleRuns(client: Client, name: string): Promise<string[]> {
+  const d = await describeSchedule(client, name);
+  return d.info.recentActions.map((a) => a.action.workflow.workflowId);
+}
