@@ -70,8 +70,7 @@ export class RuleVerifier implements Verifier {
   async verify({ response, reference, options }: VerifyInput): Promise<Verdict> {
     const accepted = this.acceptedAnswers(reference, options);
     const answer = response.trim();
-    const resp = normalizeAnswer(answer);
-    if (!resp) return { correct: false, score: 0, reason: 'empty response' };
+    if (!answer) return { correct: false, score: 0, reason: 'empty response' };
     if (options) {
       const letter = chosenLetter(answer, options);
       if (letter) {
@@ -79,6 +78,7 @@ export class RuleVerifier implements Verifier {
         return { correct: ok, score: ok ? 1 : 0, reason: `chose option ${letter} (${options[letter]})${ok ? '' : ', not the reference'}` };
       }
     }
+    const resp = normalizeAnswer(answer);
     if (accepted.has(resp)) return { correct: true, score: 1, reason: 'exact match after normalisation' };
     const found = [...accepted].find((a) => a && ` ${resp} `.includes(` ${a} `));
     if (found) {
