@@ -285,11 +285,11 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
       throw new JobUserError(lastError.message, { where: lastError.where, hint: lastError.hint });
     }
     const why = lastError ? `: ${lastError.message.split('\n')[0]}` : '';
-    const logTail = tail.text();
-    throw new JobFailedError(
-      `${label} ${describeExit(exit.code, exit.signal)}${why}${logTail ? `\n--- last lines ---\n${tail.text(10)}` : ''}`,
-      { exitCode: exit.code, signal: exit.signal, logTail },
-    );
+    throw new JobFailedError(`${label} ${describeExit(exit.code, exit.signal)}${why}`, {
+      exitCode: exit.code,
+      signal: exit.signal,
+      logTail: tail.text(),
+    });
   }
   const outputs: Record<string, unknown> = { ...artifacts, ...result };
   if (cmd) Object.assign(outputs, declaredOutputs(cmd, ctx));
