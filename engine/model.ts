@@ -1,0 +1,297 @@
+/**
+ * The Llama / Qwen2 decoder, top to bottom:
+ *
+ *   x = embed_tokens[ids]
+ *   for each layer:  x = x + attn(rmsnorm(x))      (RoPE, grouped-query attention, optional QKV bias)
+ *                    x = x + mlp(rmsnorm(x))       (SwiGLU: down(silu(gate(x)) * up(x)))
+ *   logits = lm_head(rmsnorm(x))                   (lm_head tied to embed_tokens or its own)
+ *
+ * Weights carry their Hugging Face names (model.layers.0.self_attn.q_proj.weight, ...).
+ * Linear weights are held as [in, out] so that x @ W is a plain 2-D matMul (the fast path
+ * on wasm); the files hold PyTorch's [out, in] and `getWeights` / `setWeights` transpose.
+ * Hidden states stay 2-D, [B*T, C], except inside attention.
+ */
+import * as tf from './tf.ts';
+import { Rng } from '../common/rng.ts';
+import { weightShapes, type ModelConfig } from './config.ts';
+import { embedding, linear, matMulConst, rotateHalfMatrices } from './ops.ts';
+import { inverseFrequencies, ropeTables } from './rope.ts';
+
+/** Keys and values of every layer for the tokens seen so far; `forward` appends to it. */
+export interface KVCache {
+  /** Per layer: keys transposed [B*kvHeads, headDim, S] and values [B*kvHeads, S, headDim]. */
+  layers: { kT: tf.Tensor3D; v: tf.Tensor3D }[];
+  /** Tokens held (S). */
+  length: number;
+}
+
+export function createCache(): KVCache {
+  return { layers: [], length: 0 };
+}
+
+export function disposeCache(cache: KVCache): void {
+  for (const l of cache.layers) { l.kT.dispose(); l.v.dispose(); }
+  cache.layers = [];
+  cache.length = 0;
+}
+
+export interface ForwardOptions {
+  /** Appended to in place: the new tokens' keys and values are added. */
+  cache?: KVCache;
+  /** [B, past + T], 1 for real tokens, 0 for padding (e.g. left padding of ragged prompts). */
+  attentionMask?: tf.Tensor2D | number[][];
+  /** [B, T] position of each new token; by default counted from the attention mask, else past + t. */
+  positions?: tf.Tensor2D | number[][];
+  /** Only compute logits for the last position: [B, 1, V]. */
+  lastOnly?: boolean;
+}
+
+/** Whether the weight is a linear layer's (held transposed relative to the Hugging Face files). */
+export function isLinearWeight(name: string): boolean {
+  return name.endsWith('_proj.weight') || name === 'lm_head.weight';
+}
+
+const NEG = -1e9;
+
+export class CausalLM {
+  readonly config: ModelConfig;
+  /** Every weight by its Hugging Face name (linear weights as [in, out]). */
+  readonly params = new Map<string, tf.Variable>();
+  private readonly invFreq: Float32Array;
+  private readonly rot: { R: tf.Tensor2D; RT: tf.Tensor2D };
+  private headT?: { dataId: object; t: tf.Tensor2D };
+
+  constructor(config: ModelConfig) {
+    this.config = config;
+    for (const [name, shape] of weightShapes(config)) {
+      const internal = isLinearWeight(name) ? [shape[1], shape[0]] : shape;
+      const init = name.endsWith('norm.weight') ? tf.ones(internal) : tf.zeros(internal);
+      this.params.set(name, tf.variable(init, true, name));
+      init.dispose();
+    }
+    this.invFreq = inverseFrequencies(config);
+    this.rot = rotateHalfMatrices(config.head_dim);
+  }
+
+  /** Random weights like the reference initialisation: N(0, initializer_range), zero biases, unit norms. */
+  initRandom(seed: number): this {
+    const std = this.config.initializer_range;
+    for (const [name, v] of this.params) {
+      if (name.endsWith('norm.weight') || name.endsWith('.bias')) continue;
+      const rng = new Rng(seed).fork(name);
+      const data = new Float32Array(v.size);
+      for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std;
+      tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+    }
+    return this;
+  }
+
+  numParams(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  /** Weights by Hugging Face name, in the files' layout ([out, in] for linear layers). */
+  getWeights(): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, v] of this.params) {
+      const t: tf.Tensor = isLinearWeight(name) ? tf.transpose(v) : v;
+      out.set(name, { shape: t.shape, data: t.dataSync() as Float32Array });
+      if (t !== v) t.dispose();
+    }
+    return out;
+  }
+
+  /** Sets weights given in the files' layout; every name must be a weight of this model with its shape. */
+  setWeights(weights: Map<string, { shape: number[]; data: Float32Array }>): void {
+    for (const [name, w] of weights) {
+      const v = this.params.get(name);
+      if (!v) throw new Error(`setWeights: "${name}" is not a weight of this model`);
+      tf.tidy(() => {
+        const t = tf.tensor(w.data, w.shape);
+        v.assign(isLinearWeight(name) ? tf.transpose(t) : t);
+      });
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.rot.R.dispose();
+    this.rot.RT.dispose();
+    this.headT?.t.dispose();
+  }
+
+  private w(name: string): tf.Tensor {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`missing weight ${name}`);
+    return v;
+  }
+
+  /** A linear layer by name prefix: x @ W (+ b). */
+  private proj(x: tf.Tensor2D, prefix: string): tf.Tensor2D {
+    const y = linear(x, this.w(prefix + '.weight') as tf.Tensor2D);
+    const b = this.params.get(prefix + '.bias');
+    return b ? tf.add(y, b) : y;
+  }
+
+  private rmsNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
+    const variance = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rms_norm_eps))), this.w(name));
+  }
+
+  /** Rotates x [N, heads*d] by its positions' angles: x*cos + rotate_half(x)*sin, as [N, heads, d]. */
+  private rope(x: tf.Tensor2D, heads: number, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor3D {
+    const d = this.config.head_dim, N = x.shape[0];
+    const rotated = tf.reshape(matMulConst(tf.reshape(x, [N * heads, d]), this.rot.R, this.rot.RT), [N, heads, d]);
+    return tf.add(tf.mul(tf.reshape(x, [N, heads, d]), cos), tf.mul(rotated, sin));
+  }
+
+  private attention(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
+    const { B, T, cos, sin, mask, cache } = ctx;
+    const c = this.config, d = c.head_dim, H = c.num_attention_heads, Hkv = c.num_key_value_heads;
+    const rep = H / Hkv, N = B * T, p = `model.layers.${i}.self_attn.`;
+
+    const q = tf.mul(this.rope(this.proj(x, p + 'q_proj'), H, cos, sin), 1 / Math.sqrt(d));
+    const k = this.rope(this.proj(x, p + 'k_proj'), Hkv, cos, sin);
+    const v = this.proj(x, p + 'v_proj');
+
+    // Query heads sharing a key/value head are stacked along the query axis: [B*Hkv, rep*T, d].
+    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, d]), [0, 2, 1, 3]), [B * Hkv, rep * T, d]) as tf.Tensor3D;
+    let kT = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 3, 1]), [B * Hkv, d, T]) as tf.Tensor3D;
+    let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [B * Hkv, T, d]) as tf.Tensor3D;
+    if (cache) {
+      const old = cache.layers[i];
+      if (old) {
+        kT = tf.concat([old.kT, kT], 2);
+        vh = tf.concat([old.v, vh], 1);
+        old.kT.dispose();
+        old.v.dispose();
+      }
+      cache.layers[i] = { kT: tf.keep(kT), v: tf.keep(vh) };
+    }
+    const S = kT.shape[2];
+
+    let scores: tf.Tensor = tf.matMul(qh, kT);
+    if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rep * T, S]), mask), [B * Hkv, rep * T, S]);
+    const probs = tf.softmax(scores) as tf.Tensor3D;
+    const heads = tf.reshape(tf.matMul(probs, vh), [B, H, T, d]);
+    return this.proj(tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [N, H * d]), p + 'o_proj');
+  }
+
+  private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
+    const p = `model.layers.${i}.mlp.`;
+    const gate = this.proj(x, p + 'gate_proj');
+    const up = this.proj(x, p + 'up_proj');
+    return this.proj(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), p + 'down_proj');
+  }
+
+  /** The output projection [C, V]: lm_head, or the embedding transposed when tied. */
+  private head(inference: boolean): tf.Tensor2D {
+    if (!this.config.tie_word_embeddings) return this.w('lm_head.weight') as tf.Tensor2D;
+    const E = this.w('model.embed_tokens.weight');
+    if (!inference) return tf.transpose(E) as tf.Tensor2D;
+    // Generation reuses the transpose until the embedding is reassigned (new dataId).
+    if (!this.headT || this.headT.dataId !== E.dataId) {
+      this.headT?.t.dispose();
+      this.headT = { dataId: E.dataId, t: tf.keep(tf.transpose(E) as tf.Tensor2D) };
+    }
+    return this.headT.t;
+  }
+
+  /** Logits [B, T, V] (or [B, 1, V] with lastOnly) for int32 token ids [B, T]. */
+  forward(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    const c = this.config;
+    const [B, T] = inputIds.shape;
+    const cache = opts.cache;
+    const past = cache?.length ?? 0;
+    const S = past + T;
+    const keyMask = opts.attentionMask ? toInt32(opts.attentionMask, [B, S], 'attentionMask') : undefined;
+    const positions = opts.positions
+      ? toInt32(opts.positions, [B, T], 'positions')
+      : defaultPositions(B, T, past, keyMask);
+    const { cos, sin } = ropeTables(positions, this.invFreq);
+    const rep = c.num_attention_heads / c.num_key_value_heads;
+    const maskData = attentionBias(B, T, past, rep, keyMask);
+
+    const logits = tf.tidy(() => {
+      const ids = inputIds.dtype === 'int32' ? inputIds : tf.cast(inputIds, 'int32');
+      const ctx: BlockContext = {
+        B, T, cache,
+        cos: tf.tensor3d(cos, [B * T, 1, c.head_dim]),
+        sin: tf.tensor3d(sin, [B * T, 1, c.head_dim]),
+        mask: maskData ? tf.tensor4d(maskData.data, [maskData.batch, 1, rep * T, S]) : undefined,
+      };
+      let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
+      for (let i = 0; i < c.num_hidden_layers; i++) {
+        x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`), ctx));
+        x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`)));
+      }
+      let h = this.rmsNorm(x, 'model.norm.weight');
+      let Tout = T;
+      if (opts.lastOnly && T > 1) {
+        const last = tf.slice(tf.reshape(h, [B, T, c.hidden_size]), [0, T - 1, 0], [B, 1, c.hidden_size]);
+        h = tf.reshape(last, [B, c.hidden_size]);
+        Tout = 1;
+      }
+      return tf.reshape(linear(h, this.head(cache !== undefined)), [B, Tout, c.vocab_size]) as tf.Tensor3D;
+    });
+    if (cache) cache.length = S;
+    return logits;
+  }
+}
+
+interface BlockContext {
+  B: number;
+  T: number;
+  cos: tf.Tensor;
+  sin: tf.Tensor;
+  mask?: tf.Tensor;
+  cache?: KVCache;
+}
+
+function toInt32(value: tf.Tensor2D | number[][], shape: [number, number], what: string): Int32Array {
+  const got = Array.isArray(value) ? [value.length, value[0]?.length ?? 0] : value.shape;
+  if (got[0] !== shape[0] || got[1] !== shape[1]) {
+    throw new Error(`forward: ${what} has shape [${got}], expected [${shape}]`);
+  }
+  return Array.isArray(value) ? Int32Array.from(value.flat()) : Int32Array.from(value.dataSync());
+}
+
+/** Positions of the T new tokens: real tokens before each one (left padding is not counted); past + t without a mask. */
+function defaultPositions(B: number, T: number, past: number, keyMask?: Int32Array): Int32Array {
+  const pos = new Int32Array(B * T);
+  const S = past + T;
+  for (let b = 0; b < B; b++) {
+    let count = 0;
+    for (let s = 0; s < S; s++) {
+      const real = keyMask ? keyMask[b * S + s] !== 0 : true;
+      if (real) count++;
+      if (s >= past) pos[b * T + s - past] = real ? count - 1 : 0;
+    }
+  }
+  return pos;
+}
+
+/**
+ * Additive attention bias [Bm, 1, rep*T, S] (0 allowed, -1e9 masked): causal, and masking padded keys.
+ * Undefined when nothing is masked (a single new token without padding).
+ */
+function attentionBias(B: number, T: number, past: number, rep: number, keyMask?: Int32Array): { data: Float32Array; batch: number } | undefined {
+  const S = past + T;
+  if (!keyMask && T === 1) return undefined;
+  const Bm = keyMask ? B : 1;
+  const data = new Float32Array(Bm * rep * T * S);
+  for (let b = 0; b < Bm; b++) {
+    for (let t = 0; t < T; t++) {
+      const row = new Float32Array(S);
+      for (let s = 0; s < S; s++) {
+        const causal = s <= past + t;
+        const real = keyMask ? keyMask[b * S + s] !== 0 : true;
+        row[s] = causal && real ? 0 : NEG;
+      }
+      for (let r = 0; r < rep; r++) data.set(row, ((b * rep + r) * T + t) * S);
+    }
+  }
+  return { data, batch: Bm };
+}

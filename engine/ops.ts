@@ -1,0 +1,76 @@
+/**
+ * The few building blocks whose gradients are written by hand, because the automatic
+ * ones are slow or missing on the WebAssembly backend:
+ *  - there only a plain 2-D matMul (no transpose flags, no batch dimension) takes the fast
+ *    XNNPACK path, so linear layers transpose explicitly and use plain 2-D matMuls both ways;
+ *  - tf.gather's gradient needs UnsortedSegmentSum, which wasm lacks, so the embedding
+ *    gradient is a scatter-add done on the host.
+ */
+import * as tf from './tf.ts';
+
+type GradResult = { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
+
+/** tf.customGrad with plain tensor arguments (the last one, `save`, only where needed). */
+function custom<A extends unknown[]>(f: (...args: A) => GradResult): (...inputs: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
+}
+
+/** y = x @ w for x [N, in] and w [in, out]; gradients use plain 2-D matMuls only. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: tf.matMul(xx as tf.Tensor2D, ww as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as tf.Tensor2D[];
+        const d = dy as tf.Tensor2D;
+        return [tf.matMul(d, tf.transpose(sw)), tf.matMul(tf.transpose(sx), d)];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor2D;
+}
+
+/** y = x @ m for a constant m [k, k] whose transpose mT is given; only x gets a gradient. */
+export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D): tf.Tensor2D {
+  const f = custom((xx: tf.Tensor) => ({
+    value: tf.matMul(xx as tf.Tensor2D, m),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, mT),
+  }));
+  return f(x) as tf.Tensor2D;
+}
+
+/** Rows of table [V, C] picked by ids (int32, any shape, N values): [N, C]. */
+export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D {
+  const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
+  const idx = Int32Array.from(flat.dataSync());
+  const [V, C] = table.shape;
+  const f = custom((t: tf.Tensor) => ({
+    value: tf.gather(t, flat),
+    gradFunc: (dy: tf.Tensor) => {
+      const g = dy.dataSync() as Float32Array;
+      const out = new Float32Array(V * C);
+      for (let n = 0; n < idx.length; n++) {
+        const row = idx[n] * C, src = n * C;
+        for (let c = 0; c < C; c++) out[row + c] += g[src + c];
+      }
+      return tf.tensor2d(out, [V, C]);
+    },
+  }));
+  return f(table) as tf.Tensor2D;
+}
+
+/**
+ * rotate_half as a matrix: for x of even size d, x @ R = concat(-x[d/2:], x[:d/2]).
+ * Returns R and its transpose (for the gradient).
+ */
+export function rotateHalfMatrices(d: number): { R: tf.Tensor2D; RT: tf.Tensor2D } {
+  const half = d / 2;
+  const r = new Float32Array(d * d);
+  for (let j = 0; j < half; j++) {
+    r[(j + half) * d + j] = -1; // out[j] = -x[j + half]
+    r[j * d + (j + half)] = 1; //  out[j + half] = x[j]
+  }
+  const R = tf.tensor2d(r, [d, d]);
+  return { R, RT: tf.transpose(R) };
+}

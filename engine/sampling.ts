@@ -1,0 +1,65 @@
+/** Picking the next token from one row of logits: greedy, or temperature / top-k / top-p sampling. */
+import type { Rng } from '../common/rng.ts';
+
+export interface SamplingOptions {
+  /** 0 means greedy. Default 1. */
+  temperature?: number;
+  /** Keep the k most likely tokens (0 = all). */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches p (1 = all). */
+  topP?: number;
+}
+
+/** log-softmax of one row at one index, in float64. */
+export function logProbOf(logits: Float32Array, index: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return logits[index] - max - Math.log(sum);
+}
+
+export function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+/** The next token for one row of logits. */
+export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rng): number {
+  const temperature = opts.temperature ?? 1;
+  if (temperature <= 0) return argmax(logits);
+  const V = logits.length;
+  const topK = opts.topK && opts.topK > 0 ? Math.min(opts.topK, V) : V;
+  const topP = opts.topP ?? 1;
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
+  if (topK === V && topP >= 1) {
+    // Plain sampling: one pass for the normaliser, one to find the drawn token.
+    let sum = 0;
+    for (let i = 0; i < V; i++) sum += Math.exp((logits[i] - max) / temperature);
+    let u = rng.next() * sum;
+    for (let i = 0; i < V; i++) {
+      u -= Math.exp((logits[i] - max) / temperature);
+      if (u < 0) return i;
+    }
+    return argmax(logits);
+  }
+  // Candidates from most to least likely (ties by lower id), cut by top-k then top-p.
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK);
+  const probs = order.map((i) => Math.exp((logits[i] - max) / temperature));
+  const total = probs.reduce((a, b) => a + b, 0);
+  let keep = order.length, cum = 0;
+  for (let j = 0; j < order.length; j++) {
+    cum += probs[j] / total;
+    if (cum >= topP) { keep = j + 1; break; }
+  }
+  let mass = 0;
+  for (let j = 0; j < keep; j++) mass += probs[j];
+  let u = rng.next() * mass;
+  for (let j = 0; j < keep; j++) {
+    u -= probs[j];
+    if (u < 0) return order[j];
+  }
+  return order[keep - 1];
+}
