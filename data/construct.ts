@@ -15,7 +15,7 @@ import { FILTER_LABELS, filterPrompt, rewritePrompt, type FilterLabel } from './
 export type ConstructOutcome =
   | { status: 'kept'; label?: FilterLabel; item: McqItem & VerifiableItem }
   | { status: 'filtered'; label: FilterLabel; reason: string }
-  | { status: 'failed'; error: string };
+  | { status: 'failed'; label?: FilterLabel; error: string };
 
 /** The `template` method. */
 export function templateConstruct(item: McqItem): ConstructOutcome {
@@ -33,6 +33,7 @@ export function openQuestion(question: string): string {
     .trim()
     .replace(/\bWhich of the following (is|are|was|were)\b/g, 'What $1')
     .replace(/\bwhich of the following (is|are|was|were)\b/g, 'what $1')
+    .replace(/\bwhich of the following\s*([?.:]|$)/gi, (_m, end: string) => `what${end || '?'}`)
     .replace(/\b([Ww])hich of the following\s+/g, '$1hich ')
     .replace(/\b(of|from) the (options|choices) (below|given|listed)\b/gi, '')
     .replace(/[ \t]+([?.,])/g, '$1');
@@ -40,7 +41,9 @@ export function openQuestion(question: string): string {
 
 function needsOptions(question: string, answer: string): boolean {
   return /\b(EXCEPT|NOT true|NOT correct|LEAST likely|all of the above|none of the above)\b/.test(question)
-    || /^(all|none|both) of the (above|following)|^(a|b|c|d) and (b|c|d|e)$/i.test(answer.trim());
+    || /\b(all|each) of the following\b[\s\S]*\bexcept\b/i.test(question)
+    || (question.match(/(^|\s)\(?[a-e]\)\s/gm) ?? []).length >= 3 // numbered statements the options combine
+    || /^(all|none|both) of the (above|following)|^[a-e](\s*(,|and|&)?\s*[a-e])+$/i.test(answer.trim());
 }
 
 /** The `llm` method: filter (when asked), then rewrite. Chat failures propagate; malformed replies become `failed`. */
@@ -56,7 +59,7 @@ export async function llmConstruct(item: McqItem, client: ChatClient, opts: { fi
     return { status: 'kept', label, item: { ...item, ...rewritten } };
   } catch (err) {
     if ((err as Error).name !== 'MalformedReplyError') throw err;
-    return { status: 'failed', error: (err as Error).message };
+    return { status: 'failed', label, error: (err as Error).message };
   }
 }
 

@@ -46,7 +46,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
 
   const verifiable = outcomes.flatMap((o) => (o.status === 'kept' ? [o.item] : []));
   const labels = Object.fromEntries(FILTER_LABELS.map((l) => [l, 0])) as Record<string, number>;
-  for (const o of outcomes) if (o.status !== 'failed' && o.label) labels[o.label]++;
+  for (const o of outcomes) if (o.label) labels[o.label]++;
   const report = {
     input: p.input,
     method: p.method,
