@@ -16,6 +16,9 @@
  * SIGKILL after the grace period. A watchdog (runtime/watchdog.ts) kills the group if
  * this process dies first.
  *
+ * Checkpoints reach onState from `checkpoint` messages and, for a command step with a
+ * `checkpoints` glob, from a scan of the step folder every 2 s.
+ *
  * Resume: the newest valid checkpoint (runtime/checkpoints.ts) among `resumeFrom` and
  * those found in the step folder (the `checkpoints` glob of a command step;
  * `checkpoints/*` for built-in jobs) is handed to the job: JobSpec.resumeFrom, or the
@@ -84,6 +87,8 @@ const JOBS_MAIN = join(PROJECT_ROOT, 'jobs', 'main.ts');
 const TSX_LOADER = import.meta.resolve('tsx');
 const BUILTIN_CHECKPOINTS = 'checkpoints/*';
 const TAIL_LINES = 40;
+/** How often a command step's checkpoint glob is re-scanned while it runs. */
+const CHECKPOINT_SCAN_MS = 2000;
 
 /** The last lines of output, kept for error messages. */
 class Tail {
@@ -174,7 +179,13 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   const artifacts: Record<string, unknown> = {};
   let result: Record<string, unknown> | undefined;
   let lastError: Extract<JobMessage, { type: 'error' }> | undefined;
-  const emit = () => o.onState?.({ ...state, metrics: state.metrics && { ...state.metrics } });
+  const emit = () => {
+    try {
+      o.onState?.({ ...state, metrics: state.metrics && { ...state.metrics } });
+    } catch (err) {
+      log?.write(`[supervisor] onState failed: ${(err as Error).message}\n`); // the caller's bug must not kill the job
+    }
+  };
 
   const onMessage = (m: JobMessage): void => {
     switch (m.type) {
@@ -232,6 +243,17 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   };
   const streamsDone = Promise.all([follow(child.stdout, true), follow(child.stderr, false)]);
 
+  // A command that writes checkpoints without saying so: look for new ones now and then.
+  const scan = cmd?.checkpoints
+    ? setInterval(() => {
+        const found = newestCheckpoint(o.outDir, cmd.checkpoints, state.checkpoint?.path);
+        if (found && found.path !== state.checkpoint?.path) {
+          state.checkpoint = { path: found.path, step: found.step };
+          emit();
+        }
+      }, CHECKPOINT_SCAN_MS).unref()
+    : undefined;
+
   // Cancellation.
   const graceMs = o.graceMs ?? 10_000;
   let cancelled = false;
@@ -254,12 +276,13 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
 
   o.signal?.removeEventListener('abort', onAbort);
   clearTimeout(forceKill);
+  clearInterval(scan);
   killGroup(child.pid, 'SIGKILL'); // anything the job left behind in its group
   watchdog.disarm();
   await Promise.race([streamsDone, new Promise((r) => setTimeout(r, 2000))]);
   child.stdout?.destroy();
   child.stderr?.destroy();
-  await settled;
+  await Promise.race([settled.catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
   if (log) await new Promise((r) => log!.end(r));
 
   const lastCheckpoint = () => {

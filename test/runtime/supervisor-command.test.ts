@@ -110,3 +110,15 @@ test('whatever the job leaves running in its process group is killed when it exi
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(alive(grandchild), false);
 });
+
+test('checkpoints a command writes without telling are found while it runs', async () => {
+  const states: JobState[] = [];
+  const o = cmd(
+    { run: 'mkdir -p ck/s-1 && echo a > ck/s-1/w && sleep 3 && mkdir -p ck/s-2 && echo b > ck/s-2/w && sleep 2.5', shell: true, checkpoints: 'ck/*' },
+    { onState: (s) => states.push(s) },
+  );
+  const out = await superviseJob(o);
+  const seen = [...new Set(states.map((s) => s.checkpoint?.path).filter(Boolean))];
+  assert.deepEqual(seen, [join(o.outDir, 'ck', 's-1'), join(o.outDir, 'ck', 's-2')]);
+  assert.deepEqual(out.checkpoint, { path: join(o.outDir, 'ck', 's-2'), step: 2 });
+});

@@ -51,9 +51,16 @@ test('a built-in job speaks the protocol end to end', async () => {
   const spec = JSON.parse(readFileSync(join(o.outDir, '.job-spec.json'), 'utf8'));
   assert.deepEqual(spec, { kind: 'test.echo', runId: 'r1', stepId: 'echo', params: { text: 'hello' }, outDir: o.outDir, attempt: 1 });
 
-  // A second attempt in the same folder is handed the checkpoint the first one left.
-  const again = await superviseJob({ ...o, attempt: 2 });
-  assert.equal(again.outputs.resumedFrom, ckpt);
+  // A second attempt in the same folder is handed the checkpoint the first one left,
+  // and the job starts the same from any current folder.
+  const cwd = process.cwd();
+  process.chdir(tempDir());
+  try {
+    const again = await superviseJob({ ...o, attempt: 2 });
+    assert.equal(again.outputs.resumedFrom, ckpt);
+  } finally {
+    process.chdir(cwd);
+  }
 });
 
 test('a user error is a JobUserError with where and hint; a crash is a JobFailedError with the log tail', async () => {
