@@ -3,7 +3,7 @@
  * generation_config.json) loaded through @huggingface/tokenizers, with the chat template
  * rendered by @huggingface/jinja — the same files transformers, SGLang and vLLM read.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
@@ -72,6 +72,9 @@ export class Tokenizer {
     const tokenizerJson = readJsonFile<Json>(tokPath);
     const cfgPath = join(dir, 'tokenizer_config.json');
     const config = existsSync(cfgPath) ? readJsonFile<Json>(cfgPath) : {};
+    // transformers 5 may keep the template in its own file next to tokenizer_config.json.
+    const jinjaPath = join(dir, 'chat_template.jinja');
+    if (config.chat_template === undefined && existsSync(jinjaPath)) config.chat_template = readFileSync(jinjaPath, 'utf8');
     const genPath = join(dir, 'generation_config.json');
     const generation = existsSync(genPath) ? readJsonFile<Json>(genPath) : {};
     return new Tokenizer(tokenizerJson, config, generation, dir);
@@ -152,7 +155,7 @@ export class Tokenizer {
   /** Renders the conversation with tokenizer_config.json's chat_template (text, not ids). */
   applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     if (this.chatTemplate === null) {
-      throw new Error(`${join(this.source, 'tokenizer_config.json')}: no "chat_template" — add one ` +
+      throw new Error(`${join(this.source, 'tokenizer_config.json')}: no "chat_template" (nor chat_template.jinja) — add one ` +
         `(e.g. the ChatML template written by \`doctor-agent tokenizer train\`)`);
     }
     if (this.template === null) {

@@ -108,6 +108,8 @@ test('load errors say which file and what to do', () => {
   assert.throws(() => Tokenizer.load(d), /tokenizer_config\.json: eos_token "<\|nope\|>" is not in tokenizer\.json's vocabulary/);
   writeFileSync(join(d, 'tokenizer_config.json'), JSON.stringify({}));
   assert.throws(() => Tokenizer.load(d).applyChatTemplate([{ role: 'user', content: 'x' }]), /no "chat_template"/);
+  writeFileSync(join(d, 'chat_template.jinja'), '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}');
+  assert.equal(Tokenizer.load(d).applyChatTemplate([{ role: 'user', content: 'x' }]), '[user] x\n');
   writeFileSync(join(d, 'tokenizer.json'), JSON.stringify({ version: '1.0' }));
   assert.throws(() => Tokenizer.load(d), /tokenizer\.json: not a tokenizer\.json/);
 });
