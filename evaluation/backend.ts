@@ -25,7 +25,7 @@ export interface SequenceStart {
 export interface StepToken {
   id: number;
   token: number;
-  /** Log-probability of the token under the sampling distribution's source logits. */
+  /** Log-probability of the token under the model (temperature 1, before top-k / top-p). */
   logprob: number;
 }
 
@@ -37,6 +37,8 @@ export interface DecodeBatch {
   remove(ids: number[]): void;
   /** Samples one token for every sequence in the batch. */
   step(): Promise<StepToken[]>;
+  /** Frees whatever the batch still holds (called when the scheduler drops it). */
+  dispose?(): void;
 }
 
 export interface ChatTurn {

@@ -113,6 +113,9 @@ export class Scheduler {
   private async run(): Promise<void> {
     while (this.waiting.length > 0 || this.running.size > 0) {
       if (this.running.size === 0 && this.admitWaitMs > 0) await new Promise((r) => setTimeout(r, this.admitWaitMs));
+      // Let the event loop run between steps (a backend may never yield on its own):
+      // new requests arrive over HTTP and join at the next step.
+      else await new Promise((r) => setImmediate(r));
       try {
         await this.admit();
         if (this.running.size === 0) continue;
@@ -135,11 +138,13 @@ export class Scheduler {
         for (const live of [...this.running.values(), ...this.waiting]) live.reject(e);
         this.running.clear();
         this.waiting = [];
+        this.batch?.dispose?.();
         this.batch = null;
       }
       this.stats.running = this.running.size;
       this.stats.waiting = this.waiting.length;
     }
+    this.batch?.dispose?.();
     this.batch = null;
   }
 
