@@ -19,6 +19,8 @@ export const EvalSglangParams = z
     max_new_tokens: z.number().int().positive().default(2048).describe('Max tokens generated per answer.'),
     concurrency: z.number().int().positive().default(32).describe('Requests in flight at once.'),
     limit_per_source: z.number().int().positive().optional().describe('Evaluate only the first N items of each source.'),
+    max_batch: z.number().int().positive().optional().describe('With model: sequences the built-in server decodes together (default: concurrency).'),
+    policy: z.enum(['last', 'first']).default('last').describe('Which extracted answer is scored: the last match in the final response or the first (both are reported).'),
     seed: Seed,
   })
   .superRefine((p, ctx) => {
