@@ -24,7 +24,7 @@ function expandTo(dy: tf.Tensor, xShape: number[], axis: unknown): tf.Tensor {
   return tf.mul(tf.reshape(dy, kept), tf.ones(xShape));
 }
 
-const grads: Array<{ kernel: string; save?: string[]; outputs?: boolean[]; fn: GradFn }> = [
+const grads: Array<{ kernel: string; save?: string[]; all?: boolean; outputs?: boolean[]; fn: GradFn }> = [
   { kernel: tf.Add, save: ['a', 'b'], fn: (dy, [a, b]) => ({ a: () => reduceTo(dy, a.shape), b: () => reduceTo(dy, b.shape) }) },
   { kernel: tf.Sub, save: ['a', 'b'], fn: (dy, [a, b]) => ({ a: () => reduceTo(dy, a.shape), b: () => tf.neg(reduceTo(dy, b.shape)) }) },
   {
@@ -91,6 +91,14 @@ const grads: Array<{ kernel: string; save?: string[]; outputs?: boolean[]; fn: G
       return { x: () => tf.pad(dy, pads) };
     },
   },
+  {
+    kernel: tf.Concat, all: true,
+    fn: (dy, inputs, attrs) => {
+      const axis = tf.util.parseAxisParam(attrs.axis as number, inputs[0].shape)[0];
+      const parts = tf.split(dy, inputs.map((t) => t.shape[axis]), axis);
+      return Object.fromEntries(parts.map((p, i) => [String(i), () => p]));
+    },
+  },
 ];
 
 for (const g of grads) {
@@ -98,6 +106,7 @@ for (const g of grads) {
   tf.registerGradient({
     kernelName: g.kernel,
     inputsToSave: g.save,
+    saveAllInputs: g.all,
     outputsToSave: g.outputs,
     gradFunc: ((dy: tf.Tensor, saved: Saved, attrs: Attrs) => g.fn(dy, saved, attrs)) as unknown as tf.GradFunc,
   });

@@ -52,6 +52,7 @@ export function isLinearWeight(name: string): boolean {
 }
 
 const NEG = -1e9;
+let modelCount = 0;
 
 export class CausalLM {
   readonly config: ModelConfig;
@@ -63,10 +64,11 @@ export class CausalLM {
 
   constructor(config: ModelConfig) {
     this.config = config;
+    modelCount += 1; // tfjs variable names are global: each model gets its own prefix
     for (const [name, shape] of weightShapes(config)) {
       const internal = isLinearWeight(name) ? [shape[1], shape[0]] : shape;
       const init = name.endsWith('norm.weight') ? tf.ones(internal) : tf.zeros(internal);
-      this.params.set(name, tf.variable(init, true, name));
+      this.params.set(name, tf.variable(init, true, `model${modelCount}/${name}`));
       init.dispose();
     }
     this.invFreq = inverseFrequencies(config);

@@ -1,0 +1,75 @@
+/**
+ * Token log-probabilities and the losses built on them. Position t of the logits predicts
+ * token t+1; a loss mask [B, T] marks which tokens are scored (mask[b][t] = 1: token t
+ * counts, so mask[b][0] is never used). The target picking is a one-hot product, which
+ * keeps the gradient a plain elementwise one (no gather gradient).
+ */
+import * as tf from './tf.ts';
+import type { CausalLM } from './model.ts';
+
+export type Rows = number[][] | tf.Tensor2D;
+
+function rows(x: Rows): number[][] {
+  return Array.isArray(x) ? x : (x.arraySync() as number[][]);
+}
+
+/** Next-token targets and weights: targets[t] = ids[t+1], weights[t] = mask[t+1] (0 at the end). */
+export function shiftForNextToken(inputIds: Rows, lossMask: Rows): { targets: number[][]; weights: number[][] } {
+  const ids = rows(inputIds), mask = rows(lossMask);
+  if (ids.length !== mask.length || ids.some((r, b) => r.length !== mask[b].length)) {
+    throw new Error(`loss mask shape [${mask.length}, ${mask[0]?.length}] differs from input ids [${ids.length}, ${ids[0]?.length}]`);
+  }
+  return {
+    targets: ids.map((r) => [...r.slice(1), 0]),
+    weights: mask.map((r) => [...r.slice(1), 0]),
+  };
+}
+
+/** log p(targets[b][t]) from logits [B, T, V]: [B, T]. */
+export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [B, T, V] = logits.shape;
+    const logp = tf.logSoftmax(tf.reshape(logits, [B * T, V]));
+    // (int32 one-hot then cast: wasm's OneHot returns zeros when asked for float32 directly)
+    const picked = tf.cast(tf.oneHot(tf.reshape(tf.cast(targets, 'int32'), [-1]) as tf.Tensor1D, V), 'float32');
+    return tf.reshape(tf.sum(tf.mul(logp, picked), -1), [B, T]) as tf.Tensor2D;
+  });
+}
+
+/** Mean negative log-likelihood over the weighted tokens (weights 0/1). */
+export function maskedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, weights: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const lp = tokenLogProbs(logits, targets);
+    const w = tf.cast(weights, 'float32');
+    return tf.div(tf.neg(tf.sum(tf.mul(lp, w))), tf.maximum(tf.sum(w), 1)) as tf.Scalar;
+  });
+}
+
+/** Per-token log-probs of each sequence's own tokens under the model, times the mask: [B, T] (entry t scores token t). */
+export function maskedTokenLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Tensor2D {
+  const ids = rows(inputIds);
+  const { targets, weights } = shiftForNextToken(ids, lossMask);
+  return tf.tidy(() => {
+    const B = ids.length, T = ids[0].length;
+    const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
+    const lp = tf.mul(tokenLogProbs(logits, tf.tensor2d(targets, [B, T], 'int32')), tf.tensor2d(weights, [B, T]));
+    // Shift back so entry t belongs to token t.
+    return tf.concat([tf.zeros([B, 1]), tf.slice(lp, [0, 0], [B, T - 1])], 1) as tf.Tensor2D;
+  });
+}
+
+/** Sum of log p(token t | tokens < t) over the masked tokens of each sequence: [B]. */
+export function sequenceLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(maskedTokenLogProbs(model, inputIds, lossMask), 1) as tf.Tensor1D);
+}
+
+/** The causal language-modelling loss: mean NLL of the masked tokens (SFT: the assistant turn). */
+export function causalLmLoss(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Scalar {
+  const ids = rows(inputIds);
+  const { targets, weights } = shiftForNextToken(ids, lossMask);
+  return tf.tidy(() => {
+    const B = ids.length, T = ids[0].length;
+    const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
+    return maskedCrossEntropy(logits, tf.tensor2d(targets, [B, T], 'int32'), tf.tensor2d(weights, [B, T]));
+  });
+}

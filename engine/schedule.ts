@@ -1,0 +1,25 @@
+/**
+ * Linear warmup then cosine decay (the usual "cosine with warmup"): for step s,
+ *   s < warmup:  peak * s / warmup
+ *   otherwise:   min + (peak - min) * 0.5 * (1 + cos(pi * progress)),  progress = (s - warmup) / (total - warmup)
+ * so step 0 has lr 0, step `warmup` the peak, step `total` the minimum.
+ */
+export interface CosineSchedule {
+  peakLr: number;
+  warmupSteps: number;
+  totalSteps: number;
+  /** Floor of the decay (default 0). */
+  minLr?: number;
+}
+
+export function warmupCosineLr(step: number, s: CosineSchedule): number {
+  const min = s.minLr ?? 0;
+  if (step < s.warmupSteps) return (s.peakLr * step) / Math.max(1, s.warmupSteps);
+  const progress = Math.min(1, (step - s.warmupSteps) / Math.max(1, s.totalSteps - s.warmupSteps));
+  return min + (s.peakLr - min) * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+/** Warmup steps as a fraction of the total (e.g. 0.05 for 5%), rounded up. */
+export function warmupFromRatio(totalSteps: number, ratio: number): number {
+  return Math.ceil(totalSteps * ratio);
+}
