@@ -111,6 +111,11 @@ function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
   }
 }
 
+/** A pause that does not keep the process alive on its own. */
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
 function describeExit(code: number | null, signal: string | null): string {
   return signal ? `was killed by ${signal}` : `exited with code ${code}`;
 }
@@ -279,10 +284,10 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   clearInterval(scan);
   killGroup(child.pid, 'SIGKILL'); // anything the job left behind in its group
   watchdog.disarm();
-  await Promise.race([streamsDone, new Promise((r) => setTimeout(r, 2000))]);
+  await Promise.race([streamsDone, delay(2000)]);
   child.stdout?.destroy();
   child.stderr?.destroy();
-  await Promise.race([settled.catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  await Promise.race([settled.catch(() => undefined), delay(2000)]);
   if (log) await new Promise((r) => log!.end(r));
 
   const lastCheckpoint = () => {
