@@ -5,6 +5,7 @@ import { registerPlan } from './plan.ts';
 import { registerSchema } from './schema.ts';
 import { registerSteps } from './steps.ts';
 import { registerValidate } from './validate.ts';
+import { registerTokenizerCommands } from './tokenizer.ts';
 
 export type Registrar = (program: Command) => void;
 
@@ -14,4 +15,5 @@ export const registrars: Registrar[] = [
   registerPlan,
   registerSteps,
   registerSchema,
+  registerTokenizerCommands,
 ];

@@ -64,7 +64,14 @@ export function registerTokenizerCommands(program: Command): void {
     .option('--min-frequency <n>', 'do not merge pairs seen fewer times', positiveInt, 2)
     .option('--force', 'replace an existing tokenizer in --out', false)
     .action((opts: TokenizerTrainArgs) => {
-      const s = tokenizerTrain(opts, (line) => process.stderr.write(line + '\n'));
+      let s: TokenizerTrainSummary;
+      try {
+        s = tokenizerTrain(opts, (line) => process.stderr.write(line + '\n'));
+      } catch (err) {
+        // Bad files, bad JSON or a bad size: the message says where and what to do; no stack trace.
+        if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) (err as { user?: boolean }).user = true;
+        throw err;
+      }
       console.log(`wrote ${s.out}/tokenizer.json and tokenizer_config.json: vocab ${s.vocabSize} (${s.merges} merges) ` +
         `from ${s.words} words in ${s.seconds.toFixed(1)} s`);
     });
