@@ -38,6 +38,8 @@ export interface OpenAiServer {
 export async function startOpenAiServer(script: Script): Promise<OpenAiServer> {
   let current = script;
   let inFlight = 0;
+  let closed = false;
+  const pending = new Map<NodeJS.Timeout, () => void>();
   const state = { requests: [] as SeenRequest[], maxInFlight: 0 };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -56,7 +58,15 @@ export async function startOpenAiServer(script: Script): Promise<OpenAiServer> {
         state.requests.push(seen);
         let reply = await current(seen);
         while (typeof reply === 'object' && 'delayMs' in reply) {
-          await new Promise((r) => setTimeout(r, (reply as { delayMs: number }).delayMs));
+          // A delay ends early when the server closes, so a test never waits on a hung reply.
+          await new Promise<void>((r) => {
+            const timer = setTimeout(() => {
+              pending.delete(timer);
+              r();
+            }, (reply as { delayMs: number }).delayMs);
+            pending.set(timer, r);
+          });
+          if (closed) return;
           reply = (reply as { then: Scripted }).then;
         }
         if (typeof reply === 'object' && 'drop' in reply) {
@@ -97,6 +107,12 @@ export async function startOpenAiServer(script: Script): Promise<OpenAiServer> {
       current = s;
     },
     close: () => new Promise<void>((resolve) => {
+      closed = true;
+      for (const [timer, wake] of pending) {
+        clearTimeout(timer);
+        wake();
+      }
+      pending.clear();
       server.closeAllConnections();
       server.close(() => resolve());
     }),
