@@ -37,8 +37,8 @@ export function compileFile(file: string, opts: CompileOptions = {}): Plan {
   const errors: Diagnostic[] = [];
   const loaded = loadPipeline(file, errors, cwd);
   if (!loaded) throw new CompileError(errors);
-  checkDeclarations(loaded, errors);
   const paramErrorsBefore = errors.length;
+  checkDeclarations(loaded, errors);
   const params = resolveParams(loaded, opts, errors, cwd);
   const paramsOk = errors.length === paramErrorsBefore;
   const graph = checkGraph(loaded, errors);

@@ -32,7 +32,7 @@ function valueAt(value: unknown, path: Path): unknown {
 }
 
 /** The (unwrapped) schema at a path of the value, following union branches by discriminator. */
-export function schemaAt(schema: AnySchema, value: unknown, path: Path): AnySchema | undefined {
+export function schemaAt(schema: AnySchema, value: unknown, path: Path, pickLast = true): AnySchema | undefined {
   let s = unwrap(schema);
   let v = value;
   for (const seg of path) {
@@ -46,7 +46,7 @@ export function schemaAt(schema: AnySchema, value: unknown, path: Path): AnySche
     s = unwrap(s);
     v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[seg] : undefined;
   }
-  return pickBranch(s, v);
+  return pickLast ? pickBranch(s, v) : s;
 }
 
 function pickBranch(s: AnySchema | undefined, v: unknown): AnySchema | undefined {
@@ -112,7 +112,7 @@ export function problemsOf(issue: Issue, value: unknown, schema: AnySchema, base
   switch (issue.code) {
     case 'invalid_type': {
       if (v === undefined && rel.length > 0) {
-        return [{ path: path.slice(0, -1), message: `missing required key '${String(path[path.length - 1])}'` }];
+        return [{ path: path.slice(0, -1), onKey: true, message: `missing required key '${String(path[path.length - 1])}'` }];
       }
       const expected = issue.expected === 'int' ? 'an integer' : (EXPECTED[issue.expected] ?? issue.expected);
       return [{ path, message: `expected ${expected}, got ${describeValue(v)}` }];
@@ -147,14 +147,14 @@ export function problemsOf(issue: Issue, value: unknown, schema: AnySchema, base
       if ((issue as any).discriminator) {
         const disc = String(path[path.length - 1]);
         const opts = ((issue as any).options ?? []).map((o: unknown) => JSON.stringify(o)).join(', ');
-        if (v === undefined) return [{ path: path.slice(0, -1), message: `missing required key '${disc}' (one of ${opts})` }];
+        if (v === undefined) return [{ path: path.slice(0, -1), onKey: true, message: `missing required key '${disc}' (one of ${opts})` }];
         const hint = typeof v === 'string' ? didYouMean(v, ((issue as any).options ?? []).map(String)) : '';
         return [{ path, message: `${disc} must be one of ${opts}; got ${describeValue(v)}${hint}` }];
       }
       // A branch of the right shape that failed deeper explains the error best.
       const deeper = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0 || i.code !== 'invalid_type'));
       if (deeper) return deeper.flatMap((i) => problemsOf(i, value, schema, path));
-      return [{ path, message: `expected ${expectedOf(schemaAt(schema, value, path))}, got ${describeValue(v)}` }];
+      return [{ path, message: `expected ${expectedOf(schemaAt(schema, value, path, false))}, got ${describeValue(v)}` }];
     }
     case 'invalid_key': {
       const inner = issue.issues[0]?.message ?? 'invalid key';

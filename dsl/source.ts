@@ -18,12 +18,21 @@ export function parseSource(text: string, file: string, absPath = file): { src: 
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const src: SourceFile = { file, absPath, text, doc, lines };
-  const errors = [...doc.errors, ...doc.warnings].map((e) => diagnosticAtOffset(src, e.pos[0], `YAML: ${yamlMessage(e.message)}`));
+  const errors = [...doc.errors, ...doc.warnings].map((e) => diagnosticAtOffset(src, yamlErrorOffset(text, e.code, e.message, e.pos[0]), `YAML: ${yamlMessage(e.message)}`));
   return { src, errors };
 }
 
 export function readSource(absPath: string, file: string): { src: SourceFile; errors: Diagnostic[] } {
   return parseSource(readFileSync(absPath, 'utf8'), file, absPath);
+}
+
+/** An unclosed quote is reported where the text ends; point at the opening quote instead. */
+function yamlErrorOffset(text: string, code: string, message: string, pos: number): number {
+  if (code === 'MISSING_CHAR' && /quote/.test(message)) {
+    const open = text.lastIndexOf(message.includes('"quote') ? '"' : "'", pos - 1);
+    if (open >= 0) return open;
+  }
+  return pos;
 }
 
 function yamlMessage(m: string): string {
@@ -51,7 +60,7 @@ export function findNode(src: SourceFile, path: Path): Found {
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && (isScalar(p.key) ? p.key.value : p.key) === seg);
-      if (!pair) return { node, key: null, exact: false };
+      if (!pair) return { node, key, exact: false };
       key = pair.key as Node;
       node = (pair.value as Node | null) ?? null;
       if (node === null) return { node: key, key, exact: true };
@@ -59,7 +68,7 @@ export function findNode(src: SourceFile, path: Path): Found {
       node = node.items[seg] as Node;
       key = null;
     } else {
-      return { node, key: null, exact: false };
+      return { node, key, exact: false };
     }
   }
   return { node, key, exact: true };
@@ -68,7 +77,7 @@ export function findNode(src: SourceFile, path: Path): Found {
 /** Offset of a path's node; with `onKey`, of its key (e.g. for unknown keys). */
 export function offsetOf(src: SourceFile, path: Path, onKey = false): number {
   const f = findNode(src, path);
-  const n = onKey && f.key ? f.key : f.node;
+  const n = (onKey || !f.exact) && f.key ? f.key : f.node;
   return n?.range?.[0] ?? 0;
 }
 

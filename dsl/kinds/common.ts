@@ -36,9 +36,12 @@ export const Verifier = z
       timeout: z.number().positive().default(60).describe('Seconds per request.'),
     }),
     z.strictObject({
-      type: z.literal('model').describe('A verifier model scoring P(True).'),
-      model: z.string().min(1).describe('Checkpoint folder of the verifier model.'),
-      threshold: z.number().min(0).max(1).default(0.4).describe('P(True) above which the answer counts as correct.'),
+      type: z.literal('model').describe('A verifier model scoring P(True) from the log-probabilities of "True" and "False".'),
+      model: z.string().min(1).describe('The verifier model: its name at base_url (served with logprobs), or a checkpoint folder.'),
+      base_url: httpUrl.optional().describe('Base URL of an OpenAI-compatible API serving the verifier model with logprobs.'),
+      api_key_env: z.string().default('OPENAI_API_KEY').describe('Environment variable holding the API key.'),
+      timeout: z.number().positive().default(60).describe('Seconds per request.'),
+      threshold: z.number().min(0).max(1).default(0.4).describe('P(True) at or above which the answer counts as correct.'),
     }),
   ])
   .describe('How a final answer is judged against the reference answer.');

@@ -15,6 +15,10 @@ export const SearchReasoningParams = z.strictObject({
   on_failure: z.enum(['drop', 'hint']).default('drop').describe('Problems never solved are dropped, or finished with a hint of the answer and marked.'),
   on_bad_record: OnBadRecord,
   limit: z.number().int().positive().optional().describe('Process only the first N problems.'),
+}).superRefine((p, ctx) => {
+  if (p.strategies.every((s) => s === 'backtracking')) {
+    ctx.addIssue({ code: 'custom', path: ['strategies'], message: 'backtracking is never the first strategy of a chain: add at least one other (exploring_new_paths, verification, correction)' });
+  }
 });
 export type SearchReasoningParams = z.infer<typeof SearchReasoningParams>;
 
