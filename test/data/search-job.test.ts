@@ -140,3 +140,11 @@ test('hint mode through the job, with an LLM judge: unsolved problems are finish
     await server.close();
   }
 });
+
+test('params the search cannot honour are user errors', async () => {
+  const base = { input: inputFile(), teacher: { base_url: 'http://127.0.0.1:9/v1', model: 't' }, verifier: { type: 'rule' } };
+  const dir = mkdtempSync(join(tmpdir(), 'search-bad-'));
+  await assert.rejects(run(recordingContext({ ...base, strategies: ['backtracking'] }, dir)), (e: Error) => e.name === 'UserError' && /backtracking is never the first/.test(e.message));
+  await assert.rejects(run(recordingContext({ ...base, verifier: { type: 'model', model: 'ckpt/verifier' } }, dir)), (e: Error) => e.name === 'UserError' && /set verifier\.base_url/.test(e.message));
+  await assert.rejects(run(recordingContext({ ...base, max_depth: 0 }, dir)), /max_depth/);
+});
