@@ -67,27 +67,40 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Counts the byte-level words of the texts, skipping literal special tokens. */
-export function countWords(texts: Iterable<string>, specialTokens: string[]): { counts: Map<string, number>; total: number } {
-  // The library's own pre-tokenizer, built from the very config the file will carry.
-  const empty = {
-    normalizer: NORMALIZER, pre_tokenizer: PRE_TOKENIZER, post_processor: null, decoder: null,
+/** One stage of the pre-tokenizer, built by the library from its config entry. */
+function libraryPreTokenizer(config: object) {
+  const skeleton = {
+    normalizer: null, pre_tokenizer: config, post_processor: null, decoder: null,
     model: { type: 'BPE', vocab: {}, merges: [] }, added_tokens: [],
   };
-  const pre = new HfTokenizer(empty, {}).pre_tokenizer!;
+  return new HfTokenizer(skeleton, {}).pre_tokenizer!;
+}
+
+/**
+ * Counts the byte-level words of the texts (NFC-normalized, literal special tokens skipped).
+ * The split stage runs over all text; the byte-level stage, which maps each piece on its own,
+ * runs once per distinct piece.
+ */
+export function countWords(texts: Iterable<string>, specialTokens: string[]): { counts: Map<string, number>; total: number } {
+  const [splitConfig, byteLevelConfig] = PRE_TOKENIZER.pretokenizers;
+  const split = libraryPreTokenizer(splitConfig);
+  const byteLevel = libraryPreTokenizer(byteLevelConfig);
   const specials = specialTokens.length > 0 ? new RegExp(specialTokens.map(escapeRegExp).join('|'), 'g') : null;
-  const counts = new Map<string, number>();
+  const pieces = new Map<string, number>();
   let total = 0;
   for (const raw of texts) {
     const text = raw.normalize('NFC');
-    const parts = specials ? text.split(specials) : [text];
-    for (const part of parts) {
+    for (const part of specials ? text.split(specials) : [text]) {
       if (part.length === 0) continue;
-      for (const word of pre.pre_tokenize_text(part)) {
-        counts.set(word, (counts.get(word) ?? 0) + 1);
+      for (const piece of split.pre_tokenize_text(part)) {
+        pieces.set(piece, (pieces.get(piece) ?? 0) + 1);
         total++;
       }
     }
+  }
+  const counts = new Map<string, number>();
+  for (const [piece, n] of pieces) {
+    for (const word of byteLevel.pre_tokenize_text(piece)) counts.set(word, (counts.get(word) ?? 0) + n);
   }
   return { counts, total };
 }
