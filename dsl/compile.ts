@@ -154,7 +154,7 @@ function compileCondition(cond: string | boolean | undefined, ctx: { params: Rec
     const part = parseTemplate(cond).find((p) => 'expr' in p);
     expr = (part as { expr: Expr }).expr;
   } else expr = parseExpression(cond);
-  const s = simplify(expr, ctx, PARAMS_ONLY);
+  const s = simplify(expr, ctx, PARAMS_ONLY, true);
   if (s.type === 'literal') return truthy(s.value) ? undefined : 'false';
   return printExpression(s);
 }

@@ -350,8 +350,9 @@ function isLiteral(v: unknown): v is Literal {
 /**
  * Partial evaluation: names under `roots` (e.g. params) are replaced by their values and
  * constant parts are folded; other names stay. `a || b` with a known truthy `a` becomes `a`.
+ * With `asCondition`, only the truthiness of the result is kept, which folds further.
  */
-export function simplify(e: Expr, ctx: ExprContext, roots: ReadonlySet<string>): Expr {
+export function simplify(e: Expr, ctx: ExprContext, roots: ReadonlySet<string>, asCondition = false): Expr {
   switch (e.type) {
     case 'literal':
       return e;
@@ -361,15 +362,22 @@ export function simplify(e: Expr, ctx: ExprContext, roots: ReadonlySet<string>):
       return { type: 'literal', value: isLiteral(v) ? v : JSON.stringify(v) };
     }
     case 'not': {
-      const operand = simplify(e.operand, ctx, roots);
+      const operand = simplify(e.operand, ctx, roots, asCondition);
       return operand.type === 'literal' ? { type: 'literal', value: !truthy(operand.value) } : { type: 'not', operand };
     }
     case 'binary': {
-      const left = simplify(e.left, ctx, roots);
-      const right = simplify(e.right, ctx, roots);
-      if (left.type === 'literal' && (e.op === '||' || e.op === '&&')) {
+      const logical = e.op === '||' || e.op === '&&';
+      const left = simplify(e.left, ctx, roots, asCondition && logical);
+      const right = simplify(e.right, ctx, roots, asCondition && logical);
+      if (left.type === 'literal' && logical) {
         const pickLeft = e.op === '||' ? truthy(left.value) : !truthy(left.value);
         return pickLeft ? left : right;
+      }
+      // Only truthiness matters in a condition: `x && true` is `x`, `x || true` is true.
+      if (asCondition && logical && right.type === 'literal') {
+        const t = truthy(right.value);
+        if (e.op === '&&') return t ? left : { type: 'literal', value: false };
+        return t ? { type: 'literal', value: true } : left;
       }
       if (left.type === 'literal' && right.type === 'literal') {
         return { type: 'literal', value: evaluate({ type: 'binary', op: e.op, left, right }, {}) as Literal };

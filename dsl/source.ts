@@ -18,8 +18,12 @@ export function parseSource(text: string, file: string, absPath = file): { src: 
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const src: SourceFile = { file, absPath, text, doc, lines };
-  const errors = [...doc.errors, ...doc.warnings].map((e) => diagnosticAtOffset(src, yamlErrorOffset(text, e.code, e.message, e.pos[0]), `YAML: ${yamlMessage(e.message)}`));
-  return { src, errors };
+  // YAML errors cascade: the first one is the one to fix.
+  const first = [...doc.errors, ...doc.warnings][0];
+  if (!first) return { src, errors: [] };
+  const d = diagnosticAtOffset(src, yamlErrorOffset(text, first.code, first.message, first.pos[0]), `YAML: ${yamlMessage(first.message)}`);
+  if (/[{[].*\$\{\{/.test(d.lineText ?? '')) d.message += ' (inside { } or [ ], put quotes around expressions: "${{ ... }}")';
+  return { src, errors: [d] };
 }
 
 export function readSource(absPath: string, file: string): { src: SourceFile; errors: Diagnostic[] } {

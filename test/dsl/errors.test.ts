@@ -45,6 +45,7 @@ const CASES: Case[] = [
   { name: 'needs is a number', yaml: edit(10, '    needs: 3'), line: 10, col: 12, message: 'expected a string or a list, got number 3' },
   { name: 'document is a list', yaml: '- a\n- b\n', line: 1, col: 1, message: 'a pipeline is a YAML mapping' },
   { name: 'YAML syntax error', yaml: edit(12, '      model: "preset:tiny'), line: 12, col: 14, message: 'YAML: Missing closing "quote' },
+  { name: 'unquoted expression in a flow mapping', yaml: edit(11, '    with: { model: preset:tiny, data: ${{ steps.kb.outputs.sft }} }\n'), line: 11, col: 40, message: 'YAML: Unexpected flow-map-start at node end (inside { } or [ ], put quotes around expressions: "${{ ... }}")' },
   { name: 'duplicate YAML key', yaml: edit(12, '      model: preset:tiny\n      model: preset:small'), line: 13, col: 7, message: 'YAML: Map keys must be unique' },
 
   // --- kinds, ids, needs, cycles
