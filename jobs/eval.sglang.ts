@@ -1,0 +1,86 @@
+/**
+ * The eval.sglang step: answers an evaluation file's MCQs through an SGLang-compatible
+ * server and scores them. With `model` (a checkpoint folder) the built-in server serves
+ * it in this process on 127.0.0.1 (a free port) for the duration of the step; with
+ * `server` an already running one is used. Answers are appended to results.jsonl as
+ * they arrive, so a retried attempt asks only what is missing.
+ */
+import { copyFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../common/fs.ts';
+import { EvalSglangParams } from '../dsl/kinds/eval-sglang.ts';
+import { runEval, RESULTS_FILE } from '../evaluation/client.ts';
+import { renderReportHtml } from '../evaluation/report.ts';
+import { startServer, type RunningServer } from '../evaluation/server.ts';
+import { UserError, type JobContext } from './context.ts';
+
+const CHECKPOINT_EVERY = 25;
+
+export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
+  const parsed = EvalSglangParams.safeParse(ctx.params);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new UserError(`with.${i.path.join('.') || '(params)'}: ${i.message}`, { hint: 'see docs/pipeline-language.md, eval.sglang' });
+  }
+  const p = parsed.data;
+  if (!existsSync(p.data)) throw new UserError(`${p.data}: evaluation file not found`, { where: p.data, hint: 'check with.data' });
+  const resultsFile = join(ctx.outDir, RESULTS_FILE);
+  // A checkpoint from an attempt that wrote elsewhere: start from its answers.
+  if (ctx.resumeFrom && resolve(ctx.resumeFrom) !== resolve(resultsFile) && existsSync(ctx.resumeFrom) && !existsSync(resultsFile)) {
+    copyFileSync(ctx.resumeFrom, resultsFile);
+  }
+
+  let server: RunningServer | undefined;
+  let target: { baseUrl: string; model: string; apiKeyEnv?: string };
+  if (p.model) {
+    if (!existsSync(join(p.model, 'config.json'))) {
+      throw new UserError(`${p.model}: not a model folder (no config.json)`, { where: p.model, hint: 'with.model must be a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
+    }
+    // Loaded only here: the engine (TensorFlow.js) is not needed to evaluate a remote server.
+    const { loadEngineBackend } = await import('../evaluation/engine-backend.ts');
+    const backend = await loadEngineBackend(p.model);
+    server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });
+    ctx.log(`serving ${p.model} at ${server.url} (max batch ${server.scheduler.maxBatch})`);
+    target = { baseUrl: `${server.url}/v1`, model: backend.name };
+  } else {
+    target = { baseUrl: p.server!.base_url, model: p.server!.model, apiKeyEnv: p.server!.api_key_env };
+  }
+
+  try {
+    let sinceCheckpoint = 0;
+    const report = await runEval({
+      data: p.data,
+      ...target,
+      outDir: ctx.outDir,
+      strict: p.prompt === 'strict',
+      temperature: p.temperature,
+      topP: p.top_p,
+      maxTokens: p.max_new_tokens,
+      seed: p.seed,
+      concurrency: p.concurrency,
+      limitPerSource: p.limit_per_source,
+      policy: p.policy,
+      signal: ctx.signal,
+      onProgress(done, total, row) {
+        ctx.progress(done, total, row ? `${row.id}: ${row.last ?? '-'} (gold ${row.gold})` : undefined, 'items');
+        if (row && ++sinceCheckpoint >= CHECKPOINT_EVERY) {
+          sinceCheckpoint = 0;
+          ctx.checkpoint(resultsFile, done);
+        }
+      },
+    });
+    const a = report.accuracy;
+    const metrics: Record<string, number> = { accuracy: a.average, accuracy_first: a.average_first, accuracy_last: a.average_last };
+    for (const [source, s] of Object.entries(a.sources)) metrics[`accuracy/${source}`] = s.accuracy;
+    ctx.metric(metrics);
+    const html = join(ctx.outDir, 'report.html');
+    writeFileAtomic(html, await renderReportHtml(report));
+    ctx.artifact('report', html);
+    ctx.artifact('results', resultsFile);
+    ctx.artifact('report.json', join(ctx.outDir, 'report.json'));
+    ctx.log(`average accuracy ${(100 * a.average).toFixed(1)}% over ${Object.keys(a.sources).length} source(s), ${report.counts.items} items`);
+    return { report: html, accuracy: a.average, results: resultsFile };
+  } finally {
+    await server?.close(5000);
+  }
+}

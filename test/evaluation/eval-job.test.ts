@@ -1,0 +1,116 @@
+// The eval.sglang job run the way the supervisor runs it: `node --import tsx jobs/main.ts SPEC`
+// in a child process, speaking the JSON-lines protocol. Once against a running server (the
+// built-in one with the scripted stand-in model, see scripted-backend.ts), once serving a
+// tiny random engine checkpoint itself.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseJobLine, type JobMessage, type JobSpec } from '../../runtime/protocol.ts';
+import { startServer } from '../../evaluation/server.ts';
+import { readResults } from '../../evaluation/results.ts';
+import { initBackend } from '../../engine/backend.ts';
+import { parseConfig } from '../../engine/config.ts';
+import { CausalLM } from '../../engine/model.ts';
+import { saveModel } from '../../engine/checkpoint.ts';
+import { scriptedBackend } from './scripted-backend.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const SAMPLE = join(ROOT, '../shared/data/eval-format-sample.json');
+const run = promisify(execFile);
+
+async function runJob(params: Record<string, unknown>, outDir: string): Promise<{ code: number; messages: JobMessage[] }> {
+  const spec: JobSpec = { kind: 'eval.sglang', runId: 'r1', stepId: 'eval', params, outDir, attempt: 1 };
+  const specFile = join(outDir, '..', `spec-${Date.now()}.json`);
+  writeFileSync(specFile, JSON.stringify(spec));
+  let stdout = '';
+  let code = 0;
+  try {
+    ({ stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs/main.ts'), specFile], { cwd: ROOT, maxBuffer: 32 << 20 }));
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    code = e.code;
+    stdout = e.stdout;
+  }
+  return { code, messages: stdout.split('\n').map(parseJobLine).filter((m): m is JobMessage => m !== undefined) };
+}
+
+const outDir = () => {
+  const base = mkdtempSync(join(tmpdir(), 'eval-job-'));
+  return join(base, 'step');
+};
+const closers: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of closers) await c();
+});
+
+test('against a running server: progress per item, metrics, outputs; a rerun resumes without asking again', async () => {
+  const backend = scriptedBackend(() => '## Thinking\n\nHmm.\n\n## Final Response\n\nThe answer is B.');
+  const server = await startServer({ backend });
+  closers.push(() => server.close(1000));
+  const out = outDir();
+  const params = { server: { base_url: `${server.url}/v1`, model: 'scripted' }, data: SAMPLE, limit_per_source: 3, concurrency: 4, seed: 1 };
+  const { code, messages } = await runJob(params, out);
+  assert.equal(code, 0, JSON.stringify(messages.filter((m) => m.type === 'error')));
+  const progress = messages.filter((m) => m.type === 'progress');
+  assert.equal(progress.length, 16, 'one at the start, then one per item');
+  assert.equal(progress.at(-1)!.type === 'progress' && progress.at(-1)!.current, 15);
+  const result = messages.find((m) => m.type === 'result') as Extract<JobMessage, { type: 'result' }>;
+  const raw = JSON.parse(readFileSync(SAMPLE, 'utf8')) as Record<string, { answer_idx: string }[]>;
+  const perSource = Object.values(raw).map((items) => items.slice(0, 3).filter((i) => i.answer_idx === 'B').length / 3);
+  const expected = perSource.reduce((a, b) => a + b, 0) / perSource.length;
+  assert.equal(result.outputs.accuracy, expected);
+  assert.equal(result.outputs.results, join(out, 'results.jsonl'));
+  assert.equal(result.outputs.report, join(out, 'report.html'));
+  assert.ok(readFileSync(join(out, 'report.html'), 'utf8').includes('<svg'));
+  const metric = messages.find((m) => m.type === 'metric') as Extract<JobMessage, { type: 'metric' }>;
+  assert.equal(metric.values.accuracy, expected);
+  assert.equal(metric.values['accuracy/MedMCQA_validation'], perSource[0]);
+  assert.equal(server.scheduler.stats.completed, 15);
+
+  // The same step again (a retry): everything is in results.jsonl, nothing is asked.
+  const again = await runJob(params, out);
+  assert.equal(again.code, 0);
+  assert.equal(server.scheduler.stats.completed, 15);
+  assert.equal((again.messages.find((m) => m.type === 'result') as any).outputs.accuracy, expected);
+  assert.equal(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).counts.resumed, 15);
+});
+
+test('with a checkpoint folder: serves it with the engine on 127.0.0.1 for the step', async () => {
+  await initBackend();
+  const model = join(mkdtempSync(join(tmpdir(), 'eval-job-model-')), 'tiny');
+  const config = parseConfig({
+    model_type: 'qwen2', vocab_size: 1024, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
+    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 2048, tie_word_embeddings: true,
+    eos_token_id: 1023, pad_token_id: 1021,
+  });
+  const lm = new CausalLM(config).initRandom(3);
+  await saveModel(lm, model, { tokenizerDir: join(ROOT, 'test/fixtures/parity/tokenizer') });
+  lm.dispose();
+  const out = outDir();
+  const { code, messages } = await runJob({ model, data: SAMPLE, limit_per_source: 1, max_new_tokens: 6, concurrency: 5 }, out);
+  assert.equal(code, 0, JSON.stringify(messages.filter((m) => m.type === 'error')));
+  const result = messages.find((m) => m.type === 'result') as Extract<JobMessage, { type: 'result' }>;
+  assert.equal(typeof result.outputs.accuracy, 'number');
+  const rows = readResults(join(out, 'results.jsonl'));
+  assert.equal(rows.length, 5);
+  assert.ok(rows.every((r) => r.completion_tokens >= 1 && r.completion_tokens <= 6 && r.prompt_tokens > 50));
+  assert.ok(messages.some((m) => m.type === 'log' && /serving .* at http:\/\/127\.0\.0\.1:\d+/.test(m.message)));
+  assert.ok(existsSync(join(out, 'report.html')));
+});
+
+test('bad params and a missing model folder are user errors that say where', async () => {
+  const out = outDir();
+  const bad = await runJob({ data: SAMPLE }, out);
+  assert.equal(bad.code, 2);
+  const err = bad.messages.find((m) => m.type === 'error') as Extract<JobMessage, { type: 'error' }>;
+  assert.equal(err.user, true);
+  assert.match(err.message, /exactly one of with\.model .* or with\.server/);
+  const missing = await runJob({ model: '/nonexistent/model', data: SAMPLE }, out);
+  const err2 = missing.messages.find((m) => m.type === 'error') as Extract<JobMessage, { type: 'error' }>;
+  assert.equal(err2.user, true);
+  assert.match(err2.message, /\/nonexistent\/model: not a model folder/);
+});
