@@ -2,10 +2,10 @@
  * The `command` step: any external program (a Python trainer, an inference server, a
  * shell one-liner when asked) run under the supervisor like a built-in job.
  *
- * Parameters (the step's `with`):
+ * Parameters (the step's `with`, schema in dsl/kinds/command.ts):
  *   run            argv array, e.g. ["python", "train.py", "--lr", "1e-5"]; run directly,
  *                  no shell: `$HOME`, `;`, `*` reach the program as written.
- *   shell          true to run through /bin/sh instead; `run` may then be one string.
+ *   shell          true to run through /bin/sh instead; `run` is then one string.
  *   env            extra environment variables (merged over the worker's).
  *   cwd            working folder (default: the step folder), relative to the step folder.
  *   outputs        name → path of each output, relative to the step folder; each must
@@ -26,28 +26,17 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import { CommandParams } from '../dsl/kinds/command.ts';
 import { JobUserError } from './errors.ts';
 
-const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+export type { CommandParams };
 
-export const commandParamsSchema = z.object({
-  run: z.union([z.array(scalar).min(1), z.string().min(1)]),
-  shell: z.boolean().default(false),
-  env: z.record(z.string(), scalar).default({}),
-  cwd: z.string().min(1).optional(),
-  outputs: z.record(z.string(), z.string().min(1)).default({}),
-  checkpoints: z.string().min(1).optional(),
-  resume_args: z.array(scalar).optional(),
-  progress_regex: z.string().min(1).optional(),
-  success_codes: z.array(z.number().int()).min(1).default([0]),
-});
-
-export type CommandParams = z.infer<typeof commandParamsSchema>;
-
-/** Validates the step's `with`; errors say which field and what to write instead. */
+/**
+ * Validates the step's `with` against the kind's schema (dsl/kinds/command.ts, the same
+ * one the compiler checks); errors say which field and what to write instead.
+ */
 export function parseCommandParams(params: unknown, stepId: string): CommandParams {
-  const r = commandParamsSchema.safeParse(params);
+  const r = CommandParams.safeParse(params);
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = ['with', ...issue.path.map(String)].join('.');
@@ -56,33 +45,12 @@ export function parseCommandParams(params: unknown, stepId: string): CommandPara
       hint: 'command steps take run (argv array), shell, env, cwd, outputs, checkpoints, resume_args, progress_regex, success_codes',
     });
   }
-  const p = r.data;
-  if (typeof p.run === 'string' && !p.shell) {
-    throw new JobUserError(`step "${stepId}": with.run is a string but shell is not true`, {
-      where: `steps.${stepId}.with.run`,
-      hint: 'write run as an argv array, e.g. ["python", "train.py"], or set shell: true to run it through /bin/sh',
-    });
-  }
-  return p;
+  return r.data;
 }
 
-/** Compiles progress_regex; it must have a named group `current`. */
-export function progressRegex(p: CommandParams, stepId: string): RegExp | undefined {
-  if (!p.progress_regex) return undefined;
-  const where = `steps.${stepId}.with.progress_regex`;
-  let re: RegExp;
-  try {
-    re = new RegExp(p.progress_regex);
-  } catch (err) {
-    throw new JobUserError(`step "${stepId}": invalid progress_regex: ${(err as Error).message}`, { where });
-  }
-  if (!p.progress_regex.includes('(?<current>')) {
-    throw new JobUserError(`step "${stepId}": progress_regex has no named group "current"`, {
-      where,
-      hint: 'e.g. "step (?<current>\\\\d+)/(?<total>\\\\d+)"',
-    });
-  }
-  return re;
+/** Compiles progress_regex (the schema has already checked it compiles and has a `current` group). */
+export function progressRegex(p: CommandParams): RegExp | undefined {
+  return p.progress_regex ? new RegExp(p.progress_regex) : undefined;
 }
 
 /** Reads current/total from a log line, or undefined when the line does not match. */

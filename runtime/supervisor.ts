@@ -130,7 +130,7 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   // What to start, and what to resume from.
   const isCommand = o.kind === 'command';
   const cmd = isCommand ? parseCommandParams(o.params, o.stepId) : undefined;
-  const regex = cmd ? progressRegex(cmd, o.stepId) : undefined;
+  const regex = cmd ? progressRegex(cmd) : undefined;
   const resume = newestCheckpoint(o.outDir, cmd ? cmd.checkpoints : BUILTIN_CHECKPOINTS, o.resumeFrom);
   const ctx = { outDir: o.outDir, runId: o.runId, stepId: o.stepId, attempt: o.attempt, checkpoint: resume?.path };
   let launch: Launch;

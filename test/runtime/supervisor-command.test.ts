@@ -46,7 +46,7 @@ test('shell: true runs the text through /bin/sh', async () => {
   assert.equal(readFileSync(join(o.outDir, 'shell.txt'), 'utf8'), 'first\nsecond\n');
   // Without shell: true a string is refused, saying what to write.
   await assert.rejects(superviseJob({ ...o, params: { run: 'echo hi' } }), (e: unknown) =>
-    e instanceof JobUserError && /shell is not true/.test(e.message) && /argv array/.test(e.hint ?? ''));
+    e instanceof JobUserError && /with\.run: run must be an argv array/.test(e.message) && e.where === 'steps.s1.with.run');
 });
 
 test('declared outputs: absolute paths when written, a user error naming the missing one', async () => {
@@ -77,7 +77,7 @@ test('progress from a regex over the log, and from protocol lines a command prin
   assert.deepEqual(out.checkpoint, { path: join(o.outDir, 'ckpt', 'step-0010'), step: 10 });
   // A regex without a `current` group is refused before anything runs.
   await assert.rejects(superviseJob({ ...o, params: { ...o.params, progress_regex: 'step (\\d+)' } }), (e: unknown) =>
-    e instanceof JobUserError && /named group "current"/.test(e.message));
+    e instanceof JobUserError && /named group \(\?<current>/.test(e.message) && e.where === 'steps.s1.with.progress_regex');
 });
 
 test('exit codes: success_codes, crash with log tail, user error from the protocol, missing program', async () => {
