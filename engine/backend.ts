@@ -34,7 +34,7 @@ async function register(name: BackendName): Promise<string | undefined> {
 
 /** Selects and initialises the best backend present; returns its name ("tensorflow", "wasm" or "cpu"). */
 export async function initBackend(prefer?: BackendName): Promise<string> {
-  const forced = process.env.DOCTOR_AGENT_BACKEND as BackendName | undefined;
+  const forced = (process.env.DOCTOR_AGENT_BACKEND || undefined) as BackendName | undefined;
   if (forced && !ORDER.includes(forced)) {
     throw new Error(`DOCTOR_AGENT_BACKEND=${forced} is not a backend: use one of ${ORDER.join(', ')}`);
   }

@@ -1,0 +1,154 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '../../engine/tf.ts';
+import { initBackend } from '../../engine/backend.ts';
+import { CausalLM } from '../../engine/model.ts';
+import { causalLmLoss, maskedCrossEntropy, sequenceLogProbs, maskedTokenLogProbs } from '../../engine/loss.ts';
+import { AdamW, isDecayed } from '../../engine/optim.ts';
+import { warmupCosineLr, warmupFromRatio } from '../../engine/schedule.ts';
+import { accumulateGradients, clipByGlobalNorm, globalNorm, trainStep } from '../../engine/train.ts';
+import { generate } from '../../engine/generate.ts';
+import { maxAbsDiff, tinyConfig } from './tiny.ts';
+
+before(async () => { await initBackend(); });
+
+type Batch = { ids: number[][]; mask: number[][] };
+const lossOf = (m: CausalLM, b: Batch) => causalLmLoss(m, b.ids, b.mask);
+
+test('masked cross-entropy on hand-computed logits', () => {
+  // Row 0: log-softmax([0, ln 3]) = [ln 1/4, ln 3/4]; targets 1 then 0; only the first is weighted.
+  const logits = tf.tensor3d([[[0, Math.log(3)], [0, 0]]]);
+  const loss = maskedCrossEntropy(logits, tf.tensor2d([[1, 0]], [1, 2], 'int32'), tf.tensor2d([[1, 0]]));
+  assert.ok(Math.abs(loss.dataSync()[0] - -Math.log(0.75)) < 1e-6);
+  const both = maskedCrossEntropy(logits, tf.tensor2d([[1, 0]], [1, 2], 'int32'), tf.tensor2d([[1, 1]]));
+  assert.ok(Math.abs(both.dataSync()[0] - (-Math.log(0.75) + Math.log(2)) / 2) < 1e-6);
+});
+
+test('sequence log-probs sum the masked tokens and match the per-token values', () => {
+  const m = new CausalLM(tinyConfig()).initRandom(51);
+  const ids = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]];
+  const mask = [[0, 0, 1, 1, 1], [0, 1, 1, 0, 0]];
+  const per = maskedTokenLogProbs(m, ids, mask).arraySync() as number[][];
+  const logp = tf.logSoftmax(m.forward(tf.tensor2d(ids, [2, 5], 'int32'))).arraySync() as number[][][];
+  for (let b = 0; b < 2; b++) for (let t = 0; t < 5; t++) {
+    const expected = t > 0 && mask[b][t] ? logp[b][t - 1][ids[b][t]] : 0;
+    assert.ok(Math.abs(per[b][t] - expected) < 1e-5, `[${b}][${t}]`);
+  }
+  const seq = sequenceLogProbs(m, ids, mask).arraySync() as number[];
+  assert.ok(Math.abs(seq[0] - (per[0][2] + per[0][3] + per[0][4])) < 1e-5);
+  assert.ok(Math.abs(seq[1] - (per[1][1] + per[1][2])) < 1e-5);
+  m.dispose();
+});
+
+test('warmup + cosine schedule at hand-computed points', () => {
+  const s = { peakLr: 1e-3, warmupSteps: 10, totalSteps: 110 };
+  assert.equal(warmupCosineLr(0, s), 0);
+  assert.ok(Math.abs(warmupCosineLr(5, s) - 5e-4) < 1e-12);
+  assert.ok(Math.abs(warmupCosineLr(10, s) - 1e-3) < 1e-12);
+  assert.ok(Math.abs(warmupCosineLr(60, s) - 5e-4) < 1e-12); // halfway: cos(pi/2) = 0
+  assert.ok(Math.abs(warmupCosineLr(35, s) - 1e-3 * 0.5 * (1 + Math.SQRT1_2)) < 1e-12); // a quarter: cos(pi/4)
+  assert.ok(Math.abs(warmupCosineLr(110, s)) < 1e-15);
+  assert.ok(Math.abs(warmupCosineLr(110, { ...s, minLr: 1e-4 }) - 1e-4) < 1e-15);
+  assert.ok(Math.abs(warmupCosineLr(60, { ...s, minLr: 1e-4 }) - 5.5e-4) < 1e-12);
+  assert.equal(warmupFromRatio(1000, 0.05), 50);
+});
+
+test('AdamW: hand-computed first steps, decay only on matrices', () => {
+  const w = tf.variable(tf.tensor2d([[1, -2]]), true, 'adamw-test-w');
+  const b = tf.variable(tf.tensor1d([0.5]), true, 'adamw-test-b');
+  const norm = tf.variable(tf.tensor1d([1]), true, 'adamw-test-norm');
+  const params = new Map([['x.weight', w], ['x.bias', b], ['model.norm.weight', norm]]);
+  const opt = new AdamW(params, { weightDecay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  assert.deepEqual(opt.decayedNames(), ['x.weight']);
+  assert.equal(isDecayed('model.layers.0.input_layernorm.weight', [32]), false);
+  assert.equal(isDecayed('model.embed_tokens.weight', [10, 4]), true);
+  const lr = 0.01;
+  const g = new Map<string, tf.Tensor>([['x.weight', tf.tensor2d([[0.5, 0.5]])], ['x.bias', tf.tensor1d([-1])], ['model.norm.weight', tf.tensor1d([0])]]);
+  opt.apply(g, lr);
+  // Step 1: m = 0.1 g, v = 0.001 g^2, m_hat/sqrt(v_hat) = sign(g) (up to eps); decay multiplies by 1 - lr*wd = 0.999.
+  const w1 = w.dataSync();
+  assert.ok(Math.abs(w1[0] - (1 * 0.999 - 0.01)) < 1e-6);
+  assert.ok(Math.abs(w1[1] - (-2 * 0.999 - 0.01)) < 1e-6);
+  assert.ok(Math.abs(b.dataSync()[0] - (0.5 + 0.01)) < 1e-6); // no decay on the bias
+  assert.ok(Math.abs(norm.dataSync()[0] - 1) < 1e-7); // zero gradient, no decay: unchanged
+  // Step 2 with the same gradient, computed from the formula in float64.
+  opt.apply(g, lr);
+  const m2 = 0.9 * 0.05 + 0.1 * 0.5, v2 = 0.999 * 0.00025 + 0.001 * 0.25;
+  const upd = (m2 / (1 - 0.81)) / (Math.sqrt(v2 / (1 - 0.999 ** 2)) + 1e-8);
+  assert.ok(Math.abs(w.dataSync()[0] - ((1 * 0.999 - 0.01) * 0.999 - lr * upd)) < 1e-6);
+  assert.equal(opt.step, 2);
+});
+
+test('clipping scales to the maximum global norm and leaves small gradients alone', () => {
+  const grads = new Map<string, tf.Tensor>([['a', tf.tensor1d([3, 0])], ['b', tf.tensor2d([[0, 4]])]]);
+  assert.equal(globalNorm(grads), 5);
+  const before = clipByGlobalNorm(grads, 1);
+  assert.equal(before, 5);
+  assert.ok(Math.abs(grads.get('a')!.dataSync()[0] - 3 / (5 + 1e-6)) < 1e-6);
+  assert.ok(Math.abs(globalNorm(grads) - 1) < 1e-5);
+  const small = new Map<string, tf.Tensor>([['a', tf.tensor1d([0.3, 0.4])]]);
+  clipByGlobalNorm(small, 1);
+  assert.deepEqual([...small.get('a')!.dataSync()], [Math.fround(0.3), Math.fround(0.4)]);
+});
+
+test('two accumulated micro-batches of 1 give the gradient of one batch of 2', () => {
+  const m = new CausalLM(tinyConfig()).initRandom(52);
+  const rows = [[1, 2, 3, 4, 5, 6], [9, 8, 7, 6, 5, 4]];
+  const masks = [[0, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]].map((r) => r.map(() => 1)); // equal token counts
+  const together = accumulateGradients(m, [{ ids: rows, mask: masks }], lossOf);
+  const split = accumulateGradients(m, [{ ids: [rows[0]], mask: [masks[0]] }, { ids: [rows[1]], mask: [masks[1]] }], lossOf);
+  assert.ok(Math.abs(together.loss - split.loss) < 1e-5);
+  for (const [name, g] of together.grads) {
+    assert.ok(maxAbsDiff(g.dataSync(), split.grads.get(name)!.dataSync()) < 1e-5, name);
+  }
+  for (const g of [...together.grads.values(), ...split.grads.values()]) g.dispose();
+  m.dispose();
+});
+
+test('training memorises a tiny sequence, with a flat tensor count', () => {
+  const m = new CausalLM(tinyConfig()).initRandom(53);
+  const opt = new AdamW(m.params, { weightDecay: 0.01 });
+  const seq = [3, 17, 42, 8, 23, 5, 61, 30, 12, 9, 50, 2];
+  const batch: Batch = { ids: [seq], mask: [seq.map(() => 1)] };
+  const losses: number[] = [];
+  const counts: number[] = [];
+  for (let step = 0; step < 40; step++) {
+    const lr = warmupCosineLr(step, { peakLr: 1e-2, warmupSteps: 4, totalSteps: 40 });
+    losses.push(trainStep(m, opt, [batch], lossOf, { lr, maxGradNorm: 1 }).loss);
+    counts.push(tf.memory().numTensors);
+  }
+  assert.ok(losses[0] > 3.5, `initial loss ${losses[0]}`);
+  assert.ok(losses[39] < 0.3, `final loss ${losses[39]}`);
+  assert.deepEqual(new Set(counts.slice(1)).size, 1, `tensor counts ${counts.join(',')}`);
+  // It now continues the sequence from its first token.
+  const out = generate(m, [seq.slice(0, 1)], { maxNewTokens: seq.length - 1, temperature: 0 });
+  assert.deepEqual(out.tokens[0], seq.slice(1));
+  opt.dispose();
+  m.dispose();
+});
+
+test('optimizer state saves and loads for an exact resume', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'optim-test-'));
+  const batch: Batch = { ids: [[4, 8, 15, 16, 23, 42]], mask: [[1, 1, 1, 1, 1, 1]] };
+  const run = (m: CausalLM, opt: AdamW, steps: number) => { for (let i = 0; i < steps; i++) trainStep(m, opt, [batch], lossOf, { lr: 5e-3 }); };
+  const a = new CausalLM(tinyConfig()).initRandom(54);
+  const optA = new AdamW(a.params);
+  run(a, optA, 2);
+  const weights = a.getWeights();
+  optA.save(join(dir, 'optimizer.safetensors'));
+  run(a, optA, 2);
+
+  const b = new CausalLM(tinyConfig());
+  b.setWeights(weights);
+  const optB = new AdamW(b.params);
+  optB.load(join(dir, 'optimizer.safetensors'));
+  assert.equal(optB.step, 2);
+  run(b, optB, 2);
+  for (const [name, w] of a.getWeights()) assert.deepEqual(b.getWeights().get(name)!.data, w.data, name);
+
+  const other = new CausalLM(tinyConfig({ hidden_size: 16 }));
+  assert.throws(() => new AdamW(other.params).load(join(dir, 'optimizer.safetensors')), /has shape \[.*\], expected \[.*\]/);
+});
