@@ -156,6 +156,57 @@ def reference_for(folder, input_ids, prompts, probe_ids, original=None):
     }
 
 
+LLAMA3_STYLE_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                        r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+LLAMA3_STYLE_TEMPLATE = (
+    "{{- bos_token }}{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}")
+
+
+def demo_strings():
+    out = []
+
+    def walk(v):
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+    with open(DEMO) as f:
+        walk(json.load(f))
+    return out
+
+
+def python_trained_tokenizer(out_dir):
+    """A second tokenizer, made by Python `tokenizers` itself in the Llama 3 style (digit runs of up to
+    three, ignore_merges, a BOS-adding post-processor, chat template in chat_template.jinja), to check that
+    our loader reads tokenizer folders it did not write."""
+    from tokenizers import Regex, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+    specials = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>']
+    tok = tokenizers.Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_STYLE_PATTERN), behavior='isolated', invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(demo_strings(), trainers.BpeTrainer(
+        vocab_size=VOCAB, special_tokens=specials, min_frequency=2, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bos = tok.token_to_id('<|begin_of_text|>')
+    tok.post_processor = processors.TemplateProcessing(
+        single='<|begin_of_text|> $A', pair='<|begin_of_text|> $A <|begin_of_text|> $B:1',
+        special_tokens=[('<|begin_of_text|>', bos)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<|begin_of_text|>', eos_token='<|eot_id|>',
+                                   pad_token='<|end_of_text|>', clean_up_tokenization_spaces=False)
+    fast.chat_template = LLAMA3_STYLE_TEMPLATE
+    shutil.rmtree(out_dir, ignore_errors=True)
+    fast.save_pretrained(out_dir)
+
+
 def tokenizer_reference(tok_dir):
     raw = tokenizers.Tokenizer.from_file(os.path.join(tok_dir, 'tokenizer.json'))
     hf = AutoTokenizer.from_pretrained(tok_dir)
@@ -163,7 +214,8 @@ def tokenizer_reference(tok_dir):
     for text in TEXTS:
         ids = raw.encode(text).ids
         assert hf.encode(text) == ids, f'tokenizers and transformers disagree on {text!r}'
-        items.append({'text': text, 'ids': ids, 'tokens': raw.encode(text).tokens,
+        plain = hf.encode(text, add_special_tokens=False)
+        items.append({'text': text, 'ids': ids, 'ids_no_special': plain, 'tokens': raw.encode(text, add_special_tokens=False).tokens,
                       'decoded': hf.decode(ids), 'decoded_skip_special': hf.decode(ids, skip_special_tokens=True)})
     chats = []
     for messages in CHATS:
@@ -171,8 +223,8 @@ def tokenizer_reference(tok_dir):
             rendered = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen)
             chats.append({'messages': messages, 'add_generation_prompt': gen, 'text': rendered,
                           'ids': hf.encode(rendered, add_special_tokens=False)})
-    return {'vocab_size': len(hf), 'eos_token_id': hf.eos_token_id, 'pad_token_id': hf.pad_token_id,
-            'encodings': items, 'chats': chats}
+    return {'files': sorted(os.listdir(tok_dir)), 'vocab_size': len(hf), 'eos_token_id': hf.eos_token_id,
+            'pad_token_id': hf.pad_token_id, 'bos_token_id': hf.bos_token_id, 'encodings': items, 'chats': chats}
 
 
 def main():
@@ -198,7 +250,9 @@ def main():
     # family -> [(folder, dtype)]; the Llama folders get the older Hub config layout.
     layouts = {'qwen2': [('qwen2-f32', None), ('qwen2-bf16', torch.bfloat16)],
                'llama': [('llama-f32', None), ('llama-f16', torch.float16)]}
-    reference = {'tokenizer': tokenizer_reference(tok_dir), 'models': {}}
+    py_tok_dir = os.path.join(OUT, 'tokenizer-python')
+    python_trained_tokenizer(py_tok_dir)
+    reference = {'tokenizer': tokenizer_reference(tok_dir), 'tokenizer_python': tokenizer_reference(py_tok_dir), 'models': {}}
     for family, model in models.items():
         # Draw weights until every greedy step is clear-cut and the continuations are not one token
         # repeated, so the comparison is decisive rather than lucky.
