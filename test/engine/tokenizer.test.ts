@@ -114,6 +114,13 @@ test('load errors say which file and what to do', () => {
   assert.throws(() => Tokenizer.load(d), /tokenizer\.json: not a tokenizer\.json/);
 });
 
+test('trainer is deterministic: the demo data gives exactly the committed parity tokenizer (checked against Python)', () => {
+  const fixture = new URL('../fixtures/parity/tokenizer/', import.meta.url).pathname;
+  const trained = trainTokenizer(readCorpus([DEMO]), { vocabSize: 1024 });
+  assert.deepEqual(trained.tokenizerJson, JSON.parse(readFileSync(join(fixture, 'tokenizer.json'), 'utf8')));
+  assert.deepEqual(trained.tokenizerConfig, JSON.parse(readFileSync(join(fixture, 'tokenizer_config.json'), 'utf8')));
+});
+
 test('trainer rejects a vocabulary smaller than bytes + special tokens', () => {
   assert.throws(() => trainTokenizer(['x'], { vocabSize: 200 }), /at least 259/);
 });
