@@ -60,7 +60,7 @@ test('AdamW: hand-computed first steps, decay only on matrices', () => {
   const w = tf.variable(tf.tensor2d([[1, -2]]), true, 'adamw-test-w');
   const b = tf.variable(tf.tensor1d([0.5]), true, 'adamw-test-b');
   const norm = tf.variable(tf.tensor1d([1]), true, 'adamw-test-norm');
-  const params = new Map([['x.weight', w], ['x.bias', b], ['model.norm.weight', norm]]);
+  const params = new Map<string, tf.Variable>([['x.weight', w], ['x.bias', b], ['model.norm.weight', norm]]);
   const opt = new AdamW(params, { weightDecay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   assert.deepEqual(opt.decayedNames(), ['x.weight']);
   assert.equal(isDecayed('model.layers.0.input_layernorm.weight', [32]), false);
