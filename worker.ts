@@ -48,7 +48,11 @@ function installRuntime(): void {
   // Signals are handled by the caller (the CLI decides what Ctrl-C means); logs at warn and above only.
   Runtime.install({
     shutdownSignals: [],
-    logger: new DefaultLogger((process.env.DOCTOR_AGENT_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'),
+    logger: new DefaultLogger((process.env.DOCTOR_AGENT_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN', (entry) => {
+      // Expected on activity-only queues: not worth a warning.
+      if (/^No (workflows|Nexus services) registered/.test(entry.message)) return;
+      console.error(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}`, entry.meta ?? '');
+    }),
     telemetryOptions: { logging: { filter: 'WARN', forward: {} } },
   });
 }

@@ -122,7 +122,21 @@ export async function runInput(client: Client, id: string): Promise<PipelineInpu
   return { plan: input.plan, options: input.options };
 }
 
+/** Thrown when a run is asked to do something only a running run can. */
+export class RunClosedError extends Error {
+  constructor(id: string, status: string) {
+    super(`run ${id} is over (${status.toLowerCase()})`);
+    this.name = 'UserError';
+  }
+}
+
+async function assertRunning(client: Client, id: string): Promise<void> {
+  const d = await client.workflow.getHandle(id).describe();
+  if (d.status.name !== 'RUNNING') throw new RunClosedError(id, d.status.name);
+}
+
 export async function pauseRun(client: Client, id: string): Promise<void> {
+  await assertRunning(client, id);
   await client.workflow.getHandle(id).signal(pauseSignal);
 }
 
@@ -136,7 +150,7 @@ export async function resumeRun(client: Client, id: string, searchAttributes: bo
     await client.workflow.getHandle(id).signal(resumeSignal);
     return { kind: 'signalled', id };
   }
-  if (desc.status.name === 'COMPLETED') throw new Error(`run ${id} already succeeded; nothing to resume`);
+  if (desc.status.name === 'COMPLETED') throw new RunClosedError(id, 'succeeded; nothing to resume');
   const input = await runInput(client, id);
   const options = { ...input.options, noCache: false };
   const handle = await startRun(client, input.plan, { ...options, searchAttributes });
@@ -144,6 +158,7 @@ export async function resumeRun(client: Client, id: string, searchAttributes: bo
 }
 
 export async function cancelRun(client: Client, id: string): Promise<void> {
+  await assertRunning(client, id);
   await client.workflow.getHandle(id).cancel();
 }
 

@@ -6,6 +6,19 @@ import { registerSchema } from './schema.ts';
 import { registerSteps } from './steps.ts';
 import { registerValidate } from './validate.ts';
 import { registerTokenizerCommands } from './tokenizer.ts';
+import { registerServe } from './serve.ts';
+import { registerEval } from './eval.ts';
+import { registerServer } from './server.ts';
+import { registerWorker } from './worker.ts';
+import { registerRun } from './run.ts';
+import { registerStart } from './start.ts';
+import { registerStatus } from './status.ts';
+import { registerList } from './list.ts';
+import { registerCancel } from './cancel.ts';
+import { registerPause } from './pause.ts';
+import { registerResume } from './resume.ts';
+import { registerLogs } from './logs.ts';
+import { registerSchedule } from './schedule.ts';
 
 export type Registrar = (program: Command) => void;
 
@@ -16,4 +29,17 @@ export const registrars: Registrar[] = [
   registerSteps,
   registerSchema,
   registerTokenizerCommands,
+  registerServer,
+  registerWorker,
+  registerRun,
+  registerStart,
+  registerStatus,
+  registerList,
+  registerCancel,
+  registerPause,
+  registerResume,
+  registerLogs,
+  registerSchedule,
+  registerServe,
+  registerEval,
 ];

@@ -1,0 +1,91 @@
+/** `doctor-agent schedule create|list|describe|trigger|pause|unpause|delete`: pipelines on Temporal Schedules. */
+import type { Command } from 'commander';
+import {
+  OVERLAP, createSchedule, deleteSchedule, describeSchedule, listSchedules, pauseSchedule, triggerSchedule,
+  unpauseSchedule, type OverlapName,
+} from '../../runtime/schedules.ts';
+import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
+import { userError, withTemporal } from '../temporal.ts';
+
+export function registerSchedule(program: Command): void {
+  const schedule = program.command('schedule').description('run a pipeline on a schedule (e.g. nightly evaluation)');
+
+  withPipelineOptions(
+    schedule
+      .command('create')
+      .description('create a schedule; the pipeline is compiled now and stored in the schedule')
+      .argument('<name>', 'schedule id; its runs are named <name>-<time>')
+      .requiredOption('--pipeline <file>', 'pipeline YAML file')
+      .requiredOption('--cron <expr>', 'cron expression, e.g. "0 2 * * *" for 02:00 every day')
+      .option('--timezone <tz>', 'IANA time zone of the cron expression (default UTC)')
+      .option('--overlap <policy>', `when a run is due while the last one runs: ${Object.keys(OVERLAP).join(', ')}`, 'skip')
+      .option('--no-cache', 'scheduled runs ignore the step cache'),
+  ).action(async (name: string, o: PipelineOptions & { pipeline: string; cron: string; timezone?: string; overlap: string; cache: boolean }) => {
+    if (!(o.overlap in OVERLAP)) throw userError(`--overlap ${o.overlap}: use one of ${Object.keys(OVERLAP).join(', ')}`);
+    const plan = compileWith(o.pipeline, o);
+    await withTemporal(async (t) => {
+      try {
+        await createSchedule(t.client, {
+          name, plan, cron: o.cron, timezone: o.timezone, overlap: o.overlap as OverlapName,
+          options: { noCache: !o.cache }, searchAttributes: t.searchAttributes, note: `from ${o.pipeline}`,
+        });
+      } catch (err) {
+        const msg = (err as Error).message;
+        if ((err as Error).name === 'ScheduleAlreadyRunning') throw userError(`schedule "${name}" exists; delete it first to replace it`);
+        if (/cron|invalid/i.test(msg)) throw userError(`--cron "${o.cron}": ${msg}`);
+        throw err;
+      }
+      const d = await describeSchedule(t.client, name);
+      console.log(`schedule ${name}: ${plan.name} at "${o.cron}"${o.timezone ? ` (${o.timezone})` : ''}, overlap ${o.overlap}`);
+      const next = d.info.nextActionTimes[0];
+      if (next) console.log(`next run: ${next.toISOString()}`);
+      console.log('scheduled runs need a worker: keep `doctor-agent worker` running');
+    });
+  });
+
+  schedule
+    .command('list')
+    .description('list schedules')
+    .action(async () =>
+      withTemporal(async (t) => {
+        const all = await listSchedules(t.client);
+        if (all.length === 0) return void console.log('no schedules');
+        for (const s of all) {
+          const cron = s.spec?.calendars?.length ? 'calendar' : '';
+          const next = s.info?.nextActionTimes?.[0]?.toISOString() ?? '-';
+          console.log(`${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  next ${next}  ${String(s.memo?.pipeline ?? '')} ${cron}`.trimEnd());
+        }
+      }));
+
+  schedule
+    .command('describe')
+    .description('show a schedule: spec, state, recent and next runs')
+    .argument('<name>')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, o: { json?: boolean }) =>
+      withTemporal(async (t) => {
+        const d = await describeSchedule(t.client, name);
+        if (o.json) return void process.stdout.write(JSON.stringify(d, null, 2) + '\n');
+        console.log(`schedule ${name} (${d.state.paused ? 'paused' : 'active'}${d.state.note ? `, ${d.state.note}` : ''})`);
+        console.log(`pipeline: ${String(d.memo?.pipeline ?? '?')} (plan ${String(d.memo?.planHash ?? '').slice(0, 12)})`);
+        console.log(`calendars: ${JSON.stringify(d.spec.calendars ?? [])}${d.spec.timezone ? ` in ${d.spec.timezone}` : ''}`);
+        console.log(`overlap: ${d.policies.overlap}`);
+        console.log(`next: ${d.info.nextActionTimes.map((x) => x.toISOString()).join(', ') || '-'}`);
+        for (const a of d.info.recentActions) console.log(`ran: ${a.takenAt.toISOString()}  ${a.action.workflow.workflowId}`);
+      }));
+
+  const simple = (cmd: string, what: string, fn: (t: Parameters<Parameters<typeof withTemporal>[0]>[0], name: string) => Promise<void>, done: string) =>
+    schedule
+      .command(cmd)
+      .description(what)
+      .argument('<name>')
+      .action(async (name: string) =>
+        withTemporal(async (t) => {
+          await fn(t, name);
+          console.log(`${done} ${name}`);
+        }));
+  simple('trigger', 'start a run of the schedule now', (t, n) => triggerSchedule(t.client, n), 'triggered');
+  simple('pause', 'stop starting runs (until unpause)', (t, n) => pauseSchedule(t.client, n), 'paused');
+  simple('unpause', 'start runs again on the schedule', (t, n) => unpauseSchedule(t.client, n), 'unpaused');
+  simple('delete', 'delete the schedule (its past runs stay)', (t, n) => deleteSchedule(t.client, n), 'deleted');
+}

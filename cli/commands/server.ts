@@ -1,0 +1,47 @@
+/** `doctor-agent server start|stop|status`: the embedded Temporal dev server of the artifact store. */
+import type { Command } from 'commander';
+import { ArtifactStore } from '../../runtime/store.ts';
+import { serverPaths, serverStatus, startServer, stopServer, temporalCliVersion } from '../../runtime/temporal.ts';
+
+export function registerServer(program: Command): void {
+  const server = program.command('server').description('the embedded Temporal dev server (SQLite database in the artifact store)');
+
+  server
+    .command('start')
+    .description('start the server in the background (does nothing if it already runs)')
+    .option('--port <n>', 'gRPC port (default: the last one used, else 7233, else a free one)', Number)
+    .option('--ui-port <n>', 'Web UI port (default: port + 1000)', Number)
+    .action(async (o: { port?: number; uiPort?: number }) => {
+      const store = new ArtifactStore();
+      const { info, started } = await startServer(serverPaths(store), { port: o.port, uiPort: o.uiPort });
+      console.log(`${started ? 'Started' : 'Already running:'} Temporal server at ${info.address} (pid ${info.pid})`);
+      console.log(`Web UI: ${info.uiAddress}`);
+      console.log(`Database: ${info.dbFile}`);
+      if (process.env.TEMPORAL_ADDRESS) console.log(`note: TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS} is set, so other commands use that server, not this one`);
+    });
+
+  server
+    .command('stop')
+    .description('stop the server (its database stays; runs continue after the next start)')
+    .action(async () => {
+      const stopped = await stopServer(serverPaths(new ArtifactStore()));
+      console.log(stopped ? 'Stopped the Temporal server.' : 'The Temporal server was not running.');
+    });
+
+  server
+    .command('status')
+    .description('whether the server runs, and where')
+    .action(async () => {
+      const st = await serverStatus(serverPaths(new ArtifactStore()));
+      if (st.running) {
+        console.log(`running at ${st.info.address} (pid ${st.info.pid}, since ${st.info.startedAt})`);
+        console.log(`Web UI: ${st.info.uiAddress}`);
+        console.log(`Database: ${st.info.dbFile}`);
+        console.log(temporalCliVersion());
+      } else {
+        console.log(`not running (${st.reason}); \`doctor-agent server start\` starts it`);
+        process.exitCode = 3;
+      }
+      if (process.env.TEMPORAL_ADDRESS) console.log(`note: TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS} is set; commands use that server`);
+    });
+}

@@ -1,0 +1,28 @@
+/** `doctor-agent start --pipeline FILE`: starts a run and prints its id (no waiting). */
+import type { Command } from 'commander';
+import { startRun } from '../../runtime/runs.ts';
+import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
+import { planQueues, runLink, spawnBackgroundWorker, withTemporal } from '../temporal.ts';
+
+export function registerStart(program: Command): void {
+  withPipelineOptions(
+    program
+      .command('start')
+      .description('start a pipeline run in the background and print its id')
+      .requiredOption('--pipeline <file>', 'pipeline YAML file')
+      .option('--no-cache', 'run every step even if a cached result exists')
+      .option('--no-worker', 'do not start a background worker (embedded server only; with TEMPORAL_ADDRESS none is started)'),
+  ).action(async (o: PipelineOptions & { pipeline: string; cache: boolean; worker: boolean }) => {
+    const plan = compileWith(o.pipeline, o);
+    await withTemporal(async (t, store) => {
+      const h = await startRun(t.client, plan, { noCache: !o.cache, searchAttributes: t.searchAttributes });
+      console.log(h.workflowId);
+      if (o.worker && t.server) {
+        const w = spawnBackgroundWorker(t, store, planQueues(plan), h.workflowId);
+        process.stderr.write(`background worker ${w.pid} (log: ${w.log})\n`);
+      }
+      const link = runLink(t, h.workflowId);
+      if (link) process.stderr.write(`web UI: ${link}\n`);
+    });
+  });
+}

@@ -1,0 +1,51 @@
+/** `doctor-agent worker [--queues cpu,gpu] [--until-done RUN]`: runs workflows and step activities. */
+import type { Command } from 'commander';
+import { ArtifactStore } from '../../runtime/store.ts';
+import { connectTemporal, resolveAddress } from '../../runtime/client.ts';
+import { createWorkerSet, DEFAULT_QUEUES } from '../../worker.ts';
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('run a worker: the pipeline workflow and the step activities of the given queues')
+    .option('--queues <list>', 'comma-separated step queues to serve', DEFAULT_QUEUES.join(','))
+    .option('--no-workflows', 'serve step activities only (e.g. on a GPU machine)')
+    .option('--until-done <run>', 'exit once this run is over')
+    .action(async (o: { queues: string; workflows: boolean; untilDone?: string }) => {
+      const store = new ArtifactStore();
+      const { address } = await resolveAddress({ store, log: (l) => console.log(l) });
+      const queues = o.queues.split(',').map((q) => q.trim()).filter(Boolean);
+      const set = await createWorkerSet({ address, store, queues, workflows: o.workflows });
+      let stopping = false;
+      const stop = (why: string) => {
+        if (stopping) return;
+        stopping = true;
+        console.log(`worker ${process.pid}: ${why}; stopping (running jobs checkpoint first)`);
+        set.shutdown();
+      };
+      process.once('SIGINT', () => stop('interrupted'));
+      process.once('SIGTERM', () => stop('terminated'));
+      console.log(`worker ${process.pid} on ${address}: ${set.queues.join(', ')} (store ${store.root})`);
+      if (o.untilDone) void watchRun(address, o.untilDone, () => stop(`run ${o.untilDone} is over`));
+      await set.run();
+    });
+}
+
+/** Polls the run until it is closed, then calls done. */
+async function watchRun(address: string, id: string, done: () => void): Promise<void> {
+  const t = await connectTemporal({ address });
+  try {
+    for (;;) {
+      try {
+        const d = await t.client.workflow.getHandle(id).describe();
+        if (d.status.name !== 'RUNNING') break;
+      } catch (err) {
+        if ((err as Error).name === 'WorkflowNotFoundError') break;
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  } finally {
+    await t.close();
+  }
+  done();
+}

@@ -1,0 +1,74 @@
+/**
+ * Live progress of a run in the terminal: one bar per step (items done / total, the
+ * latest loss or reward, the attempt), redrawn from the run's progress. Without a
+ * terminal (CI, pipes) it prints one line per step state change instead.
+ */
+import cliProgress from 'cli-progress';
+import type { PipelineProgress, StepRecord } from '../workflows/types.ts';
+
+const METRICS = ['loss', 'reward', 'accuracy'];
+
+function metricText(r: StepRecord): string {
+  const m = r.metrics ?? {};
+  const shown = METRICS.filter((k) => typeof m[k] === 'number').map((k) => `${k} ${formatNumber(m[k])}`);
+  return shown.join(' ');
+}
+
+function formatNumber(x: number): string {
+  return Math.abs(x) >= 1000 || (x !== 0 && Math.abs(x) < 0.001) ? x.toExponential(2) : String(Number(x.toPrecision(4)));
+}
+
+function stateText(r: StepRecord): string {
+  const attempt = r.attempt && r.attempt > 1 ? ` (attempt ${r.attempt})` : '';
+  return `${r.state}${attempt}`;
+}
+
+export class ProgressView {
+  private readonly tty: boolean;
+  private multi?: cliProgress.MultiBar;
+  private readonly bars = new Map<string, cliProgress.SingleBar>();
+  private readonly seen = new Map<string, string>();
+
+  constructor(stream: NodeJS.WriteStream = process.stderr) {
+    this.tty = !!stream.isTTY;
+    if (this.tty) {
+      this.multi = new cliProgress.MultiBar({
+        stream,
+        format: ' {step} |{bar}| {value}/{total} {unit} {state} {metrics}',
+        barsize: 24,
+        hideCursor: true,
+        clearOnComplete: false,
+        autopadding: true,
+      }, cliProgress.Presets.shades_classic);
+    }
+  }
+
+  update(p: PipelineProgress): void {
+    const width = Math.max(...p.steps.map((s) => s.id.length));
+    for (const r of p.steps) {
+      if (this.multi) {
+        const total = r.progress?.total ?? (r.state === 'pending' || r.state === 'running' ? 1 : 1);
+        const value = r.progress ? r.progress.current : ['succeeded', 'cached', 'skipped'].includes(r.state) ? total : 0;
+        const payload = { step: r.id.padEnd(width), state: stateText(r), metrics: metricText(r), unit: r.progress?.unit ?? '' };
+        let bar = this.bars.get(r.id);
+        if (!bar) {
+          bar = this.multi.create(total, value, payload);
+          this.bars.set(r.id, bar);
+        } else {
+          bar.setTotal(total);
+          bar.update(value, payload);
+        }
+      } else {
+        const line = `${r.id}: ${stateText(r)}`;
+        if (this.seen.get(r.id) !== line) {
+          this.seen.set(r.id, line);
+          if (r.state !== 'pending') process.stderr.write(`  ${line}${r.error ? ` — ${r.error}` : ''}\n`);
+        }
+      }
+    }
+  }
+
+  stop(): void {
+    this.multi?.stop();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What every Temporal-facing command shares: connecting (TEMPORAL_ADDRESS or the
+ * embedded server of the store), turning "not found" and "unreachable" into plain
+ * messages, starting a background worker, and the Web UI link of a run.
+ */
+import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { WorkflowNotFoundError, ScheduleNotFoundError } from '@temporalio/client';
+import { connectTemporal, type Temporal } from '../runtime/client.ts';
+import { ArtifactStore } from '../runtime/store.ts';
+import { PROJECT_ROOT } from '../runtime/temporal.ts';
+
+/** An error the user caused: main.ts prints its message alone. */
+export function userError(message: string): Error {
+  const e = new Error(message);
+  e.name = 'UserError';
+  return e;
+}
+
+/** Connects (starting the embedded server if needed), runs fn, closes the connection. */
+export async function withTemporal<T>(fn: (t: Temporal, store: ArtifactStore) => Promise<T>): Promise<T> {
+  const store = new ArtifactStore();
+  let t: Temporal;
+  try {
+    t = await connectTemporal({ store, log: (l) => process.stderr.write(l + '\n') });
+  } catch (err) {
+    const where = process.env.TEMPORAL_ADDRESS ? `TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS}` : 'the embedded server';
+    throw userError(`cannot reach Temporal (${where}): ${(err as Error).message}`);
+  }
+  try {
+    return await fn(t, store);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw userError(`no run "${err.workflowId}" on ${t.address} (\`doctor-agent list\` shows the runs)`);
+    }
+    if (err instanceof ScheduleNotFoundError) {
+      throw userError(`${err.message} (\`doctor-agent schedule list\` shows the schedules)`);
+    }
+    throw err;
+  } finally {
+    await t.close().catch(() => {});
+  }
+}
+
+/** Link to a run in the Web UI (embedded server only). */
+export function runLink(t: Temporal, id: string): string | undefined {
+  return t.server ? `${t.server.uiAddress}/namespaces/default/workflows/${encodeURIComponent(id)}` : undefined;
+}
+
+/**
+ * Starts `doctor-agent worker` in the background, detached from the terminal, polling
+ * `queues` until run `untilDone` is over. Its output goes to the run folder's worker.log.
+ */
+export function spawnBackgroundWorker(t: Temporal, store: ArtifactStore, queues: string[], untilDone: string): { pid: number; log: string } {
+  const dir = store.runDir(untilDone);
+  mkdirSync(dir, { recursive: true });
+  const log = join(dir, 'worker.log');
+  const fd = openSync(log, 'a');
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'doctor-agent.js'), 'worker', '--queues', queues.join(','), '--until-done', untilDone], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, DOCTOR_AGENT_HOME: store.root, TEMPORAL_ADDRESS: t.address },
+  });
+  closeSync(fd);
+  child.unref();
+  return { pid: child.pid ?? 0, log };
+}
+
+/** The step queues a Plan uses. */
+export function planQueues(plan: { steps: { queue: string }[] }): string[] {
+  return [...new Set(plan.steps.map((s) => s.queue))];
+}
