@@ -47,15 +47,15 @@ function needsOptions(question: string, answer: string): boolean {
 }
 
 /** The `llm` method: filter (when asked), then rewrite. Chat failures propagate; malformed replies become `failed`. */
-export async function llmConstruct(item: McqItem, client: ChatClient, opts: { filter: boolean; usage: ChatUsage }): Promise<ConstructOutcome> {
+export async function llmConstruct(item: McqItem, client: ChatClient, opts: { filter: boolean; usage: ChatUsage; signal?: AbortSignal }): Promise<ConstructOutcome> {
   let label: FilterLabel | undefined;
   try {
     if (opts.filter) {
-      const verdict = await client.chatJson(filterPrompt(item), checkLabel, { temperature: 0, usage: opts.usage });
+      const verdict = await client.chatJson(filterPrompt(item), checkLabel, { temperature: 0, usage: opts.usage, signal: opts.signal });
       label = verdict.label;
       if (label !== 'pass') return { status: 'filtered', label, reason: verdict.reason };
     }
-    const rewritten = await client.chatJson(rewritePrompt(item), checkRewrite, { usage: opts.usage });
+    const rewritten = await client.chatJson(rewritePrompt(item), checkRewrite, { usage: opts.usage, signal: opts.signal });
     return { status: 'kept', label, item: { ...item, ...rewritten } };
   } catch (err) {
     if ((err as Error).name !== 'MalformedReplyError') throw err;

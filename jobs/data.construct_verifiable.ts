@@ -38,7 +38,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     const client = new ChatClient(teacherConfig(teacher));
     if (client.missingKeyEnv) ctx.log(`${client.missingKeyEnv} is not set: requests to ${teacher.base_url} go without an API key`, 'warn');
     const stage = hashJson({ kind: 'data.construct_verifiable', model: teacher.model, temperature: teacher.temperature, filter: p.filter, prompts: PROMPTS_SOURCE });
-    const r = await runItems(ctx, items, { stage, concurrency: teacher.concurrency, unit: 'items' }, (item) => llmConstruct(item, client, { filter: p.filter, usage: emptyUsage() }));
+    const r = await runItems(ctx, items, { stage, concurrency: teacher.concurrency, unit: 'items' }, (item) => llmConstruct(item, client, { filter: p.filter, usage: emptyUsage(), signal: ctx.signal }));
     outcomes = r.results;
     fromCache = r.fromCache;
     usage = client.usage;

@@ -117,3 +117,35 @@ test('bad params and bad records are user errors that say where', async () => {
   writeFileSync(file, '{"question": "q", "options": {"A": "a", "B": "b"}, "answer_idx": "C", "answer": "c"}\n');
   await assert.rejects(run(recordingContext({ input: file, method: 'template' }, tmp())), (e: Error) => e.name === 'DataError' && /bad\.jsonl:1: field "answer_idx"/.test(e.message));
 });
+
+test('stopping (SIGTERM) keeps the finished items; the next run does only the rest', async () => {
+  const server = await startOpenAiServer((req) => ({ delayMs: 20, then: JSON.stringify({ 'Open-ended Verifiable Question': `Open ${questionOf(req.prompt)}`, 'Ground-True Answer': 'x' }) }));
+  try {
+    const input = mcqFile(12);
+    const outDir = tmp();
+    const params = { input, method: 'llm', filter: false, teacher: { base_url: server.url, model: 't', concurrency: 2 } };
+    const stop = new AbortController();
+    const ctx = recordingContext(params, outDir, stop.signal);
+    const realCheckpoint = ctx.checkpoint;
+    ctx.checkpoint = (path, step) => {
+      realCheckpoint(path, step);
+      if (step === 4) stop.abort();
+    };
+    await assert.rejects(run(ctx), /stopped with \d+ items unfinished/);
+    // Finished items are in the cache; a request aborted at the stop may still land at the server late, so compare by content.
+    const cached = readFileSync(join(outDir, 'items.cache.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => (JSON.parse(l) as { value: { item: { question: string } } }).value.item.question);
+    assert.ok(cached.length >= 4 && cached.length < 12, `cached ${cached.length}`);
+    const firstCount = server.requests.length;
+    const out = await run(recordingContext(params, outDir));
+    const second = server.requests.slice(firstCount).map((r) => questionOf(r.prompt)).filter((q) => !cached.includes(q));
+    assert.equal(new Set(second).size, 12 - cached.length, 'every unfinished item asked');
+    assert.equal(new Set([...cached, ...second]).size, 12);
+    assert.equal(loadItems(out.verifiable as string, 'verifiable').items.length, 12);
+    const report = JSON.parse(readFileSync(out.report as string, 'utf8'));
+    assert.equal(report.resumed_from_cache, cached.length);
+    assert.ok(server.requests.slice(firstCount).length <= 12 - cached.length + 2, 'at most the requests in flight at the stop arrive late');
+  } finally {
+    await server.close();
+  }
+});
