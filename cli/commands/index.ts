@@ -19,6 +19,7 @@ import { registerPause } from './pause.ts';
 import { registerResume } from './resume.ts';
 import { registerLogs } from './logs.ts';
 import { registerSchedule } from './schedule.ts';
+import { registerKb } from './kb.ts';
 
 export type Registrar = (program: Command) => void;
 
@@ -42,4 +43,5 @@ export const registrars: Registrar[] = [
   registerSchedule,
   registerServe,
   registerEval,
+  registerKb,
 ];
