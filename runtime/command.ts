@@ -31,12 +31,31 @@ import { JobUserError } from './errors.ts';
 
 export type { CommandParams };
 
+const isScalar = (v: unknown) => typeof v === 'number' || typeof v === 'boolean';
+
+/**
+ * Expressions resolved at run time may put numbers or booleans where the program will
+ * see text (`run: [train.py, --epochs, "${{ steps.a.outputs.n }}"]` → 3): argv items,
+ * resume_args and env values become strings, as a shell would pass them.
+ */
+function stringifyScalars(params: unknown): unknown {
+  if (!params || typeof params !== 'object' || Array.isArray(params)) return params;
+  const p = { ...(params as Record<string, unknown>) };
+  for (const k of ['run', 'resume_args']) {
+    if (Array.isArray(p[k])) p[k] = (p[k] as unknown[]).map((v) => (isScalar(v) ? String(v) : v));
+  }
+  if (p.env && typeof p.env === 'object' && !Array.isArray(p.env)) {
+    p.env = Object.fromEntries(Object.entries(p.env).map(([k, v]) => [k, isScalar(v) ? String(v) : v]));
+  }
+  return p;
+}
+
 /**
  * Validates the step's `with` against the kind's schema (dsl/kinds/command.ts, the same
  * one the compiler checks); errors say which field and what to write instead.
  */
 export function parseCommandParams(params: unknown, stepId: string): CommandParams {
-  const r = CommandParams.safeParse(params);
+  const r = CommandParams.safeParse(stringifyScalars(params));
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = ['with', ...issue.path.map(String)].join('.');

@@ -17,14 +17,15 @@ function cmd(params: Record<string, unknown>, extra: Partial<SuperviseOptions> =
 
 test('argv goes to the program as written: no shell unless asked; env, cwd and placeholders', async () => {
   const o = cmd({
-    run: [node, join(FIXTURES, 'report.mjs'), 'report.json', '$HOME', 'a;b', '*', '`id`', '{out_dir}', '{run_id}/{attempt}'],
-    env: { TEST_GREETING: 'hi from {step_id}' },
+    run: [node, join(FIXTURES, 'report.mjs'), 'report.json', '$HOME', 'a;b', '*', '`id`', '{out_dir}', '{run_id}/{attempt}', 41, true],
+    env: { TEST_GREETING: 'hi from {step_id}', TEST_EPOCHS: 3 },
   });
   await superviseJob(o);
   const r = JSON.parse(readFileSync(join(o.outDir, 'report.json'), 'utf8'));
-  assert.deepEqual(r.args, ['$HOME', 'a;b', '*', '`id`', o.outDir, 'run-7/1']);
+  assert.deepEqual(r.args, ['$HOME', 'a;b', '*', '`id`', o.outDir, 'run-7/1', '41', 'true'], 'numbers from resolved expressions arrive as text');
   assert.equal(r.cwd, o.outDir);
   assert.equal(r.env.TEST_GREETING, 'hi from s1');
+  assert.equal(r.env.TEST_EPOCHS, '3');
   assert.equal(r.env.DOCTOR_AGENT_OUT_DIR, o.outDir);
   assert.equal(r.env.DOCTOR_AGENT_RUN_ID, 'run-7');
   assert.equal(r.env.DOCTOR_AGENT_STEP_ID, 's1');
