@@ -101,6 +101,8 @@ export function teacherConfig(t: { base_url: string; model: string; api_key_env?
 
 /** A request that failed for good (after retries, or at once for a non-retryable status). */
 export class ChatError extends Error {
+  /** The server's Retry-After, in milliseconds, when it sent one. */
+  retryAfterMs?: number;
   constructor(message: string, readonly status?: number, readonly retryable = false) {
     super(message);
     this.name = 'ChatError';
@@ -152,7 +154,7 @@ export class ChatClient {
             throw e;
           }
           this.usage.retries++;
-          await sleep(this.backoffMs(attempt, (err as { retryAfterMs?: number }).retryAfterMs), opts.signal);
+          await sleep(this.backoffMs(attempt, e.retryAfterMs), opts.signal);
         }
       }
     } finally {
@@ -210,7 +212,7 @@ export class ChatClient {
     if (!res.ok) {
       const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
       const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status, this.missingKeyEnv)}`, res.status, retryable);
-      (err as { retryAfterMs?: number }).retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
       throw err;
     }
     let json: OpenAiResponse;

@@ -13,7 +13,7 @@
  * the problem is unfinished, not failed, and runs again on resume.
  */
 import type { Rng } from '../common/rng.ts';
-import { emptyUsage, type ChatClient, type ChatUsage } from './chat-client.ts';
+import { addUsage, emptyUsage, type ChatClient, type ChatUsage } from './chat-client.ts';
 import type { VerifiableItem } from './formats.ts';
 import { hintPrompt, initialPrompt, naturalPrompt, responsePrompt, strategyPrompt, STRATEGIES, type CotStep, type Strategy } from './prompts/search.ts';
 import type { Verdict, Verifier } from './verifiers.ts';
@@ -122,9 +122,7 @@ export async function searchOne(
   try {
     const natural = await teacher.chatJson(naturalPrompt(question, trace.chain), checkNatural, { usage, signal: deps.signal, parseRetries: config.parseRetries });
     const reply = await teacher.chat([{ role: 'user', content: responsePrompt(question, natural) }], { signal: deps.signal });
-    usage.requests++;
-    usage.promptTokens += reply.usage.promptTokens;
-    usage.completionTokens += reply.usage.completionTokens;
+    addUsage(usage, reply);
     if (!reply.text.trim()) throw Object.assign(new Error('the teacher gave an empty Response'), { name: 'MalformedReplyError' });
     trace.sft = { Question: question, Complex_CoT: natural, Response: reply.text.trim() };
     if (trace.status === 'hinted') trace.sft.hinted = true;
