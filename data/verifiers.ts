@@ -105,17 +105,18 @@ export class RuleVerifier implements Verifier {
 
 /** The option letter a response commits to, if it names one clearly. */
 function chosenLetter(response: string, options: Record<string, string>): string | undefined {
-  const letters = Object.keys(options).join('');
+  const letters = Object.keys(options).filter((k) => /^[A-Za-z]$/.test(k)).join('');
+  if (!letters) return undefined;
+  // Letters are matched case-sensitively: "the answer is a ..." names no option.
   const patterns = [
-    new RegExp(`answer is:?\\s*\\(?([${letters}])\\)?(?![\\w])`, 'i'),
+    new RegExp(`[Aa]nswer (?:is|would be):?\\s*\\(?([${letters}])\\)?(?!\\w)`),
     new RegExp(`^\\s*\\(?([${letters}])\\)?\\s*(?:[.:)]|$)`),
-    new RegExp(`^\\s*option\\s+\\(?([${letters}])\\)?(?![\\w])`, 'i'),
+    new RegExp(`^\\s*[Oo]ption\\s+\\(?([${letters}])\\)?(?!\\w)`),
   ];
   for (const re of patterns) {
     const m = re.exec(response);
     if (m) {
-      const key = Object.keys(options).find((k) => k.toUpperCase() === m[1].toUpperCase());
-      if (key) return key;
+      if (options[m[1]] !== undefined) return m[1];
     }
   }
   return undefined;

@@ -38,6 +38,11 @@ test('rule verifier: option letters and option texts when options are given', as
   assert.equal(await check('the answer is B', 'C'), false);
   assert.equal(await check('B', 'Parvovirus B19 infection'), false);
   assert.equal(await check('Either iron deficiency or parvovirus B19 infection', 'C'), false, 'naming other options too is not a committed answer');
+  assert.equal(await check('The answer would be C', 'Parvovirus B19 infection'), true);
+  assert.equal(await check('Option C', 'Parvovirus B19 infection'), true);
+  const article = await v.verify({ response: 'The answer is a parvovirus B19 infection', reference: 'C', options });
+  assert.equal(article.correct, true);
+  assert.doesNotMatch(article.reason, /chose option A/, '"a" is an article here, not option A');
   const r = await v.verify({ response: 'A', reference: 'C', options });
   assert.match(r.reason, /chose option A \(Folate deficiency\)/);
 });
