@@ -20,26 +20,21 @@ export interface Temporal {
 
 export interface ConnectOptions {
   store?: ArtifactStore;
-  /** Start the embedded server when it is not running (default true). */
-  start?: boolean;
+  /** Connect here, whatever TEMPORAL_ADDRESS says. */
+  address?: string;
   /** Print a line when the embedded server had to be started. */
   log?: (line: string) => void;
 }
 
 /** The address to use: TEMPORAL_ADDRESS, or the embedded server (started if needed). */
 export async function resolveAddress(opts: ConnectOptions = {}): Promise<{ address: string; server?: ServerInfo }> {
+  if (opts.address) return { address: opts.address };
   const env = process.env.TEMPORAL_ADDRESS?.trim();
   if (env) return { address: env };
   const store = opts.store ?? new ArtifactStore();
-  const { info, started } = await startServer(serverPaths(store), { ownerPid: ownerPidFromEnv() });
+  const { info, started } = await startServer(serverPaths(store));
   if (started) opts.log?.(`Started the embedded Temporal server at ${info.address} (Web UI ${info.uiAddress})`);
   return { address: info.address, server: info };
-}
-
-/** DOCTOR_AGENT_SERVER_OWNER_PID ties an embedded server started on demand to a process (tests). */
-function ownerPidFromEnv(): number | undefined {
-  const v = Number(process.env.DOCTOR_AGENT_SERVER_OWNER_PID);
-  return Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
 export async function connectTemporal(opts: ConnectOptions = {}): Promise<Temporal> {

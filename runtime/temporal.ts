@@ -189,7 +189,8 @@ export async function startServer(p: ServerPaths, opts: StartOptions = {}): Prom
     dbFile: p.dbFile, logFile, startedAt: new Date().toISOString(),
   };
   writeJsonAtomic(infoFile(p), info);
-  if (opts.ownerPid) watchOwner(opts.ownerPid, pid);
+  const owner = opts.ownerPid ?? ownerPidFromEnv();
+  if (owner) watchOwner(owner, pid);
   try {
     await waitForFrontend(info.address, opts.timeoutMs ?? 60_000, () => pidAlive(pid));
   } catch (err) {
@@ -227,6 +228,12 @@ async function killAndWait(pid: number, graceMs = 10_000): Promise<void> {
     }
     while (pidAlive(pid)) await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** DOCTOR_AGENT_SERVER_OWNER_PID ties a server started on demand to a process (tests set it to their own pid). */
+function ownerPidFromEnv(): number | undefined {
+  const v = Number(process.env.DOCTOR_AGENT_SERVER_OWNER_PID);
+  return Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
 /** A detached shell that kills `pid` once `owner` is gone, so a crashed test never leaves a server behind. */

@@ -5,11 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { isCancellation } from '@temporalio/workflow';
 import { progressQuery } from '../../workflows/definitions.ts';
+import { createSchedule, deleteSchedule, describeSchedule, pauseSchedule, scheduleRuns, triggerSchedule } from '../../runtime/schedules.ts';
 import { listRuns, pauseRun, resumeRun, runView, startRun } from '../../runtime/runs.ts';
 import { makePlan, nodeEval, pidAlive, startTestServer, startWorker, waitFor } from './helpers.ts';
 
@@ -137,5 +138,46 @@ test('the Plan interpreter on a real dev server', async (t) => {
     const p = await h.query(progressQuery);
     assert.equal(p.generation, 3);
     assert.equal(p.runDir, s.store.runDir(h.workflowId));
+  });
+
+  await t.test('resume of a failed run starts it again and reuses the cached steps', async () => {
+    const marker = join(s.store.root, 'let-b-pass');
+    const plan = makePlan('resume', [
+      { id: 'a', cache: true, with: { run: nodeEval(`require('fs').appendFileSync(${JSON.stringify(join(s.store.root, 'a-runs'))}, 'x')`) } },
+      { id: 'b', needs: ['a'], with: { run: nodeEval(`process.exit(require('fs').existsSync(${JSON.stringify(marker)}) ? 0 : 1)`) },
+        retry: { maximumAttempts: 1, initialIntervalMs: 100, backoffCoefficient: 1, maximumIntervalMs: 100 } },
+    ]);
+    const h = await startRun(s.client, plan);
+    await assert.rejects(h.result(), WorkflowFailedError);
+    writeFileSync(marker, '');
+    const again = await resumeRun(s.client, h.workflowId, true);
+    assert.equal(again.kind, 'restarted');
+    assert.notEqual(again.id, h.workflowId);
+    const r = await s.client.workflow.getHandle(again.id).result();
+    assert.equal(r.steps.a.state, 'cached');
+    assert.equal(r.steps.b.state, 'succeeded');
+    assert.equal(readFileSync(join(s.store.root, 'a-runs'), 'utf8'), 'x', 'step a ran twice');
+  });
+
+  await t.test('a schedule triggered by hand runs the pipeline', async () => {
+    const plan = makePlan('nightly', [{ id: 'hello', with: { run: nodeEval(`require('fs').writeFileSync('hi.txt', 'hi')`), outputs: { file: 'hi.txt' } }, outputs: ['file'] }]);
+    await createSchedule(s.client, { name: 'nightly-test', plan, cron: '0 3 * * *', timezone: 'Europe/Paris', searchAttributes: true });
+    t.after(() => deleteSchedule(s.client, 'nightly-test').catch(() => {}));
+    const d = await describeSchedule(s.client, 'nightly-test');
+    assert.equal(d.policies.overlap, 'SKIP');
+    assert.equal(d.spec.timezone, 'Europe/Paris');
+    assert.ok(d.info.nextActionTimes.length > 0);
+    assert.equal(d.info.recentActions.length, 0);
+    await triggerSchedule(s.client, 'nightly-test');
+    const [id] = await waitFor('the triggered run', async () => {
+      const ids = await scheduleRuns(s.client, 'nightly-test');
+      return ids.length ? ids : undefined;
+    });
+    assert.match(id, /^nightly-test-/);
+    const r = await s.client.workflow.getHandle(id).result();
+    assert.equal(readFileSync(r.steps.hello.outputs?.file as string, 'utf8'), 'hi');
+    assert.equal(r.pipeline, 'nightly');
+    await pauseSchedule(s.client, 'nightly-test');
+    assert.equal((await describeSchedule(s.client, 'nightly-test')).state.paused, true);
   });
 });
