@@ -85,11 +85,14 @@ a number); otherwise values are joined into the text (null as empty). Falsy valu
 
 \`if\` takes one expression, with or without \`\${{ }}\`. Params are substituted when the pipeline
 compiles; a condition that is then constant and false leaves the step in the Plan with \`if: "false"\`,
-and it is skipped. Steps that depend on a skipped step still run, reading its outputs as null:
+and it is skipped (a constant true condition is dropped). A step that needs a skipped step is
+skipped too, unless it has its own \`if\`, which then decides; the skipped step's outputs read as
+null, so a fallback is one \`||\` away:
 
 \`\`\`yaml
   - id: sft
     needs: [kb, search]
+    if: \${{ steps.search.outputs.sft || steps.kb.outputs.sft }}
     with:
       data: \${{ steps.search.outputs.sft || steps.kb.outputs.sft }}
 \`\`\`

@@ -45,7 +45,6 @@ export function pipelineJsonSchema(): Json {
   });
   return {
     $schema: root.$schema,
-    $id: 'https://doctor-agent.dev/schema/pipeline.schema.json',
     title: 'Doctor-Agent pipeline',
     ...root,
   };

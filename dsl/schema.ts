@@ -59,7 +59,7 @@ export const StepSpec = z
     uses: z.string().min(1).optional().describe('Step kind (see `doctor-agent steps`); required unless overriding an inherited step.'),
     needs: z.union([StepId, z.array(StepId)]).optional().describe('Steps that must finish first.'),
     with: z.record(z.string(), z.unknown()).optional().describe("The kind's parameters; strings may hold ${{ }} expressions."),
-    if: z.union([z.string(), z.boolean()]).optional().describe('Run the step only when this expression is true; a skipped step\'s outputs read as null.'),
+    if: z.union([z.string(), z.boolean()]).optional().describe('Run the step only when this expression is true. Without it, a step whose need was skipped is skipped too.'),
     ...timing,
     remove: z.boolean().optional().describe('With extends: drop the inherited step of this id.'),
   })

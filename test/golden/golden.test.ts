@@ -50,6 +50,7 @@ test('the recipe values are in the compiled huatuo plan', () => {
   assert.equal(step('verifiable').with.method, 'llm');
   assert.equal(step('verifiable').with.filter, true);
   assert.equal(step('eval').with.temperature, 0.5);
+  assert.equal(step('eval').if, 'steps.ppo.outputs.checkpoint || steps.grpo.outputs.checkpoint');
   assert.equal(step('eval').with.top_p, 0.9);
   const grpo = compileFile('pipelines/huatuo.yaml', { cwd: root, set: ['rl=grpo'] });
   assert.equal(grpo.steps.find((s) => s.id === 'ppo')!.if, 'false');
@@ -62,6 +63,7 @@ test('the demo skips the reasoning search unless a teacher is given, and SFT fal
   assert.deepEqual(plan.steps.map((s) => s.id), ['kb', 'verifiable', 'search', 'sft', 'grpo', 'eval']);
   assert.equal(step('search').if, 'false');
   assert.equal(step('sft').with.data, '${{ steps.search.outputs.sft || steps.kb.outputs.sft }}');
+  assert.equal(step('sft').if, 'steps.search.outputs.sft || steps.kb.outputs.sft', 'runs although its need search is skipped');
   assert.equal(step('sft').with.model, 'preset:tiny');
   assert.ok(plan.steps.every((s) => s.queue === 'cpu'));
   const withTeacher = compileFile('pipelines/huatuo-tiny.yaml', { cwd: root, set: ['teacher_base_url=http://127.0.0.1:30000/v1'] });
