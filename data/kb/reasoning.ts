@@ -129,8 +129,8 @@ function fullCot(rng: Rng, a: Args, wrongFirst: boolean): string {
   if (wrongFirst && against) {
     p.push(rng.pick([
       `My first thought is ${rival.name}, since ${hook} can show up there as well. Let me check the rest of the picture against it.`,
-      `The ${hook} makes me think of ${rival.name} first. Let me see whether everything else fits that.`,
-      `At first glance this looks like ${rival.name}, because of the ${hook}. Let me test that idea against the other findings.`,
+      `The ${hook} makes me think of ${rival.name} first. Let me check whether everything else fits that.`,
+      `At first glance this looks like ${rival.name}, because of the ${hook}. Let me check that idea against the other findings.`,
     ]));
     const wait = against.kind === 'lab'
       ? `But wait, ${against.mine[0]} shows ${against.mine[1]}. With ${rival.name} I would expect ${against.theirs[0]} to show ${against.theirs[1]} instead.`
