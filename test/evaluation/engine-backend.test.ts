@@ -2,39 +2,26 @@
 // folder (with the parity fixture's tokenizer), decoded with continuous batching.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { initBackend } from '../../engine/backend.ts';
-import { parseConfig } from '../../engine/config.ts';
-import { CausalLM } from '../../engine/model.ts';
-import { saveModel } from '../../engine/checkpoint.ts';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { generate } from '../../engine/generate.ts';
 import * as tf from '../../engine/tf.ts';
 import { loadEngineBackend } from '../../evaluation/engine-backend.ts';
 import { Scheduler } from '../../evaluation/scheduler.ts';
 import { startServer } from '../../evaluation/server.ts';
+import { tinyModel } from './tiny-model.ts';
 
-const TOKENIZER = join(import.meta.dirname, '../fixtures/parity/tokenizer');
 let dir: string;
 let backend: Awaited<ReturnType<typeof loadEngineBackend>>;
 
 before(async () => {
-  await initBackend();
-  dir = join(mkdtempSync(join(tmpdir(), 'engine-serve-')), 'tiny');
-  const config = parseConfig({
-    model_type: 'qwen2', vocab_size: 1024, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 512, tie_word_embeddings: true,
-    initializer_range: 0.3, eos_token_id: 1023, pad_token_id: 1021,
-  });
-  const model = new CausalLM(config).initRandom(7);
-  await saveModel(model, dir, { tokenizerDir: TOKENIZER });
-  model.dispose();
+  // Larger initial weights than usual spread the logits, so greedy choices are clear-cut.
+  dir = await tinyModel(7, { initializerRange: 0.3, context: 512 });
   backend = await loadEngineBackend(dir);
 });
 after(async () => {
   await backend?.close?.();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dirname(dir), { recursive: true, force: true });
 });
 
 const greedy = { temperature: 0, topP: 1, topK: 0, seed: 0 };

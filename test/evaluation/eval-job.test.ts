@@ -12,11 +12,8 @@ import { promisify } from 'node:util';
 import { parseJobLine, type JobMessage, type JobSpec } from '../../runtime/protocol.ts';
 import { startServer } from '../../evaluation/server.ts';
 import { readResults } from '../../evaluation/results.ts';
-import { initBackend } from '../../engine/backend.ts';
-import { parseConfig } from '../../engine/config.ts';
-import { CausalLM } from '../../engine/model.ts';
-import { saveModel } from '../../engine/checkpoint.ts';
 import { scriptedBackend } from './scripted-backend.ts';
+import { tinyModel } from './tiny-model.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const SAMPLE = join(ROOT, '../shared/data/eval-format-sample.json');
@@ -80,16 +77,7 @@ test('against a running server: progress per item, metrics, outputs; a rerun res
 });
 
 test('with a checkpoint folder: serves it with the engine on 127.0.0.1 for the step', async () => {
-  await initBackend();
-  const model = join(mkdtempSync(join(tmpdir(), 'eval-job-model-')), 'tiny');
-  const config = parseConfig({
-    model_type: 'qwen2', vocab_size: 1024, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 2048, tie_word_embeddings: true,
-    eos_token_id: 1023, pad_token_id: 1021,
-  });
-  const lm = new CausalLM(config).initRandom(3);
-  await saveModel(lm, model, { tokenizerDir: join(ROOT, 'test/fixtures/parity/tokenizer') });
-  lm.dispose();
+  const model = await tinyModel(3);
   const out = outDir();
   const { code, messages } = await runJob({ model, data: SAMPLE, limit_per_source: 1, max_new_tokens: 6, concurrency: 5 }, out);
   assert.equal(code, 0, JSON.stringify(messages.filter((m) => m.type === 'error')));

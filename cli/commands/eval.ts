@@ -1,0 +1,110 @@
+/** `doctor-agent eval`: evaluates a checkpoint or a running server on an evaluation file. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
+import { UserError } from '../../jobs/context.ts';
+import { runEval, type EvalReport } from '../../evaluation/client.ts';
+import { renderReportHtml } from '../../evaluation/report.ts';
+import type { RunningServer } from '../../evaluation/server.ts';
+import { intArg, serve } from './serve.ts';
+
+export interface EvalArgs {
+  data: string;
+  model?: string;
+  baseUrl?: string;
+  modelName?: string;
+  apiKeyEnv?: string;
+  out: string;
+  strict: boolean;
+  limit?: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  concurrency: number;
+  seed: number;
+  policy: 'last' | 'first';
+  history?: string[];
+}
+
+function num(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${value}"`);
+  return n;
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+/** Runs the evaluation and writes results.jsonl, report.json and report.html into `out`. */
+export async function evaluate(args: EvalArgs, log: (line: string) => void = () => {}): Promise<EvalReport> {
+  if (!args.model === !args.baseUrl) {
+    throw new UserError('give either --model DIR (a checkpoint to serve here) or --base-url URL with --model-name NAME (a running server)');
+  }
+  if (args.baseUrl && !args.modelName) throw new UserError('--base-url needs --model-name (the model name the server expects)');
+  if (!existsSync(args.data)) throw new UserError(`${args.data}: evaluation file not found (--data)`);
+  const history = (args.history ?? []).map((f) => {
+    try {
+      return readJsonFile<EvalReport>(f);
+    } catch (err) {
+      throw new UserError(`--history: ${(err as Error).message}`);
+    }
+  });
+  let server: RunningServer | undefined;
+  try {
+    let baseUrl = args.baseUrl!;
+    let model = args.modelName!;
+    if (args.model) {
+      server = await serve({ model: args.model, host: '127.0.0.1', port: 0, maxBatch: args.concurrency, seed: args.seed });
+      baseUrl = `${server.url}/v1`;
+      model = args.modelName ?? 'local';
+      log(`serving ${args.model} at ${server.url}`);
+    }
+    let last = 0;
+    const report = await runEval({
+      data: args.data, baseUrl, model, apiKeyEnv: args.apiKeyEnv, outDir: args.out, strict: args.strict,
+      temperature: args.temperature, topP: args.topP, maxTokens: args.maxTokens, seed: args.seed,
+      concurrency: args.concurrency, limitPerSource: args.limit, policy: args.policy,
+      onProgress(done, total) {
+        if (done === total || Date.now() - last > 2000) {
+          last = Date.now();
+          log(`  ${done}/${total} items`);
+        }
+      },
+    });
+    writeFileAtomic(join(args.out, 'report.html'), await renderReportHtml(report, history));
+    return report;
+  } finally {
+    await server?.close(5000);
+  }
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('answer an evaluation file\'s MCQs through a served checkpoint or any OpenAI-compatible server, and score accuracy per source')
+    .requiredOption('--data <file>', 'evaluation file: source name → MCQ items (JSON)')
+    .option('--model <dir>', 'checkpoint folder to serve with the built-in server for this evaluation')
+    .option('--base-url <url>', 'a running OpenAI / SGLang-compatible server, e.g. http://127.0.0.1:30000/v1')
+    .option('--model-name <name>', 'model name sent to the server')
+    .option('--api-key-env <var>', 'environment variable holding the API key, if the server needs one')
+    .option('--out <dir>', 'output folder (results.jsonl, report.json, report.html); rerunning resumes', 'eval-out')
+    .option('--strict', 'ask the model to end with "The answer is X."', false)
+    .option('--limit <n>', 'only the first N items of each source', intArg(1))
+    .option('--temperature <t>', 'sampling temperature', num, 0.5)
+    .option('--top-p <p>', 'nucleus sampling', num, 0.9)
+    .option('--max-tokens <n>', 'max tokens per answer', intArg(1), 2048)
+    .option('--concurrency <n>', 'requests in flight', intArg(1), 32)
+    .option('--seed <n>', 'base seed (each item gets its own)', intArg(0), 0)
+    .option('--policy <which>', 'score the "last" or the "first" extracted answer', 'last')
+    .option('--history <reports...>', 'earlier report.json files, for the accuracy-over-time chart')
+    .action(async (opts: EvalArgs) => {
+      if (opts.policy !== 'last' && opts.policy !== 'first') throw new UserError(`--policy: expected "last" or "first", got "${opts.policy}"`);
+      const report = await evaluate(opts, (line) => process.stderr.write(line + '\n'));
+      const a = report.accuracy;
+      for (const [source, s] of Object.entries(a.sources)) console.log(`${source.padEnd(28)} ${String(s.n).padStart(5)}  ${pct(s.accuracy)}`);
+      console.log(`${'average'.padEnd(28)} ${String(a.n).padStart(5)}  ${pct(a.average)}   (${a.policy} answer; first answer: ${pct(a.average_first)})`);
+      console.log(`wrote ${join(opts.out, 'results.jsonl')}, report.json and report.html`);
+    });
+}

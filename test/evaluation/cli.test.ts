@@ -1,0 +1,54 @@
+// `doctor-agent serve` and `doctor-agent eval` as a user runs them: two processes
+// talking over real HTTP on 127.0.0.1, with a tiny random engine checkpoint.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { tinyModel } from './tiny-model.ts';
+import { evaluate } from '../../cli/commands/eval.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/doctor-agent.js');
+const SAMPLE = join(ROOT, '../shared/data/eval-format-sample.json');
+
+test('serve a checkpoint, evaluate it from another process, stop it with SIGTERM', async () => {
+  const model = await tinyModel(11);
+  const server = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--max-batch', '4'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  server.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => server.on('exit', (code) => r(code)));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      server.stdout.on('data', (d) => {
+        out += d;
+        const m = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      server.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
+    });
+    const info = await (await fetch(`${url}/v1/models`)).json();
+    assert.equal(info.data[0].id, 'tiny');
+    const out = join(mkdtempSync(join(tmpdir(), 'eval-cli-')), 'out');
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      BIN, 'eval', '--data', SAMPLE, '--base-url', `${url}/v1`, '--model-name', 'tiny', '--limit', '1', '--max-tokens', '4', '--out', out,
+    ], { cwd: ROOT });
+    assert.match(stdout, /^MedMCQA_validation +1 +\d+\.\d%$/m);
+    assert.match(stdout, /^average +5 +\d+\.\d%/m);
+    assert.equal(readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').length, 5);
+    assert.ok(existsSync(join(out, 'report.html')));
+  } finally {
+    server.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, stderr);
+});
+
+test('eval refuses ambiguous targets and says what to give', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'eval-cli-'));
+  await assert.rejects(evaluate({ data: SAMPLE, model: 'm', baseUrl: 'http://x/v1', out } as never), /either --model DIR .* or --base-url URL with --model-name/);
+  await assert.rejects(evaluate({ data: SAMPLE, baseUrl: 'http://x/v1', out } as never), /--base-url needs --model-name/);
+  await assert.rejects(evaluate({ data: 'nope.json', baseUrl: 'http://x/v1', modelName: 'm', out } as never), /nope\.json: evaluation file not found/);
+});
