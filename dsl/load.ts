@@ -82,8 +82,8 @@ export function loadPipeline(file: string, errors: Diagnostic[], cwd = process.c
 function loadChain(absPath: string, chain: string[], errors: Diagnostic[], cwd: string, from: Origin | undefined): Loaded | undefined {
   const shown = displayPath(absPath, cwd);
   if (!existsSync(absPath)) {
-    const message = `cannot read ${shown}: file not found`;
-    errors.push(from ? diagnosticAt(from.src, from.path, message) : { file: shown, line: 0, col: 0, message });
+    if (from) errors.push(diagnosticAt(from.src, from.path, `cannot read ${shown}: file not found`));
+    else errors.push({ file: shown, line: 0, col: 0, message: 'file not found' });
     return undefined;
   }
   const { src, errors: yamlErrors } = readSource(absPath, shown);

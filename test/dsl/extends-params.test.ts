@@ -145,3 +145,8 @@ test('a required param is satisfied by --set; enum values are checked', () => {
   const bad = compileText(BASE.replace('params:', 'params:\n  rl: { type: enum, values: [ppo, grpo], default: ppo }'), { set: ['rl=gpro'] });
   assert.match(bad.formatted!, /--set: param 'rl': expected one of "ppo", "grpo", got string "gpro" \(did you mean 'grpo'\?\)/);
 });
+
+test('a missing pipeline file is one short error', () => {
+  const r = compileFiles({ 'other.yaml': 'name: x\n' }, {}, 'missing.yaml');
+  assert.equal(r.formatted, 'missing.yaml: file not found\n\n1 error');
+});
