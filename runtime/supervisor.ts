@@ -97,8 +97,8 @@ class Tail {
     this.lines.push(line.length > 500 ? line.slice(0, 500) + '…' : line);
     if (this.lines.length > TAIL_LINES) this.lines.shift();
   }
-  text(n = TAIL_LINES): string {
-    return this.lines.slice(-n).join('\n');
+  text(): string {
+    return this.lines.join('\n');
   }
 }
 
