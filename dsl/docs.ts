@@ -106,7 +106,7 @@ const PARAMS_TEXT = `## Params
 \`\`\`yaml
 params:
   rl: { type: enum, values: [ppo, grpo], default: ppo, description: RL algorithm }
-  checkpoint: { type: path, description: required, because it has no default }
+  checkpoint: { type: path, description: "required (it has no default)" }
 \`\`\`
 
 Values come from the default, then \`--params FILE\` (a YAML mapping of names to values), then
@@ -129,7 +129,7 @@ steps:
   - { id: sft, remove: true }
   - id: eval
     needs: []
-    with: { model: \${{ params.checkpoint }} }
+    with: { model: "\${{ params.checkpoint }}" }   # quoted inside { }
 \`\`\``;
 
 function durationsText(): string {

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { compileText } from './helpers.ts';
 import { pipelineLanguageMarkdown } from '../../dsl/docs.ts';
 import { pipelineJsonSchema } from '../../dsl/json-schema.ts';
 import { allKinds } from '../../dsl/kinds/index.ts';
@@ -44,4 +45,16 @@ test('the JSON Schema accepts the shipped pipelines and rejects typos a language
   for (const doc of bad) assert.equal(validate(doc), false, JSON.stringify(doc));
   const expr = { name: 'x', steps: [{ id: 'a', uses: 'train.sft', with: { model: 'm', data: 'd', epochs: '${{ params.e }}' } }] };
   assert.ok(validate(expr), 'an expression may stand for a number');
+});
+
+test('every YAML example in the docs parses', () => {
+  const md = pipelineLanguageMarkdown();
+  const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length >= 4);
+  for (const block of blocks) assert.doesNotThrow(() => parse(block), block);
+  const example = blocks.find((b) => b.startsWith('name: demo'))!;
+  const r = compileText(example);
+  assert.ok(r.plan, r.formatted);
+  const params = parse(blocks.find((b) => b.startsWith('params:'))!);
+  assert.ok(compileText(stringify({ name: 'p', ...params, steps: [{ id: 'a', uses: 'command', with: { run: ['true'] } }] }), { set: ['checkpoint=x'] }).plan);
 });
