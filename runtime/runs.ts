@@ -32,7 +32,7 @@ export interface StartRunOptions extends RunOptions {
   searchAttributes?: boolean;
 }
 
-export async function startRun(client: Client, plan: Plan, o: StartRunOptions = {}): Promise<WorkflowHandle<typeof pipeline>> {
+export async function startRun(client: Client, plan: Plan, o: StartRunOptions = {}) {
   const { runId, searchAttributes = false, ...options } = o;
   return client.workflow.start<typeof pipeline>(WORKFLOW_TYPE, {
     workflowId: runId ?? newRunId(plan.name),
