@@ -19,20 +19,32 @@ export interface Options {
   distractorSources: string[];
 }
 
+/** The items in random order, drawn lazily (a Fisher-Yates shuffle that stops when the caller does). */
+function* randomOrder<T>(rng: Rng, items: readonly T[]): Generator<T> {
+  const a = [...items];
+  for (let i = 0; i < a.length; i++) {
+    const j = i + rng.int(a.length - i);
+    [a[i], a[j]] = [a[j], a[i]];
+    yield a[i];
+  }
+}
+
 export function buildOptions(rng: Rng, c: Condition, type: QuestionType, kb: readonly Condition[], byName: ReadonlyMap<string, Condition>): Options {
   const answer = answerOf(c, type);
   const taken = new Set([answer.toLowerCase()]);
   if (type === 'test') for (const [t] of c.labs) taken.add(t.toLowerCase());
-  const lookAlikes = rng.shuffle(c.lookAlikes.map((n) => byName.get(n)!));
-  const sameSpecialty = rng.shuffle(kb.filter((o) => o.specialty === c.specialty && o !== c));
-  const others = rng.shuffle(kb.filter((o) => o.specialty !== c.specialty));
+  const lookAlikes = c.lookAlikes.map((n) => byName.get(n)!);
+  const sameSpecialty = kb.filter((o) => o.specialty === c.specialty && o !== c);
+  const others = kb.filter((o) => o.specialty !== c.specialty);
   const picked: { text: string; from: string }[] = [];
-  for (const o of [...lookAlikes, ...sameSpecialty, ...others]) {
-    if (picked.length === LETTERS.length - 1) break;
-    const text = answerOf(o, type);
-    if (taken.has(text.toLowerCase())) continue;
-    taken.add(text.toLowerCase());
-    picked.push({ text, from: o.name });
+  for (const group of [lookAlikes, sameSpecialty, others]) {
+    for (const o of randomOrder(rng, group)) {
+      if (picked.length === LETTERS.length - 1) break;
+      const text = answerOf(o, type);
+      if (taken.has(text.toLowerCase())) continue;
+      taken.add(text.toLowerCase());
+      picked.push({ text, from: o.name });
+    }
   }
   if (picked.length < LETTERS.length - 1) throw new Error(`not enough distinct distractors for "${c.name}" (${type}); add conditions`);
   const slot = rng.int(LETTERS.length);
