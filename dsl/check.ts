@@ -24,7 +24,7 @@ export function checkGraph(loaded: Loaded, errors: Diagnostic[]): StepGraph | un
   const { spec, origins } = loaded;
   const before = errors.length;
   if (!spec.name) errors.push(diagnosticFor(origins, [], "missing required key 'name'"));
-  if (spec.steps.length === 0) errors.push(diagnosticFor(origins, spec.steps.length ? ['steps'] : [], 'the pipeline has no steps: add steps: [{id, uses, with}]'));
+  if (spec.steps.length === 0) errors.push(diagnosticFor(origins, ['steps'], 'the pipeline has no steps: add steps: [{id, uses, with}]'));
 
   const ids = spec.steps.map((s) => s.id);
   const known = new Set(ids);

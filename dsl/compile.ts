@@ -10,7 +10,7 @@
 import { hashJson, sortKeys } from '../common/hash.ts';
 import { checkGraph, checkReferences, eachString, needsList, type StepGraph } from './check.ts';
 import { CompileError, type Diagnostic } from './diagnostics.ts';
-import { DURATION_HINT, parseDuration } from './duration.ts';
+import { DURATION_HINT, formatDuration, parseDuration } from './duration.ts';
 import { hasExpression, parseExpression, parseTemplate, printExpression, simplify, substitute, truthy, type Expr } from './expr.ts';
 import { topologicalOrder } from './graph.ts';
 import { problemsOf } from './issues.ts';
@@ -110,6 +110,9 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
   const attemptMs = duration(a?.value, a?.path ?? [], stepMs);
   const h = setting('heartbeat');
   const heartbeatMs = duration(h?.value, h?.path ?? [], parseDuration(BUILTIN_DEFAULTS.heartbeat)!);
+  if (a && attemptMs > stepMs) {
+    errors.push(diagnosticFor(origins, a.path, `attempt_timeout (${formatDuration(attemptMs)}) is longer than timeout (${formatDuration(stepMs)}): one attempt cannot outlast the whole step`));
+  }
   const timeouts: PlanTimeouts = { stepMs, attemptMs, heartbeatMs };
 
   const r = { ...BUILTIN_DEFAULTS.retry, ...(defaults.retry ?? {}), ...(step.retry ?? {}) };

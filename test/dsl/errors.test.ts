@@ -37,7 +37,8 @@ const CASES: Case[] = [
   { name: 'unknown defaults key', yaml: edit(4, 'defaults:\n  queu: cpu', true), line: 6, col: 3, message: "unknown key 'queu' (did you mean 'queue'?)" },
   { name: 'unknown param key', yaml: edit(3, '  lr: { type: number, defualt: 0.01 }'), line: 3, col: 23, message: "unknown key 'defualt' (did you mean 'default'?)" },
   { name: 'missing name', yaml: BASE.replace('name: t\n', ''), line: 1, col: 1, message: "missing required key 'name'" },
-  { name: 'no steps', yaml: 'name: t\nsteps: []\n', line: 1, col: 1, message: 'the pipeline has no steps' },
+  { name: 'no steps', yaml: 'name: t\nsteps: []\n', line: 2, col: 8, message: 'the pipeline has no steps' },
+  { name: 'no steps key at all', yaml: 'name: t\n', line: 1, col: 1, message: 'the pipeline has no steps' },
   { name: 'steps is a mapping', yaml: 'name: t\nsteps:\n  kb: { uses: data.knowledge_base }\n', line: 3, col: 3, message: 'expected a list, got a mapping' },
   { name: 'step without id', yaml: edit(6, '  - name: kb'), line: 6, col: 5, message: "missing required key 'id'", count: 2 },
   { name: 'step without uses', yaml: edit(7, '    needs: []'), line: 6, col: 5, message: "step 'kb' has no 'uses'" },
@@ -118,6 +119,7 @@ const CASES: Case[] = [
   // --- durations
   { name: 'bad step timeout', yaml: edit(10, '    timeout: 5 minutes', true), line: 11, col: 14, message: 'not a duration: a duration is a number with a unit' },
   { name: 'bare number as duration', yaml: edit(10, '    heartbeat: 30', true), line: 11, col: 16, message: 'expected a string, got number 30' },
+  { name: 'attempt longer than the step', yaml: edit(4, 'defaults:\n  timeout: 1h', true).replace('    needs: kb', '    needs: kb\n    attempt_timeout: 90m'), line: 13, col: 22, message: 'attempt_timeout (90m) is longer than timeout (1h)' },
   { name: 'bad duration in defaults', yaml: edit(4, 'defaults:\n  retry: { initial_interval: 1x }', true), line: 6, col: 30, message: 'not a duration' },
   { name: 'bad duration from a param', yaml: edit(4, '  t: { type: string, default: soon }', true).replace('    needs: kb', '    needs: kb\n    timeout: ${{ params.t }}'), line: 12, col: 14, message: 'timeout: not a duration ("soon")' },
 
