@@ -115,13 +115,13 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
   }
   const timeouts: PlanTimeouts = { stepMs, attemptMs, heartbeatMs };
 
-  const r = { ...BUILTIN_DEFAULTS.retry, ...(defaults.retry ?? {}), ...(step.retry ?? {}) };
+  const r = substitute({ ...BUILTIN_DEFAULTS.retry, ...(defaults.retry ?? {}), ...(step.retry ?? {}) }, ctx, PARAMS_ONLY) as typeof BUILTIN_DEFAULTS.retry;
   const retryPath = (key: string): Path => (step.retry && key in step.retry ? ['steps', i, 'retry', key] : ['defaults', 'retry', key]);
   const retry: PlanRetry = {
     maximumAttempts: r.max_attempts,
-    initialIntervalMs: duration(r.initial_interval, retryPath('initial_interval'), 1000),
+    initialIntervalMs: duration(r.initial_interval, retryPath('initial_interval'), 0),
     backoffCoefficient: r.backoff,
-    maximumIntervalMs: duration(r.max_interval, retryPath('max_interval'), 60_000),
+    maximumIntervalMs: duration(r.max_interval, retryPath('max_interval'), 0),
   };
   const q = setting('queue');
   const queue = q ? String(q.value) : kind.queue;

@@ -75,6 +75,13 @@ steps:`).replace('    needs: kb', `    needs: kb
   assert.deepEqual(sft.retry, { maximumAttempts: 5, initialIntervalMs: 500, backoffCoefficient: 1.5, maximumIntervalMs: 120_000 });
 });
 
+test('durations may come from params', () => {
+  const yaml = BASE.replace('params:', 'params:\n  patience: { type: string, default: 3m }').replace('    needs: kb', '    needs: kb\n    heartbeat: ${{ params.patience }}\n    retry: { initial_interval: "${{ params.patience }}" }');
+  const sft = plan(yaml, ['patience=90s']).steps[1];
+  assert.equal(sft.timeouts.heartbeatMs, 90_000);
+  assert.equal(sft.retry.initialIntervalMs, 90_000);
+});
+
 test('steps come in topological order, ties in declaration order, whatever order they are written in', () => {
   const yaml = `name: order
 steps:
