@@ -66,7 +66,7 @@ export default specialty('cardiology', [
   },
   {
     name: 'Aortic stenosis', age: [65, 90], sex: 'any',
-    risks: ['bicuspid aortic valve', 'advanced age', 'chronic kidney disease'],
+    risks: ['bicuspid aortic valve', 'chest radiation in the past', 'chronic kidney disease'],
     findings: ['chest pain on exertion', 'fainting during exertion', 'breathlessness on exertion', 'a harsh crescendo-decrescendo systolic murmur radiating to the carotids', 'a slow-rising, weak carotid pulse', 'a soft second heart sound'],
     labs: [['echocardiography', 'a calcified valve with aortic valve area below 1 square centimeter'], ['ECG', 'left ventricular hypertrophy']],
     lookAlikes: ['Hypertrophic cardiomyopathy', 'Stable angina pectoris', 'Heart failure with reduced ejection fraction'],

@@ -30,7 +30,7 @@ export default specialty('dermatology', [
   },
   {
     name: 'Seborrheic dermatitis', age: [20, 60], sex: 'male',
-    risks: ['Parkinson disease', 'HIV infection', 'stress'],
+    risks: ['Parkinson disease', 'HIV infection', 'recent emotional stress'],
     findings: ['greasy yellow scale on the scalp', 'red scaly patches beside the nose', 'flaking eyebrows', 'mild itch', 'worse in winter'],
     labs: [['KOH preparation', 'yeast forms consistent with Malassezia'], ['skin biopsy', 'mild spongiosis with scale around follicles']],
     lookAlikes: ['Plaque psoriasis', 'Rosacea', 'Atopic dermatitis'],
@@ -39,7 +39,7 @@ export default specialty('dermatology', [
   },
   {
     name: 'Acne vulgaris', age: [12, 25], sex: 'any',
-    risks: ['puberty', 'oily cosmetics', 'androgen excess'],
+    risks: ['a parent with severe acne', 'oily cosmetics', 'androgen excess'],
     findings: ['open and closed comedones', 'red papules and pustules on the face', 'lesions on the upper back', 'scarring', 'oily skin'],
     labs: [['clinical examination', 'comedones present'], ['serum testosterone', 'normal']],
     lookAlikes: ['Rosacea', 'Polycystic ovary syndrome', 'Seborrheic dermatitis'],
@@ -66,7 +66,7 @@ export default specialty('dermatology', [
   },
   {
     name: 'Bullous pemphigoid', age: [70, 95], sex: 'any',
-    risks: ['advanced age', 'dementia', 'DPP-4 inhibitor use'],
+    risks: ['a previous stroke', 'dementia', 'DPP-4 inhibitor use'],
     findings: ['tense fluid-filled blisters on the thighs and abdomen', 'intense itch', 'no mouth lesions', 'blisters on red urticarial skin', 'skin does not peel with rubbing'],
     labs: [['skin biopsy with direct immunofluorescence', 'linear IgG and C3 along the basement membrane'], ['BP180 antibodies', 'positive']],
     lookAlikes: ['Pemphigus vulgaris', 'Scabies', 'Allergic contact dermatitis'],
@@ -102,7 +102,7 @@ export default specialty('dermatology', [
   },
   {
     name: 'Pityriasis rosea', age: [10, 35], sex: 'any',
-    risks: ['spring or autumn', 'a recent viral illness'],
+    risks: ['a sore throat a few weeks earlier', 'a recent viral illness'],
     findings: ['one larger oval patch appearing first', 'many smaller oval patches a week later', 'patches along skin lines like a Christmas tree', 'a collarette of scale', 'mild itch'],
     labs: [['KOH preparation', 'no hyphae'], ['RPR', 'non-reactive']],
     lookAlikes: ['Tinea corporis', 'Secondary syphilis', 'Plaque psoriasis'],
@@ -129,7 +129,7 @@ export default specialty('dermatology', [
   },
   {
     name: 'Herpes zoster', age: [55, 90], sex: 'any',
-    risks: ['advanced age', 'immunosuppression', 'chickenpox in childhood'],
+    risks: ['recent chemotherapy', 'immunosuppression', 'chickenpox in childhood'],
     findings: ['burning pain in a band on one side before any rash', 'grouped vesicles on a red base in one dermatome', 'rash not crossing the midline', 'itch', 'lingering pain after healing'],
     labs: [['PCR of vesicle fluid', 'varicella-zoster virus DNA'], ['Tzanck smear', 'multinucleated giant cells']],
     lookAlikes: ['Allergic contact dermatitis', 'Impetigo', 'Bell palsy'],

@@ -48,7 +48,7 @@ export default specialty('endocrinology', [
   },
   {
     name: 'Primary hyperparathyroidism', age: [45, 75], sex: 'female',
-    risks: ['menopause', 'neck irradiation'],
+    risks: ['recent menopause', 'neck irradiation'],
     findings: ['kidney stones', 'bone pain', 'constipation', 'low mood', 'increased thirst', 'vague abdominal pain'],
     labs: [['serum calcium', 'high with inappropriately normal or high PTH'], ['serum phosphate', 'low'], ['24-hour urine calcium', 'normal or raised']],
     lookAlikes: ['Multiple myeloma', 'Sarcoidosis', 'Calcium oxalate nephrolithiasis'],
@@ -57,7 +57,7 @@ export default specialty('endocrinology', [
   },
   {
     name: 'Cushing disease', age: [25, 50], sex: 'female',
-    risks: ['no exogenous steroid use'],
+    risks: ['MEN1'],
     findings: ['central weight gain', 'wide purple stretch marks', 'a rounded face', 'easy bruising', 'proximal muscle weakness', 'new high blood pressure'],
     labs: [['late-night salivary cortisol', 'elevated'], ['ACTH', 'normal or high'], ['high-dose dexamethasone test', 'cortisol suppressed'], ['pituitary MRI', 'a small adenoma']],
     lookAlikes: ['Polycystic ovary syndrome', 'Primary hyperaldosteronism', 'Hashimoto thyroiditis'],
@@ -66,7 +66,7 @@ export default specialty('endocrinology', [
   },
   {
     name: 'Primary adrenal insufficiency', age: [25, 55], sex: 'any',
-    risks: ['other autoimmune disease', 'tuberculosis'],
+    risks: ['other autoimmune disease', 'past tuberculosis'],
     findings: ['darkened skin creases and gums', 'fatigue', 'weight loss', 'salt craving', 'dizziness on standing', 'abdominal pain'],
     labs: [['cosyntropin stimulation test', 'cortisol fails to rise'], ['ACTH', 'high'], ['serum electrolytes', 'low sodium with high potassium']],
     lookAlikes: ['Anorexia nervosa', 'Hereditary hemochromatosis', 'Syndrome of inappropriate antidiuretic hormone'],

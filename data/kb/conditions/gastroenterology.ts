@@ -75,7 +75,7 @@ export default specialty('gastroenterology', [
   },
   {
     name: 'Acute appendicitis', age: [10, 30], sex: 'any',
-    risks: ['adolescence or early adulthood'],
+    risks: ['a recent bout of gastroenteritis'],
     findings: ['pain starting around the umbilicus and moving to the right lower quadrant', 'loss of appetite', 'low-grade fever', 'rebound tenderness at McBurney point', 'pain in the right lower quadrant when the left side is pressed', 'vomiting after the pain began'],
     labs: [['CT of the abdomen', 'a dilated appendix with wall thickening and fat stranding'], ['white cell count', 'raised with neutrophilia'], ['pregnancy test', 'negative']],
     lookAlikes: ['Ectopic pregnancy', 'Crohn disease', 'Ovarian torsion'],

@@ -39,7 +39,7 @@ export default specialty('hematology', [
   },
   {
     name: 'Anemia of chronic disease', age: [40, 80], sex: 'any',
-    risks: ['rheumatoid arthritis', 'chronic infection', 'cancer'],
+    risks: ['rheumatoid arthritis', 'chronic infection', 'treated lymphoma'],
     findings: ['mild fatigue', 'joint swelling from the underlying illness', 'pale skin', 'slowly developing anemia', 'no bleeding'],
     labs: [['serum ferritin', 'normal or high'], ['total iron binding capacity', 'low'], ['blood count', 'normocytic or mildly microcytic anemia']],
     lookAlikes: ['Iron deficiency anemia', 'Beta-thalassemia minor', 'Multiple myeloma'],
@@ -67,7 +67,7 @@ export default specialty('hematology', [
   {
     name: 'Immune thrombocytopenia', age: [3, 40], sex: 'female',
     risks: ['a recent viral infection'],
-    findings: ['tiny red spots on the legs', 'easy bruising', 'nosebleeds', 'bleeding gums', 'no enlarged spleen', 'otherwise well'],
+    findings: ['tiny red spots on the legs', 'easy bruising', 'nosebleeds', 'bleeding gums', 'no enlarged spleen', 'otherwise good health'],
     labs: [['blood count', 'isolated low platelets with other lines normal'], ['blood smear', 'large platelets and no schistocytes'], ['coagulation studies', 'normal PT and PTT']],
     lookAlikes: ['Thrombotic thrombocytopenic purpura', 'Acute lymphoblastic leukemia', 'Von Willebrand disease'],
     treatment: 'oral corticosteroids when bleeding or platelets very low',
@@ -138,7 +138,7 @@ export default specialty('hematology', [
   },
   {
     name: 'Polycythemia vera', age: [50, 75], sex: 'male',
-    risks: ['advanced age'],
+    risks: ['a relative with a myeloproliferative neoplasm'],
     findings: ['itching after a hot shower', 'ruddy face', 'headache', 'burning red fingers and toes', 'a large spleen', 'blood clots in unusual places'],
     labs: [['JAK2 V617F mutation', 'positive'], ['hemoglobin', 'above 16.5 g/dL'], ['serum erythropoietin', 'low']],
     lookAlikes: ['Chronic myeloid leukemia', 'Obstructive sleep apnea', 'Chronic obstructive pulmonary disease'],

@@ -75,7 +75,7 @@ export default specialty('infectious_disease', [
   },
   {
     name: 'Acute pyelonephritis', age: [18, 50], sex: 'female',
-    risks: ['sexual activity', 'pregnancy', 'urinary tract anomalies'],
+    risks: ['recent sexual activity', 'pregnancy', 'urinary tract anomalies'],
     findings: ['fever with rigors', 'flank pain', 'tenderness at the costovertebral angle', 'burning on urination', 'nausea and vomiting'],
     labs: [['urinalysis', 'pyuria with white cell casts'], ['urine culture', 'Escherichia coli'], ['white cell count', 'raised']],
     lookAlikes: ['Calcium oxalate nephrolithiasis', 'Acute appendicitis', 'Pelvic inflammatory disease'],
@@ -120,7 +120,7 @@ export default specialty('infectious_disease', [
   },
   {
     name: 'Influenza', age: [5, 85], sex: 'any',
-    risks: ['winter season', 'no annual vaccine', 'a sick household member'],
+    risks: ['the winter flu season', 'no annual vaccine', 'a sick household member'],
     findings: ['sudden high fever', 'body aches', 'dry cough', 'headache', 'sore throat', 'marked tiredness'],
     labs: [['nasopharyngeal PCR', 'positive for influenza A'], ['chest radiograph', 'clear lungs'], ['white cell count', 'normal or low']],
     lookAlikes: ['Legionella pneumonia', 'Infectious mononucleosis', 'Pneumococcal pneumonia'],

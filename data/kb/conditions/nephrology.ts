@@ -3,7 +3,7 @@ import { specialty } from '../schema.ts';
 export default specialty('nephrology', [
   {
     name: 'Minimal change disease', age: [2, 8], sex: 'male',
-    risks: ['a recent viral infection', 'atopy'],
+    risks: ['a recent viral infection', 'other allergies'],
     findings: ['puffy eyes in the morning', 'generalized edema', 'frothy urine', 'weight gain', 'normal blood pressure'],
     labs: [['urine protein', 'over 40 mg per square meter per hour with no blood'], ['serum albumin', 'low'], ['kidney biopsy', 'podocyte foot process effacement on electron microscopy only']],
     lookAlikes: ['Membranous nephropathy', 'Post-streptococcal glomerulonephritis', 'IgA vasculitis'],
@@ -57,7 +57,7 @@ export default specialty('nephrology', [
   },
   {
     name: 'Renal artery stenosis', age: [55, 80], sex: 'any',
-    risks: ['smoking', 'peripheral arterial disease', 'young woman with fibromuscular dysplasia'],
+    risks: ['smoking', 'peripheral arterial disease', 'fibromuscular dysplasia'],
     findings: ['hypertension resistant to three drugs', 'an abdominal bruit', 'sudden flash pulmonary edema', 'worsening kidney function after an ACE inhibitor', 'asymmetric kidney size'],
     labs: [['renal artery duplex ultrasound', 'high peak systolic velocity in one renal artery'], ['plasma renin', 'elevated'], ['serum potassium', 'low']],
     lookAlikes: ['Primary hyperaldosteronism', 'Pheochromocytoma', 'Autosomal dominant polycystic kidney disease'],
@@ -75,7 +75,7 @@ export default specialty('nephrology', [
   },
   {
     name: 'Calcium oxalate nephrolithiasis', age: [25, 60], sex: 'male',
-    risks: ['low fluid intake', 'hot climate', 'Crohn disease'],
+    risks: ['low fluid intake', 'living in a hot climate', 'Crohn disease'],
     findings: ['sudden colicky flank pain spreading to the groin', 'restlessness', 'nausea', 'blood in the urine', 'no fever'],
     labs: [['non-contrast CT', 'a radio-opaque stone in the ureter'], ['urine microscopy', 'envelope-shaped crystals and red cells'], ['white cell count', 'normal']],
     lookAlikes: ['Acute pyelonephritis', 'Acute appendicitis', 'Autosomal dominant polycystic kidney disease'],

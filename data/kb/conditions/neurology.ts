@@ -21,7 +21,7 @@ export default specialty('neurology', [
   },
   {
     name: 'Migraine', age: [15, 45], sex: 'female',
-    risks: ['a family history of migraine', 'menstruation', 'sleep loss'],
+    risks: ['a family history of migraine', 'attacks around menstruation', 'sleep loss'],
     findings: ['throbbing one-sided headache lasting hours', 'nausea', 'sensitivity to light and sound', 'zigzag lights before the pain', 'relief lying in a dark room'],
     labs: [['neurological examination', 'normal between attacks'], ['brain imaging', 'normal when done for red flags']],
     lookAlikes: ['Cluster headache', 'Subarachnoid hemorrhage', 'Idiopathic intracranial hypertension'],
@@ -75,7 +75,7 @@ export default specialty('neurology', [
   },
   {
     name: 'Parkinson disease', age: [55, 85], sex: 'male',
-    risks: ['advanced age', 'pesticide exposure'],
+    risks: ['a relative with Parkinson disease', 'pesticide exposure'],
     findings: ['a pill-rolling tremor at rest', 'slowness of movement', 'cogwheel rigidity', 'a shuffling gait', 'small handwriting', 'a masklike face'],
     labs: [['dopamine transporter scan', 'reduced striatal uptake'], ['response to levodopa', 'clear improvement'], ['brain MRI', 'normal']],
     lookAlikes: ['Wilson disease', 'Normal pressure hydrocephalus', 'Major depressive disorder'],
@@ -84,7 +84,7 @@ export default specialty('neurology', [
   },
   {
     name: 'Alzheimer disease', age: [65, 95], sex: 'female',
-    risks: ['advanced age', 'APOE e4 allele', 'Down syndrome'],
+    risks: ['a parent with dementia', 'APOE e4 allele', 'Down syndrome'],
     findings: ['forgetting recent conversations', 'getting lost in familiar places', 'repeating questions', 'difficulty naming objects', 'gradual decline over years', 'normal gait early on'],
     labs: [['cognitive testing', 'impaired memory with other domains affected'], ['brain MRI', 'hippocampal atrophy'], ['TSH and vitamin B12', 'normal']],
     lookAlikes: ['Normal pressure hydrocephalus', 'Major depressive disorder', 'Delirium'],
@@ -102,7 +102,7 @@ export default specialty('neurology', [
   },
   {
     name: 'Bell palsy', age: [15, 60], sex: 'any',
-    risks: ['pregnancy', 'diabetes', 'a recent viral illness'],
+    risks: ['pregnancy', 'long-standing diabetes', 'a recent viral illness'],
     findings: ['sudden drooping of one whole side of the face', 'inability to wrinkle the forehead on that side', 'inability to close one eye', 'altered taste', 'sounds seeming too loud on one side'],
     labs: [['neurological examination', 'isolated lower motor neuron facial weakness including the forehead'], ['Lyme serology', 'negative']],
     lookAlikes: ['Ischemic stroke', 'Early Lyme disease', 'Herpes zoster'],

@@ -12,7 +12,7 @@ export default specialty('obstetrics_gynecology', [
   },
   {
     name: 'Preeclampsia', age: [18, 42], sex: 'female',
-    risks: ['a first pregnancy', 'chronic hypertension', 'twins'],
+    risks: ['a first pregnancy', 'chronic hypertension', 'a twin pregnancy'],
     findings: ['new high blood pressure after 20 weeks', 'headache', 'swelling of the face and hands', 'blurred vision', 'brisk reflexes'],
     labs: [['urine protein to creatinine ratio', 'above 0.3'], ['platelet count', 'normal or mildly low'], ['liver enzymes', 'normal']],
     lookAlikes: ['HELLP syndrome', 'Gestational diabetes mellitus', 'Complete hydatidiform mole'],

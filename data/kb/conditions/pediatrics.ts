@@ -3,8 +3,8 @@ import { specialty } from '../schema.ts';
 export default specialty('pediatrics', [
   {
     name: 'Hypertrophic pyloric stenosis', age: [0.08, 0.25], sex: 'male',
-    risks: ['first-born boy', 'erythromycin in the first weeks'],
-    findings: ['projectile non-bilious vomiting after every feed', 'hungry straight after vomiting', 'an olive-shaped mass in the upper abdomen', 'visible waves across the abdomen', 'fewer wet diapers'],
+    risks: ['being first-born', 'erythromycin in the first weeks'],
+    findings: ['projectile non-bilious vomiting after every feed', 'eager feeding straight after vomiting', 'an olive-shaped mass in the upper abdomen', 'visible waves across the abdomen', 'fewer wet diapers'],
     labs: [['abdominal ultrasound', 'a thickened elongated pylorus'], ['serum electrolytes', 'low chloride and potassium with metabolic alkalosis']],
     lookAlikes: ['Intussusception', 'Gastroesophageal reflux disease', 'Hirschsprung disease'],
     treatment: 'correct fluids and electrolytes, then pyloromyotomy',
@@ -13,7 +13,7 @@ export default specialty('pediatrics', [
   {
     name: 'Intussusception', age: [0.5, 2], sex: 'male',
     risks: ['a recent viral illness', 'rotavirus vaccination in the past week'],
-    findings: ['sudden episodes of inconsolable crying with legs drawn up', 'calm between episodes', 'red jelly-like stools', 'a sausage-shaped mass on the right', 'vomiting', 'lethargy'],
+    findings: ['sudden episodes of inconsolable crying with legs drawn up', 'calm spells between episodes', 'red jelly-like stools', 'a sausage-shaped mass on the right', 'vomiting', 'lethargy'],
     labs: [['abdominal ultrasound', 'a target sign'], ['air or contrast enema', 'reduces the obstruction']],
     lookAlikes: ['Hypertrophic pyloric stenosis', 'Acute appendicitis', 'IgA vasculitis'],
     treatment: 'air or contrast enema reduction',
@@ -30,8 +30,8 @@ export default specialty('pediatrics', [
   },
   {
     name: 'Croup', age: [0.5, 3], sex: 'male',
-    risks: ['autumn season', 'a recent cold'],
-    findings: ['barking cough', 'hoarse voice', 'inspiratory stridor', 'worse at night', 'low-grade fever', 'a runny nose first'],
+    risks: ['a cold going around daycare', 'a recent cold'],
+    findings: ['barking cough', 'hoarse voice', 'inspiratory stridor', 'symptoms worse at night', 'low-grade fever', 'a runny nose first'],
     labs: [['neck radiograph', 'a steeple sign of subglottic narrowing'], ['pulse oximetry', 'usually normal']],
     lookAlikes: ['Acute epiglottitis', 'Bronchiolitis', 'Asthma'],
     treatment: 'a single dose of oral dexamethasone, with nebulized epinephrine if severe',
@@ -48,7 +48,7 @@ export default specialty('pediatrics', [
   },
   {
     name: 'Bronchiolitis', age: [0.1, 1.5], sex: 'any',
-    risks: ['winter season', 'premature birth', 'older siblings at daycare'],
+    risks: ['the winter RSV season', 'premature birth', 'older siblings at daycare'],
     findings: ['runny nose for two days then cough', 'wheeze and fine crackles', 'fast breathing', 'poor feeding', 'chest wall retractions', 'brief pauses in breathing'],
     labs: [['nasal swab PCR', 'positive for respiratory syncytial virus'], ['pulse oximetry', 'mildly low']],
     lookAlikes: ['Asthma', 'Croup', 'Cystic fibrosis'],
@@ -84,7 +84,7 @@ export default specialty('pediatrics', [
   },
   {
     name: 'Sickle cell vaso-occlusive crisis', age: [2, 25], sex: 'any',
-    risks: ['African ancestry', 'dehydration', 'cold exposure', 'infection'],
+    risks: ['African ancestry', 'dehydration', 'cold exposure', 'a recent chest infection'],
     findings: ['severe bone pain', 'painful swollen hands and feet', 'yellow eyes', 'fever', 'pallor', 'previous similar episodes'],
     labs: [['hemoglobin electrophoresis', 'hemoglobin S with no hemoglobin A'], ['blood smear', 'sickled cells and target cells'], ['reticulocyte count', 'high']],
     lookAlikes: ['Hereditary spherocytosis', 'Acute lymphoblastic leukemia', 'Septic arthritis'],

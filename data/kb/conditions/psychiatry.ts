@@ -75,7 +75,7 @@ export default specialty('psychiatry', [
   },
   {
     name: 'Bulimia nervosa', age: [15, 30], sex: 'female',
-    risks: ['dieting', 'mood disorders'],
+    risks: ['repeated strict dieting', 'a mood disorder'],
     findings: ['episodes of binge eating', 'self-induced vomiting', 'calluses on the knuckles', 'swollen cheeks over the parotids', 'eroded tooth enamel', 'normal body weight'],
     labs: [['serum electrolytes', 'low potassium and chloride with metabolic alkalosis'], ['serum amylase', 'mildly raised'], ['BMI', 'normal']],
     lookAlikes: ['Anorexia nervosa', 'Hyperemesis gravidarum', 'Distal renal tubular acidosis'],

@@ -12,7 +12,7 @@ export default specialty('rheumatology', [
   },
   {
     name: 'Osteoarthritis', age: [55, 85], sex: 'female',
-    risks: ['obesity', 'previous joint injury', 'advanced age'],
+    risks: ['obesity', 'previous joint injury', 'years of heavy manual labor'],
     findings: ['knee pain worse at the end of the day', 'stiffness under 30 minutes after rest', 'bony swellings at the finger tip joints', 'crepitus', 'no systemic symptoms'],
     labs: [['knee radiograph', 'joint space narrowing with osteophytes and subchondral sclerosis'], ['ESR and CRP', 'normal'], ['joint fluid', 'clear with few white cells']],
     lookAlikes: ['Rheumatoid arthritis', 'Calcium pyrophosphate deposition disease', 'Gout'],
@@ -30,7 +30,7 @@ export default specialty('rheumatology', [
   },
   {
     name: 'Calcium pyrophosphate deposition disease', age: [60, 90], sex: 'any',
-    risks: ['hyperparathyroidism', 'hemochromatosis', 'advanced age'],
+    risks: ['hyperparathyroidism', 'hemochromatosis', 'low magnesium'],
     findings: ['sudden hot swollen knee', 'onset after surgery or illness', 'wrist swelling', 'fever', 'older age at first attack'],
     labs: [['joint fluid microscopy', 'rhomboid weakly positively birefringent crystals'], ['knee radiograph', 'chondrocalcinosis'], ['joint fluid Gram stain', 'no organisms']],
     lookAlikes: ['Gout', 'Septic arthritis', 'Osteoarthritis'],
@@ -48,7 +48,7 @@ export default specialty('rheumatology', [
   },
   {
     name: 'Ankylosing spondylitis', age: [18, 35], sex: 'male',
-    risks: ['HLA-B27', 'a relative with the condition'],
+    risks: ['a father with chronic back stiffness', 'a relative with the condition'],
     findings: ['low back pain for over three months', 'back stiffness improving with exercise', 'pain waking in the second half of the night', 'reduced spinal forward bending', 'heel pain', 'painful red eye'],
     labs: [['MRI of the sacroiliac joints', 'bone marrow edema'], ['pelvic radiograph', 'bilateral sacroiliitis'], ['HLA-B27', 'positive']],
     lookAlikes: ['Reactive arthritis', 'Osteoarthritis', 'Crohn disease'],
@@ -66,7 +66,7 @@ export default specialty('rheumatology', [
   },
   {
     name: 'Polymyalgia rheumatica', age: [55, 85], sex: 'female',
-    risks: ['age over 50', 'Northern European ancestry'],
+    risks: ['a recent viral illness', 'Northern European ancestry'],
     findings: ['pain and stiffness of both shoulders and hips', 'morning stiffness lasting hours', 'difficulty getting out of bed', 'fatigue', 'normal muscle strength'],
     labs: [['ESR', 'above 40 mm per hour'], ['creatine kinase', 'normal'], ['rheumatoid factor', 'negative']],
     lookAlikes: ['Dermatomyositis', 'Rheumatoid arthritis', 'Giant cell arteritis'],
@@ -75,7 +75,7 @@ export default specialty('rheumatology', [
   },
   {
     name: 'Giant cell arteritis', age: [60, 85], sex: 'female',
-    risks: ['polymyalgia rheumatica', 'age over 50'],
+    risks: ['polymyalgia rheumatica', 'smoking'],
     findings: ['new headache at the temple', 'pain in the jaw while chewing', 'scalp tenderness', 'a thickened temporal artery with weak pulse', 'sudden loss of vision in one eye', 'shoulder stiffness'],
     labs: [['temporal artery biopsy', 'granulomatous inflammation with giant cells'], ['ESR', 'very high'], ['temporal artery ultrasound', 'a dark halo around the lumen']],
     lookAlikes: ['Polymyalgia rheumatica', 'Migraine', 'Cluster headache'],
@@ -93,7 +93,7 @@ export default specialty('rheumatology', [
   },
   {
     name: 'Sjogren syndrome', age: [40, 60], sex: 'female',
-    risks: ['rheumatoid arthritis', 'lupus'],
+    risks: ['rheumatoid arthritis', 'systemic lupus'],
     findings: ['gritty dry eyes', 'dry mouth needing water to swallow food', 'swollen parotid glands', 'many dental cavities', 'joint pain', 'dry skin'],
     labs: [['anti-Ro and anti-La antibodies', 'positive'], ['Schirmer test', 'under 5 mm of wetting in five minutes'], ['lip biopsy', 'focal lymphocytic sialadenitis']],
     lookAlikes: ['Systemic lupus erythematosus', 'Rheumatoid arthritis', 'Sarcoidosis'],

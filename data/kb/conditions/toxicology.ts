@@ -12,7 +12,7 @@ export default specialty('toxicology', [
   },
   {
     name: 'Salicylate toxicity', age: [15, 80], sex: 'any',
-    risks: ['chronic aspirin for arthritis', 'deliberate overdose'],
+    risks: ['chronic aspirin for arthritis', 'a previous deliberate overdose'],
     findings: ['ringing in the ears', 'fast deep breathing', 'vomiting', 'sweating', 'fever', 'confusion'],
     labs: [['arterial blood gas', 'respiratory alkalosis with high anion gap metabolic acidosis'], ['serum salicylate level', 'elevated'], ['blood glucose', 'normal or low']],
     lookAlikes: ['Diabetic ketoacidosis', 'Methanol poisoning', 'Acetaminophen overdose'],
@@ -75,7 +75,7 @@ export default specialty('toxicology', [
   },
   {
     name: 'Methanol poisoning', age: [25, 60], sex: 'male',
-    risks: ['drinking homemade spirits', 'windshield washer fluid'],
+    risks: ['drinking homemade spirits', 'access to windshield washer fluid'],
     findings: ['blurred vision like a snowstorm', 'drunkenness that wears off then worsens', 'abdominal pain', 'headache', 'dilated poorly reactive pupils'],
     labs: [['serum osmolal gap', 'raised'], ['arterial blood gas', 'high anion gap metabolic acidosis'], ['fundoscopy', 'optic disc swelling']],
     lookAlikes: ['Ethylene glycol poisoning', 'Diabetic ketoacidosis', 'Salicylate toxicity'],
