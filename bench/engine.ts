@@ -1,0 +1,151 @@
+/**
+ * Engine benchmark: training tokens/s (tiny and small presets, several sequence lengths),
+ * generation tokens/s with the KV cache at batch 1, 8 and 32, and the backend's peak
+ * matMul rate measured in the same run (model FLOP/s are reported as a share of it).
+ * Every figure is the median of several timed runs after a warm-up.
+ *
+ *   node --import tsx bench/engine.ts            (or: npm run bench -- engine)
+ *   BENCH_QUICK=1 node --import tsx bench/engine.ts   (fewer shapes and runs)
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '../engine/tf.ts';
+import { writeJsonAtomic } from '../common/fs.ts';
+import { initBackend } from '../engine/backend.ts';
+import { loadConfig, parameterCount, type ModelConfig } from '../engine/config.ts';
+import { CausalLM } from '../engine/model.ts';
+import { AdamW } from '../engine/optim.ts';
+import { trainStep } from '../engine/train.ts';
+import { causalLmLoss } from '../engine/loss.ts';
+import { generate } from '../engine/generate.ts';
+
+const root = join(import.meta.dirname, '..');
+const quick = process.env.BENCH_QUICK === '1';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function timeRuns(runs: number, f: () => void): number[] {
+  f(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    f();
+    out.push((performance.now() - t0) / 1000);
+  }
+  return out;
+}
+
+/** Plain 2-D matMul rate, the backend's fast path. */
+function peakMatMul(n: number, runs: number): number {
+  const a = tf.randomNormal([n, n]), b = tf.randomNormal([n, n]);
+  const secs = timeRuns(runs, () => { const c = tf.matMul(a, b); c.dataSync(); c.dispose(); });
+  tf.dispose([a, b]);
+  return (2 * n ** 3) / median(secs) / 1e9;
+}
+
+/**
+ * FLOPs of one training token as executed: 6 per parameter used in a matMul (forward 2,
+ * backward 4; the embedding lookup is not a matMul unless tied to the head), plus the two
+ * attention matMuls over all T keys (2 x 2*H*d*T forward, times 3 with the backward).
+ */
+function trainFlopsPerToken(c: ModelConfig, T: number): number {
+  const lookupOnly = c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size;
+  const matmulParams = parameterCount(c) - lookupOnly;
+  const attention = 3 * c.num_hidden_layers * 2 * 2 * c.num_attention_heads * c.head_dim * T;
+  return 6 * matmulParams + attention;
+}
+
+function randomRows(rng: () => number, B: number, T: number, V: number): number[][] {
+  return Array.from({ length: B }, () => Array.from({ length: T }, () => Math.floor(rng() * V)));
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+}
+
+async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number, number]>, runs: number, peak: number) {
+  const model = new CausalLM(c).initRandom(1);
+  const opt = new AdamW(model.params);
+  const rng = lcg(7);
+  const results = [];
+  for (const [B, T] of shapes) {
+    const batch = { ids: randomRows(rng, B, T, c.vocab_size) };
+    const mask = batch.ids.map((r) => r.map(() => 1));
+    const secs = timeRuns(runs, () => {
+      trainStep(model, opt, [batch], (m, b) => causalLmLoss(m, b.ids, mask), { lr: 1e-4, maxGradNorm: 1 });
+    });
+    const tokensPerSec = (B * T) / median(secs);
+    const flops = trainFlopsPerToken(c, T) * tokensPerSec;
+    const r = { preset: name, batch: B, seqLen: T, tokensPerSec: Math.round(tokensPerSec), stepSeconds: secs.map((s) => +s.toFixed(3)), modelGflops: +(flops / 1e9).toFixed(2), shareOfPeak: +(flops / 1e9 / peak).toFixed(3) };
+    process.stderr.write(`train ${name} B=${B} T=${T}: ${r.tokensPerSec} tokens/s (${r.modelGflops} GFLOP/s, ${(100 * r.shareOfPeak).toFixed(1)}% of peak)\n`);
+    results.push(r);
+  }
+  opt.dispose();
+  model.dispose();
+  return results;
+}
+
+async function benchGeneration(name: string, c: ModelConfig, batches: number[], newTokens: number, runs: number) {
+  const model = new CausalLM(c).initRandom(2);
+  const rng = lcg(11);
+  const results = [];
+  for (const B of batches) {
+    const prompts = randomRows(rng, B, 16, c.vocab_size);
+    const secs = timeRuns(runs, () => { generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }); });
+    const r = { preset: name, batch: B, promptLen: 16, newTokens, tokensPerSec: Math.round((B * newTokens) / median(secs)), seconds: secs.map((s) => +s.toFixed(3)) };
+    process.stderr.write(`generate ${name} batch ${B}: ${r.tokensPerSec} tokens/s\n`);
+    results.push(r);
+  }
+  model.dispose();
+  return results;
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const backend = await initBackend();
+  const tiny = loadConfig(join(root, 'configs', 'tiny.json'));
+  const small = loadConfig(join(root, 'configs', 'small.json'));
+  const runs = quick ? 3 : 5;
+  const peakGflops = peakMatMul(1024, runs);
+  process.stderr.write(`peak matMul 1024^3: ${peakGflops.toFixed(2)} GFLOP/s\n`);
+  const training = [
+    ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peakGflops)),
+    ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peakGflops)),
+  ];
+  const generation = [
+    ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 32, runs)),
+    ...(await benchGeneration('small', small, [1, 8, 32], 16, 3)),
+  ];
+  const ratio = (preset: string) => {
+    const g = generation.filter((r) => r.preset === preset);
+    const b1 = g.find((r) => r.batch === 1)!.tokensPerSec, b32 = g.find((r) => r.batch === 32)!.tokensPerSec;
+    return +(b32 / b1).toFixed(2);
+  };
+  return {
+    benchmark: 'engine',
+    date: new Date().toISOString(),
+    backend,
+    node: process.version,
+    params: { tiny: parameterCount(tiny), small: parameterCount(small) },
+    peakMatMulGflops: +peakGflops.toFixed(2),
+    training,
+    generation,
+    batch32OverBatch1: { tiny: ratio('tiny'), small: ratio('small') },
+    targets: { tinyTrainingTokensPerSec: 3000, batch32OverBatch1: 8 },
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = await run();
+  const dir = join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `engine-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeJsonAtomic(file, result);
+  console.log(JSON.stringify(result, null, 2));
+  process.stderr.write(`written ${file}\n`);
+}
