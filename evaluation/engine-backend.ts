@@ -195,7 +195,7 @@ export interface EngineBackendOptions {
 }
 
 /** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
-export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer }> {
+export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
   await initBackend();
   const { model, config } = await loadModel(dir);
   const tokenizer = Tokenizer.load(dir);

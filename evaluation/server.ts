@@ -33,7 +33,7 @@ export interface RunningServer {
   url: string;
   port: number;
   scheduler: Scheduler;
-  /** Stops accepting, lets requests in flight finish (up to graceMs), then closes. */
+  /** Stops accepting, lets requests in flight finish (up to graceMs), then closes. The backend stays open: its owner closes it. */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -228,7 +228,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       clearTimeout(timer);
       server.closeAllConnections();
       await closed;
-      await backend.close?.();
     },
   };
 }

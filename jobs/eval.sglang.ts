@@ -31,6 +31,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
   }
 
   let server: RunningServer | undefined;
+  let closeBackend: (() => unknown) | undefined;
   let target: { baseUrl: string; model: string; apiKeyEnv?: string };
   if (p.model) {
     if (!existsSync(join(p.model, 'config.json'))) {
@@ -39,6 +40,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     // Loaded only here: the engine (TensorFlow.js) is not needed to evaluate a remote server.
     const { loadEngineBackend } = await import('../evaluation/engine-backend.ts');
     const backend = await loadEngineBackend(p.model);
+    closeBackend = () => backend.close();
     server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });
     ctx.log(`serving ${p.model} at ${server.url} (max batch ${server.scheduler.maxBatch})`);
     target = { baseUrl: `${server.url}/v1`, model: backend.name };
@@ -82,5 +84,6 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     return { report: html, accuracy: a.average, results: resultsFile };
   } finally {
     await server?.close(5000);
+    await closeBackend?.();
   }
 }

@@ -6,7 +6,6 @@ import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
 import { UserError } from '../../jobs/context.ts';
 import { runEval, type EvalReport } from '../../evaluation/client.ts';
 import { renderReportHtml } from '../../evaluation/report.ts';
-import type { RunningServer } from '../../evaluation/server.ts';
 import { intArg, serve } from './serve.ts';
 
 export interface EvalArgs {
@@ -51,15 +50,15 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
       throw new UserError(`--history: ${(err as Error).message}`);
     }
   });
-  let server: RunningServer | undefined;
+  let served: Awaited<ReturnType<typeof serve>> | undefined;
   try {
     let baseUrl = args.baseUrl!;
     let model = args.modelName!;
     if (args.model) {
-      server = await serve({ model: args.model, host: '127.0.0.1', port: 0, maxBatch: args.concurrency, seed: args.seed });
-      baseUrl = `${server.url}/v1`;
+      served = await serve({ model: args.model, host: '127.0.0.1', port: 0, maxBatch: args.concurrency, seed: args.seed });
+      baseUrl = `${served.server.url}/v1`;
       model = args.modelName ?? 'local';
-      log(`serving ${args.model} at ${server.url}`);
+      log(`serving ${args.model} at ${served.server.url}`);
     }
     let last = 0;
     const report = await runEval({
@@ -76,7 +75,7 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
     writeFileAtomic(join(args.out, 'report.html'), await renderReportHtml(report, history));
     return report;
   } finally {
-    await server?.close(5000);
+    await served?.close(5000);
   }
 }
 

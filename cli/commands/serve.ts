@@ -22,14 +22,21 @@ export function intArg(min: number) {
   };
 }
 
-/** Loads the model and starts the server; resolves once it listens. */
-export async function serve(args: ServeArgs): Promise<RunningServer> {
+/** Loads the model and starts the server; resolves once it listens. `close` stops both. */
+export async function serve(args: ServeArgs): Promise<{ server: RunningServer; close(graceMs?: number): Promise<void> }> {
   if (!existsSync(join(args.model, 'config.json'))) {
     throw new UserError(`${args.model}: not a model folder (no config.json): --model needs a checkpoint folder with config.json, model.safetensors and tokenizer.json`);
   }
   const { loadEngineBackend } = await import('../../evaluation/engine-backend.ts');
   const backend = await loadEngineBackend(args.model, { name: args.name });
-  return startServer({ backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed });
+  const server = await startServer({ backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed });
+  return {
+    server,
+    async close(graceMs = 30_000) {
+      await server.close(graceMs);
+      backend.close();
+    },
+  };
 }
 
 export function registerServe(program: Command): void {
@@ -43,12 +50,12 @@ export function registerServe(program: Command): void {
     .option('--name <name>', 'model name reported by /v1/models (default: the folder name)')
     .option('--seed <n>', 'seed for requests that give none', intArg(0), 0)
     .action(async (opts: ServeArgs) => {
-      const server = await serve(opts);
+      const { server, close } = await serve(opts);
       console.log(`serving ${opts.model} at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}); Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.stderr.write('stopping: finishing requests in flight...\n');
-          server.close(30_000).then(resolve, resolve);
+          close(30_000).then(resolve, resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
