@@ -149,9 +149,10 @@ function fullCot(rng: Rng, a: Args, wrongFirst: boolean): string {
     const check = labs.length
       ? `Let me check that. ${capitalize(labPhrase(labs[0]))} is what ${c.name} produces.`
       : `Let me check that. ${capitalize(listText(findings.filter((f) => f !== hook).slice(0, 2)))} also fit ${c.name}.`;
-    const alt = against?.kind === 'lab'
-      ? ` Could it be ${rival.name} instead? With ${rival.name}, ${against.theirs[0]} would show ${against.theirs[1]}, which is not what we see, so ${c.name} still holds.`
-      : ` Could it be ${rival.name} instead? ${rival.name} would usually bring ${rival.findings[0]}, and nothing here points that way, so ${c.name} still holds.`;
+    const alt = ` Could it be ${rival.name} instead? ` + (
+      against?.kind === 'lab' ? `With ${rival.name}, ${against.theirs[0]} would show ${against.theirs[1]}, which is not what we see, so ${c.name} still holds.`
+      : against?.kind === 'finding' ? `${capitalize(against.finding)} is not part of its usual picture, so ${c.name} still holds.`
+      : `It shares some features, but ${c.name} explains more of what is shown here, so ${c.name} still holds.`);
     p.push(check + alt);
   }
   p.push(`To verify: ${c.name} typically affects ${demographics(c)}, and this patient is a ${person}${k.risk ? ` with ${k.risk}` : ''}. The underlying process is ${c.mechanism}, which explains the findings.`);
