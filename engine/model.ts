@@ -99,7 +99,8 @@ export class CausalLM {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const [name, v] of this.params) {
       const t: tf.Tensor = isLinearWeight(name) ? tf.transpose(v) : v;
-      out.set(name, { shape: t.shape, data: t.dataSync() as Float32Array });
+      // A copy: on some backends dataSync hands out the tensor's own storage.
+      out.set(name, { shape: t.shape, data: (t.dataSync() as Float32Array).slice() });
       if (t !== v) t.dispose();
     }
     return out;
@@ -110,6 +111,8 @@ export class CausalLM {
     for (const [name, w] of weights) {
       const v = this.params.get(name);
       if (!v) throw new Error(`setWeights: "${name}" is not a weight of this model`);
+      const want = isLinearWeight(name) ? [v.shape[1], v.shape[0]] : v.shape;
+      if (w.shape.join(',') !== want.join(',')) throw new Error(`setWeights: "${name}" has shape [${w.shape}], expected [${want}]`);
       tf.tidy(() => {
         const t = tf.tensor(w.data, w.shape);
         v.assign(isLinearWeight(name) ? tf.transpose(t) : t);
