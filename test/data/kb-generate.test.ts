@@ -120,6 +120,9 @@ test('the train / held-out split of combinations does not depend on the seed or 
     assert.ok(s.train.length >= 1 && s.heldOut.length >= 1, c.name);
     const keys = new Set(s.train.map((x) => x.join(',')));
     for (const h of s.heldOut) assert.ok(!keys.has(h.join(',')));
+    // Each finding on its own is seen in training; only its company in held-out vignettes is new.
+    const seen = new Set(s.train.flat());
+    for (let f = 0; f < c.findings.length; f++) assert.ok(seen.has(f), `${c.name}: finding ${f} never in a training combination`);
   }
 });
 
