@@ -1,6 +1,6 @@
 /** A YAML source file with positions: finds the node at a path and turns it into file:line:col. */
 import { readFileSync } from 'node:fs';
-import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { Diagnostic } from './diagnostics.ts';
 
 export type Path = (string | number)[];
@@ -16,7 +16,7 @@ export interface SourceFile {
 
 export function parseSource(text: string, file: string, absPath = file): { src: SourceFile; errors: Diagnostic[] } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   const src: SourceFile = { file, absPath, text, doc, lines };
   // YAML errors cascade: the first one is the one to fix.
   const first = [...doc.errors, ...doc.warnings][0];
@@ -62,6 +62,7 @@ export function findNode(src: SourceFile, path: Path): Found {
   let node = src.doc.contents as Node | null;
   let key: Node | null = null;
   for (const seg of path) {
+    if (isAlias(node)) node = (node.resolve(src.doc) as Node | undefined) ?? node;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && (isScalar(p.key) ? p.key.value : p.key) === seg);
       if (!pair) return { node, key, exact: false };

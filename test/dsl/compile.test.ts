@@ -170,3 +170,33 @@ steps:
   assert.equal(g.with.num_generations, 4, 'defaults still filled');
   assert.deepEqual(g.with.reward, { correct: 1, wrong: 0.1, malformed: 0 });
 });
+
+test('YAML anchors, aliases and merge keys work, and errors inside them still find their line', () => {
+  const yaml = `name: anchors
+x-teacher: &teacher { model: gpt-4o, concurrency: 2 }
+steps:
+  - id: v
+    uses: data.construct_verifiable
+    with:
+      input: mcq.json
+      teacher: *teacher
+  - id: w
+    uses: data.construct_verifiable
+    with:
+      input: mcq.json
+      teacher:
+        <<: *teacher
+        concurrency: 4
+`;
+  const bad = compileText(yaml);
+  assert.match(bad.formatted!, /^pipeline\.yaml:2:1: unknown key 'x-teacher'/, 'unknown top-level keys are still rejected');
+  const p = plan(yaml.replace('name: anchors\nx-teacher: &teacher { model: gpt-4o, concurrency: 2 }\nsteps:\n  - id: v', 'name: anchors\nsteps:\n  - id: v').replace('teacher: *teacher', 'teacher: &teacher { model: gpt-4o, concurrency: 2 }'));
+  assert.equal((p.steps[0].with.teacher as { concurrency: number }).concurrency, 2);
+  assert.deepEqual([(p.steps[1].with.teacher as { model: string }).model, (p.steps[1].with.teacher as { concurrency: number }).concurrency], ['gpt-4o', 4]);
+  // A bad value in an anchor is reported once, where the anchor is written, also for its aliases.
+  const typo = compileText(
+    yaml.replace('x-teacher: &teacher { model: gpt-4o, concurrency: 2 }\n', '').replace('teacher: *teacher', 'teacher: &teacher { model: gpt-4o, concurrency: two }') +
+      '  - id: z\n    uses: data.construct_verifiable\n    with: { input: mcq.json, teacher: *teacher }\n',
+  );
+  assert.deepEqual(typo.errors.map((d) => [d.line, d.col, d.message]), [[7, 55, 'with.teacher.concurrency: expected a number, got string "two"']], typo.formatted);
+});
