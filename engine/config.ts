@@ -48,7 +48,7 @@ const ARCH: Record<ModelType, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwe
 /** Builds a config from config.json's object; `where` names the file in error messages. */
 export function parseConfig(json: unknown, where = 'config.json'): ModelConfig {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${where}: expected a JSON object`);
-  const j = json as Record<string, unknown>;
+  const j = { ...(json as Record<string, unknown>) };
   const modelType = j.model_type;
   if (modelType !== 'llama' && modelType !== 'qwen2') {
     throw new Error(`${where}: model_type ${JSON.stringify(modelType)} is not supported: use "llama" or "qwen2" (Llama / Qwen2 decoder family)`);
@@ -83,6 +83,12 @@ export function parseConfig(json: unknown, where = 'config.json'): ModelConfig {
   if (headDim % 2 !== 0) throw new Error(`${where}: head_dim (${headDim}) must be even for rotary embeddings`);
   const act = j.hidden_act ?? 'silu';
   if (act !== 'silu') throw new Error(`${where}: hidden_act "${String(act)}" is not supported: only "silu" (SwiGLU)`);
+  // Newer transformers versions nest rope_theta (and the scaling type) in "rope_parameters".
+  const rp = j.rope_parameters as Record<string, unknown> | undefined;
+  if (rp && typeof rp === 'object') {
+    if (j.rope_theta === undefined && rp.rope_theta !== undefined) j.rope_theta = rp.rope_theta;
+    if (j.rope_scaling === undefined && rp.rope_type !== undefined && rp.rope_type !== 'default') j.rope_scaling = rp;
+  }
   const rs = j.rope_scaling;
   let ropeScaling: RopeScaling | null = null;
   if (rs !== undefined && rs !== null) {
@@ -98,7 +104,7 @@ export function parseConfig(json: unknown, where = 'config.json'): ModelConfig {
     'model_type', 'architectures', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers',
     'num_attention_heads', 'num_key_value_heads', 'head_dim', 'rms_norm_eps', 'rope_theta', 'rope_scaling',
     'max_position_embeddings', 'tie_word_embeddings', 'attention_bias', 'mlp_bias', 'initializer_range',
-    'bos_token_id', 'eos_token_id', 'pad_token_id', 'hidden_act', 'torch_dtype',
+    'bos_token_id', 'eos_token_id', 'pad_token_id', 'hidden_act', 'torch_dtype', 'dtype', 'rope_parameters',
   ]);
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(j)) if (!known.has(k)) extra[k] = v;

@@ -65,3 +65,12 @@ test('unknown config fields survive a round trip', () => {
   assert.equal(hf.eos_token_id, 151645);
   assert.equal(hf.torch_dtype, 'bfloat16');
 });
+
+test('rope_theta nested in rope_parameters (newer transformers) is read', () => {
+  const c = parseConfig({ model_type: 'qwen2', vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, rope_parameters: { rope_theta: 1000000, rope_type: 'default' } });
+  assert.equal(c.rope_theta, 1000000);
+  assert.equal(c.rope_scaling, null);
+  const l = parseConfig({ model_type: 'llama', vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, rope_parameters: { rope_theta: 500000, rope_type: 'llama3', factor: 8 } });
+  assert.equal(l.rope_theta, 500000);
+  assert.equal(l.rope_scaling?.rope_type, 'llama3');
+});
