@@ -1,0 +1,70 @@
+/**
+ * Training checkpoints: a Hugging Face model folder (config.json, model.safetensors,
+ * generation_config.json, tokenizer files) plus the trainer's own state:
+ *   optimizer.safetensors   AdamW step and moments
+ *   trainer_state.json      step, RNG state, data cursor, anything the loop needs to continue
+ *   (extra model folders, e.g. a PPO value model, as sub-folders)
+ * The whole folder is written under a temporary name and renamed into place, so a
+ * checkpoint either exists completely or not at all; trainer_state.json is written last.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
+import { saveModel } from '../engine/checkpoint.ts';
+import type { CausalLM } from '../engine/model.ts';
+import type { AdamW } from '../engine/optim.ts';
+
+export const STATE_FILE = 'trainer_state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+
+export interface SavePart {
+  /** Sub-folder name ('' for the folder itself). */
+  dir: string;
+  model: CausalLM;
+  optimizer?: AdamW;
+  tokenizerDir?: string;
+}
+
+/** Writes a checkpoint folder atomically; `state` goes to trainer_state.json. */
+export async function saveCheckpoint(dir: string, parts: SavePart[], state: object): Promise<void> {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    for (const part of parts) {
+      const where = part.dir ? join(tmp, part.dir) : tmp;
+      await saveModel(part.model, where, { tokenizerDir: part.tokenizerDir });
+      if (part.optimizer) part.optimizer.save(join(where, OPTIMIZER_FILE));
+    }
+    writeJsonAtomic(join(tmp, STATE_FILE), state);
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The trainer state of a checkpoint folder; the error says what is wrong and what to do. */
+export function readTrainerState<T>(dir: string): T {
+  const path = join(dir, STATE_FILE);
+  if (!existsSync(path)) {
+    throw new Error(`${dir}: not a training checkpoint (no ${STATE_FILE}); remove it or start the step afresh`);
+  }
+  return readJsonFile<T>(path);
+}
+
+/** Checkpoint folder name of a step: step-000020 (sorts by name). */
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(6, '0')}`;
+}
+
+/** Removes all but the newest `keep` complete checkpoints (and any leftover partial folders) in `root`. */
+export function pruneCheckpoints(root: string, keep: number): void {
+  if (!existsSync(root)) return;
+  const names = readdirSync(root);
+  for (const n of names) if (n.startsWith('.') && n.includes('.partial-')) rmSync(join(root, n), { recursive: true, force: true });
+  const done = names.filter((n) => /^step-\d+$/.test(n)).sort();
+  for (const n of done.slice(0, Math.max(0, done.length - keep))) rmSync(join(root, n), { recursive: true, force: true });
+}
