@@ -8,7 +8,7 @@
  * Every user error becomes a Diagnostic; all that can be found are thrown together as a CompileError.
  */
 import { hashJson, sortKeys } from '../common/hash.ts';
-import { checkGraph, checkReferences, eachString, needsList, type StepGraph } from './check.ts';
+import { checkGraph, checkReferences, eachString, type StepGraph } from './check.ts';
 import { CompileError, type Diagnostic } from './diagnostics.ts';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration.ts';
 import { hasExpression, parseExpression, parseTemplate, printExpression, simplify, substitute, truthy, type Expr } from './expr.ts';
@@ -129,13 +129,12 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
   const condition = compileCondition(step.if, ctx);
 
   if (errors.length > before) return undefined;
-  const node = findNode(origins.locate(['steps', i]).src, origins.locate(['steps', i]).path).node;
-  const src = origins.locate(['steps', i]).src;
-  const pos = src.lines.linePos(node?.range?.[0] ?? 0);
+  const declared = origins.locate(['steps', i]);
+  const pos = declared.src.lines.linePos(findNode(declared.src, declared.path).node?.range?.[0] ?? 0);
   const body: Omit<PlanStep, 'hash'> = {
     id: step.id,
     uses: kind.name,
-    needs: [...needsList(step.needs)].filter((x, k, all) => all.indexOf(x) === k).sort(),
+    needs: [...graph.needs.get(step.id)!].sort(),
     with: sortKeys(fillDefaults(kind.params, withValue)) as Record<string, unknown>,
     ...(condition === undefined ? {} : { if: condition }),
     retry,
@@ -143,7 +142,7 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
     queue,
     cache: step.cache ?? defaults.cache ?? BUILTIN_DEFAULTS.cache,
     outputs: kind.declaredOutputs ? kind.declaredOutputs(withValue) : Object.keys(kind.outputs),
-    source: { file: src.file, line: pos.line, col: pos.col },
+    source: { file: declared.src.file, line: pos.line, col: pos.col },
   };
   return { ...body, hash: hashJson(body) };
 }
