@@ -59,7 +59,7 @@ async function load(url: string, n: number, concurrency: number, promptLen: numb
 /** A backend that computes nothing: every step returns token 1 at once. */
 function emptyBackend(): Backend {
   return {
-    name: 'none', path: '-', contextLength: 1 << 20, eosTokenIds: [0],
+    name: 'none', path: '-', contextLength: 1 << 20, vocabSize: 2, eosTokenIds: [0],
     encode: (t) => [...t].map(() => 1), decode: (ids) => 'x'.repeat(ids.length), encodeChat: () => [1],
     newBatch(): DecodeBatch {
       const ids = new Set<number>();

@@ -53,6 +53,8 @@ export interface Backend {
   path: string;
   /** Largest prompt + completion length in tokens. */
   contextLength: number;
+  /** Token ids are in [0, vocabSize). */
+  vocabSize: number;
   /** Ids that end a sequence. */
   eosTokenIds: number[];
   encode(text: string): number[];

@@ -96,6 +96,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     apiKeyEnv: opts.apiKeyEnv,
     concurrency: opts.concurrency ?? 32,
     seed,
+    // Long answers from a busy server take minutes: a short timeout would only re-ask them.
+    timeoutMs: 30 * 60_000,
     ...opts.http,
   });
   let failed = 0;

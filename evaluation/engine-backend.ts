@@ -207,6 +207,7 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     name: opts.name ?? basename(resolve(dir)),
     path: resolve(dir),
     contextLength: config.max_position_embeddings,
+    vocabSize: config.vocab_size,
     eosTokenIds: [...eos],
     model,
     tokenizer,

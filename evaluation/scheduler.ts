@@ -153,9 +153,16 @@ export class Scheduler {
     if (room <= 0 || this.waiting.length === 0) return;
     const joining = this.waiting.splice(0, room);
     this.batch ??= this.backend.newBatch();
-    for (const live of joining) this.running.set(live.id, live);
     this.stats.admitted += joining.length;
-    await this.batch.add(joining.map((l) => ({ id: l.id, promptIds: l.req.promptIds, sampling: l.req.sampling })));
+    try {
+      await this.batch.add(joining.map((l) => ({ id: l.id, promptIds: l.req.promptIds, sampling: l.req.sampling })));
+    } catch (err) {
+      // A prefill that fails fails only the requests joining; the running ones go on.
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (const live of joining) live.reject(e);
+      return;
+    }
+    for (const live of joining) this.running.set(live.id, live);
     // Zero-token requests end at once.
     const empty = joining.filter((l) => l.req.maxNewTokens <= 0);
     for (const l of empty) this.finish(l, 'length');

@@ -67,6 +67,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return asked;
   };
 
+  /** Token-id prompts must lie inside the vocabulary. */
+  const checkIds = (ids: number[], field: string): number[] => {
+    const i = ids.findIndex((t) => t >= backend.vocabSize);
+    if (i >= 0) throw new ApiError(400, `${field}[${i}]: token id ${ids[i]} is outside the vocabulary [0, ${backend.vocabSize})`, `${field}[${i}]`);
+    return ids;
+  };
+
   const logprobContent = (r: GenerationResult) =>
     r.tokenIds.map((id, i) => {
       const token = backend.decode([id]);
@@ -108,7 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const completion: Handler = async (raw, signal) => {
     const body = parseBody(CompletionRequest, raw);
-    const promptIds = typeof body.prompt === 'string' ? backend.encode(body.prompt) : body.prompt;
+    const promptIds = typeof body.prompt === 'string' ? backend.encode(body.prompt) : checkIds(body.prompt, 'prompt');
     const r = await scheduler.submit({
       promptIds,
       maxNewTokens: budget(promptIds.length, body.max_tokens ?? Math.min(16, backend.contextLength - promptIds.length), 'max_tokens', 'prompt'),
@@ -137,13 +144,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const sp = body.sampling_params ?? {};
     const prompts: number[][] = body.text !== undefined
       ? (Array.isArray(body.text) ? body.text : [body.text]).map((t) => backend.encode(t))
-      : Array.isArray(body.input_ids![0]) ? (body.input_ids as number[][]) : [body.input_ids as number[]];
+      : Array.isArray(body.input_ids![0])
+        ? (body.input_ids as number[][]).map((ids, i) => checkIds(ids, `input_ids[${i}]`))
+        : [checkIds(body.input_ids as number[], 'input_ids')];
     const batched = Array.isArray(body.text) || Array.isArray(body.input_ids?.[0]);
     const base = sampling(sp);
+    // Every prompt is checked before any is started.
+    const budgets = prompts.map((ids) =>
+      budget(ids.length, sp.max_new_tokens ?? Math.min(128, backend.contextLength - ids.length), 'sampling_params.max_new_tokens', body.text !== undefined ? 'text' : 'input_ids'));
     const results = await Promise.all(prompts.map((promptIds, i) =>
       scheduler.submit({
         promptIds,
-        maxNewTokens: budget(promptIds.length, sp.max_new_tokens ?? Math.min(128, backend.contextLength - promptIds.length), 'sampling_params.max_new_tokens', body.text !== undefined ? 'text' : 'input_ids'),
+        maxNewTokens: budgets[i],
         sampling: { ...base, seed: base.seed + i },
         stop: stopList(sp.stop),
         stopTokenIds: sp.stop_token_ids,

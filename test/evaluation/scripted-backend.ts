@@ -24,6 +24,7 @@ export function scriptedBackend(script: Script, opts: { contextLength?: number; 
     name: opts.name ?? 'scripted',
     path: '<scripted>',
     contextLength: opts.contextLength ?? 8192,
+    vocabSize: 257,
     eosTokenIds: [EOS],
     admissions,
     encode,
@@ -34,6 +35,8 @@ export function scriptedBackend(script: Script, opts: { contextLength?: number; 
       return {
         async add(list: SequenceStart[]) {
           admissions.push(list.length);
+          const bad = list.find((s) => decode(s.promptIds).includes('FAIL-PREFILL'));
+          if (bad) throw new Error(`prefill failed for sequence ${bad.id}`);
           for (const s of list) seqs.set(s.id, { out: encode(script(decode(s.promptIds), s.sampling)), pos: 0 });
         },
         remove(ids: number[]) {

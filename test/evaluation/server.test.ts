@@ -122,6 +122,9 @@ test('bad requests get a 400 naming the field and what is expected', async () =>
     assert.match(r.json.error.message, message);
     assert.ok(r.json.error.message.startsWith(param), r.json.error.message);
   }
+  const oov = await post(s.url, '/generate', { input_ids: [[1, 2], [3, 999]], sampling_params: { max_new_tokens: 2 } });
+  assert.equal(oov.status, 400);
+  assert.equal(oov.json.error.message, 'input_ids[1][1]: token id 999 is outside the vocabulary [0, 257)');
   assert.equal((await fetch(`${s.url}/nope`)).status, 404);
   const wrong = await fetch(`${s.url}/v1/chat/completions`);
   assert.equal(wrong.status, 405);
@@ -152,6 +155,28 @@ test('continuous batching: a request joins a running batch, and the batch never 
   const many = await Promise.all([1, 2, 3, 4, 5].map((i) => post(s.url, '/v1/chat/completions', chat(`SAY:${'y'.repeat(i * 4)}`))));
   assert.deepEqual(many.map((m) => m.json.choices[0].message.content.length), [4, 8, 12, 16, 20]);
   assert.equal(Math.max(...s.scheduler.stats.recentBatchSizes), 2);
+});
+
+test('a failed prefill fails only its own request; a client that hangs up is dropped from the batch', async () => {
+  const s = await serve({ maxBatch: 4 });
+  const long = post(s.url, '/v1/chat/completions', chat(`SAY:${'w'.repeat(120)}`));
+  while (s.scheduler.stats.steps < 3) await new Promise((r) => setTimeout(r, 2));
+  const bad = await post(s.url, '/v1/chat/completions', chat('SAY:FAIL-PREFILL'));
+  assert.equal(bad.status, 500);
+  assert.match(bad.json.error.message, /prefill failed/);
+  // A client that gives up: its sequence leaves the batch, the others go on.
+  const ac = new AbortController();
+  const gone = fetch(`${s.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat(`SAY:${'q'.repeat(400)}`)), signal: ac.signal,
+  });
+  while (s.scheduler.stats.running < 2) await new Promise((r) => setTimeout(r, 2));
+  ac.abort();
+  await assert.rejects(gone);
+  while (s.scheduler.stats.cancelled < 1) await new Promise((r) => setTimeout(r, 2));
+  const r = await long;
+  assert.equal(r.status, 200);
+  assert.equal(r.json.choices[0].message.content.length, 120);
+  assert.equal(s.scheduler.stats.cancelled, 1);
 });
 
 test('graceful shutdown lets a request in flight finish, then refuses connections', async () => {
