@@ -61,9 +61,9 @@ export function accuracyOverTimeSpec(reports: EvalReport[]): TopLevelSpec {
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'time', type: 'temporal', axis: { title: null } },
+      x: { field: 'time', type: 'temporal', axis: { title: null, format: '%b %d %H:%M', tickCount: 6, labelAngle: -30 } },
       y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '.0%' } },
-      color: { field: 'series', type: 'nominal', title: null },
+      color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 400 } },
     },
   };
 }
