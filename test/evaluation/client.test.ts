@@ -169,3 +169,11 @@ test('limit per source keeps the first items of each source, in file order', () 
   assert.equal(items.length, 15);
   assert.deepEqual(items.slice(0, 3).map((i) => i.id), ['MedMCQA_validation/0', 'MedMCQA_validation/1', 'MedMCQA_validation/2']);
 });
+
+test('a bad item in the evaluation file is reported with its source and index, before anything is asked', async () => {
+  const dir = tmp();
+  const file = join(dir, 'eval.json');
+  writeFileSync(file, JSON.stringify({ S: [{ question: 'q', options: { A: 'x', B: 'y' }, answer_idx: 'A', answer: 'x' }, { question: 'q2', options: { A: 'x', B: 'y' }, answer_idx: 'C', answer: '?' }] }));
+  await assert.rejects(runEval({ data: file, baseUrl: 'http://127.0.0.1:9/v1', model: 'm', outDir: join(dir, 'out') }), /\["S"\]\[1\]: field "answer_idx": "C" is not one of the option letters/);
+  assert.ok(!existsSync(join(dir, 'out', 'results.jsonl')));
+});
