@@ -1,8 +1,9 @@
 /**
  * Serving benchmark: generation tokens/s through the HTTP server (continuous batching)
  * at several concurrency levels, on the tiny preset with random weights, next to the
- * engine's own batched generate() at the same batch size (the server's overhead), plus
- * the bare HTTP + scheduler cost per request with a no-compute backend.
+ * engine's own batched generate() and the scheduler without HTTP at the same batch size
+ * (what the server adds), plus the bare HTTP + scheduler cost per request with a
+ * no-compute backend.
  *
  *   node --import tsx bench/serve.ts        (BENCH_QUICK=1 for fewer levels)
  */
@@ -19,6 +20,7 @@ import { saveModel } from '../engine/checkpoint.ts';
 import { generate } from '../engine/generate.ts';
 import { loadEngineBackend } from '../evaluation/engine-backend.ts';
 import { startServer } from '../evaluation/server.ts';
+import { Scheduler } from '../evaluation/scheduler.ts';
 import type { Backend, DecodeBatch } from '../evaluation/backend.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -101,8 +103,17 @@ export async function run(): Promise<Record<string, unknown>> {
       const g = generate(backend.model, prompts, { temperature: 1, maxNewTokens: newTokens, seed: 0 });
       const secs = (performance.now() - t0) / 1000;
       const tokens = g.tokens.reduce((a, t) => a + t.length, 0);
-      direct.push({ batch: c, tokens, seconds: +secs.toFixed(3), tokensPerSec: +(tokens / secs).toFixed(1) });
-      process.stderr.write(`concurrency ${c}: server ${r.tokensPerSec} tok/s, generate() ${(tokens / secs).toFixed(1)} tok/s\n`);
+      // The scheduler without HTTP, every request arriving at once: continuous batching's own cost.
+      const sched = new Scheduler(backend, { maxBatch: c, admitWaitMs: 0 });
+      const s0 = performance.now();
+      const rs = await Promise.all(prompts.map((p, i) => sched.submit({ promptIds: p, maxNewTokens: newTokens, sampling: { temperature: 1, topP: 1, topK: 0, seed: i } })));
+      const ssecs = (performance.now() - s0) / 1000;
+      const stoks = rs.reduce((a, x) => a + x.tokenIds.length, 0);
+      direct.push({
+        batch: c, tokens, seconds: +secs.toFixed(3), tokensPerSec: +(tokens / secs).toFixed(1),
+        schedulerTokensPerSec: +(stoks / ssecs).toFixed(1),
+      });
+      process.stderr.write(`concurrency ${c}: server ${r.tokensPerSec} tok/s, scheduler ${(stoks / ssecs).toFixed(1)} tok/s, generate() ${(tokens / secs).toFixed(1)} tok/s\n`);
     }
   } finally {
     await backend.close?.();
