@@ -1,0 +1,111 @@
+/**
+ * Orchestration cost of the runtime, on a real dev server:
+ *  - per-step overhead: a chain of N trivial command steps (`true`, each needing the
+ *    previous one) run as a pipeline, minus the same N commands run one after the other
+ *    directly, divided by N; median over several runs. Target: under 50 ms a step.
+ *  - worker restart after kill -9: a worker running a job is killed with SIGKILL and a
+ *    new worker process started; we time (a) until the new worker polls and (b) until
+ *    the job runs again. (b) also waits for the server to notice the lost attempt (the
+ *    step's heartbeat timeout), so it is reported with that timeout.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { startRun } from '../runtime/runs.ts';
+import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
+
+const STEPS = Number(process.env.BENCH_STEPS ?? 20);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
+const HEARTBEAT_MS = 2000;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x: number) => Math.round(x * 10) / 10;
+
+export async function run(): Promise<object> {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const scope = { after: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
+  try {
+    const s = await startTestServer(scope);
+    const worker = await startWorker(scope, s);
+
+    const chain = makePlan('overhead', Array.from({ length: STEPS }, (_, i) => ({
+      id: `s${i}`, needs: i ? [`s${i - 1}`] : [], with: { run: ['true'] },
+    })));
+    await (await startRun(s.client, chain)).result(); // warm-up: bundle, caches, JIT
+
+    const pipelineMs: number[] = [];
+    const directMs: number[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      let t0 = performance.now();
+      await (await startRun(s.client, chain)).result();
+      pipelineMs.push(performance.now() - t0);
+      t0 = performance.now();
+      for (let i = 0; i < STEPS; i++) await execa('true');
+      directMs.push(performance.now() - t0);
+    }
+    const perStep = pipelineMs.map((p, i) => (p - directMs[i]) / STEPS);
+
+    // Worker restart after kill -9 (the in-process worker stops so the child workers get the work).
+    worker.shutdown();
+    await worker.run().catch(() => {});
+    const restarts: { workerReadyMs: number; jobRunningMs: number }[] = [];
+    for (let r = 0; r < 3; r++) restarts.push(await restartOnce(s));
+
+    return {
+      cpus: cpus().length,
+      load_average_1m: round(loadavg()[0]),
+      steps: STEPS,
+      repeats: REPEATS,
+      pipeline_ms: pipelineMs.map(round),
+      direct_ms: directMs.map(round),
+      overhead_per_step_ms: round(median(perStep)),
+      overhead_per_step_all_ms: perStep.map(round),
+      target_per_step_ms: 50,
+      restart: {
+        heartbeat_timeout_ms: HEARTBEAT_MS,
+        worker_ready_ms: round(median(restarts.map((x) => x.workerReadyMs))),
+        job_running_again_ms: round(median(restarts.map((x) => x.jobRunningMs))),
+        all: restarts.map((x) => ({ worker_ready_ms: round(x.workerReadyMs), job_running_again_ms: round(x.jobRunningMs) })),
+      },
+    };
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+async function restartOnce(s: Awaited<ReturnType<typeof startTestServer>>) {
+  const first = spawnWorker(s);
+  const plan = makePlan('restart', [{
+    id: 'count',
+    with: {
+      run: [process.execPath, join(FIXTURES, 'counter.mjs'), '--n', 400, '--delay', 50, '--every', 5],
+      checkpoints: 'ckpt/step-*.json',
+      resume_args: ['--resume', '{checkpoint}'],
+    },
+    retry: { maximumAttempts: 5, initialIntervalMs: 100, backoffCoefficient: 1, maximumIntervalMs: 100 },
+    timeouts: { stepMs: 300_000, attemptMs: 300_000, heartbeatMs: HEARTBEAT_MS },
+  }]);
+  const h = await startRun(s.client, plan);
+  const starts = join(s.store.runDir(h.workflowId), 'steps', 'count', 'starts.log');
+  const lines = () => (existsSync(starts) ? readFileSync(starts, 'utf8').trim().split('\n').length : 0);
+  await waitFor('the job to run', () => (lines() >= 1 ? true : undefined), 120_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  first.kill('SIGKILL');
+  await first;
+  const t0 = performance.now();
+  const second = spawnWorker(s);
+  let workerReadyMs = 0;
+  second.stdout?.on('data', (d: Buffer) => {
+    if (!workerReadyMs && /polling/.test(String(d))) workerReadyMs = performance.now() - t0;
+  });
+  await waitFor('the job to run again', () => (lines() >= 2 ? true : undefined), 120_000);
+  const jobRunningMs = performance.now() - t0;
+  await h.cancel();
+  await h.result().catch(() => {});
+  second.kill('SIGTERM');
+  await second;
+  return { workerReadyMs, jobRunningMs };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await run(), null, 2));
