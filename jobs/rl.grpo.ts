@@ -1,0 +1,32 @@
+/** rl.grpo: group-relative policy optimisation with the verifier reward (rl/loop.ts drives, rl/grpo.ts updates). */
+import { GrpoParams } from '../dsl/kinds/grpo.ts';
+import { grpoAdvantages } from '../rl/advantages.ts';
+import { broadcast } from '../rl/batch.ts';
+import { grpoUpdate } from '../rl/grpo.ts';
+import { runRl, type Algorithm } from '../rl/loop.ts';
+import { UserError, type JobContext } from './context.ts';
+
+export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
+  const parsed = GrpoParams.safeParse(ctx.params);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new UserError(`with.${i.path.join('.') || '(params)'}: ${i.message}`, { hint: 'see docs/pipeline-language.md, rl.grpo' });
+  }
+  const p = parsed.data;
+  const algo: Algorithm = {
+    kind: 'rl.grpo',
+    promptsPerIteration: p.prompts_per_iteration,
+    numGenerations: p.num_generations,
+    async init() {},
+    update({ policy, optimizer, rollout, scores, seq, oldLogp, refLogp, rng }) {
+      const adv = grpoAdvantages(scores.rewards, rollout.group);
+      return { ...grpoUpdate(policy, optimizer, { ...seq, advantages: broadcast(adv, seq.mask), oldLogp, refLogp }, {
+        lr: p.learning_rate, clip: p.clip_range, klCoef: p.kl_coef, epochs: p.epochs_per_iteration, miniBatchSize: p.mini_batch_size, maxGradNorm: 1.0,
+      }, rng) };
+    },
+    parts: () => [],
+    dispose() {},
+  };
+  const { save_every: _s, ...shape } = p;
+  return runRl(ctx, p, algo, shape);
+}

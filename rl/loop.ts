@@ -1,0 +1,171 @@
+/**
+ * The RL iteration driver shared by rl.grpo and rl.ppo. Each iteration is three separate
+ * calls — rollout (rl/rollout.ts), scoring (rl/score.ts), update (the algorithm's) — on
+ * prompts drawn without replacement from shuffled passes over the problems. The policy,
+ * its AdamW state, the algorithm's extra models, the RNG, the prompt order and the metrics
+ * so far are checkpointed every `saveEvery` iterations; a resumed run continues exactly.
+ * The reference policy is the starting checkpoint, reloaded from its folder.
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/fs.ts';
+import { hashJson } from '../common/hash.ts';
+import { Rng, type RngState } from '../common/rng.ts';
+import { initBackend } from '../engine/backend.ts';
+import { loadModel, saveModel } from '../engine/checkpoint.ts';
+import type { CausalLM } from '../engine/model.ts';
+import { AdamW } from '../engine/optim.ts';
+import { Tokenizer } from '../engine/tokenizer.ts';
+import type { VerifiableItem } from '../data/formats.ts';
+import { loadItems } from '../data/loaders.ts';
+import { makeVerifier, type VerifierConfig } from '../data/verifiers.ts';
+import type { Reward } from '../dsl/kinds/common.ts';
+import { UserError, type JobContext } from '../jobs/context.ts';
+import { checkpointName, pruneCheckpoints, readTrainerState, saveCheckpoint, type SavePart } from '../train/checkpoint.ts';
+import { buildSequences, tokenLogProbs, type Sequences } from './batch.ts';
+import { promptIds, rollout, type Rollout } from './rollout.ts';
+import { score, type Scores } from './score.ts';
+import { existsSync } from 'node:fs';
+
+export interface RlParams {
+  policy: string;
+  data: string;
+  verifier: VerifierConfig;
+  temperature: number;
+  top_p: number;
+  response_length: number;
+  learning_rate: number;
+  iterations: number;
+  max_prompt_len: number;
+  reward: Reward;
+  seed: number;
+  save_every: number;
+}
+
+export interface UpdateInput {
+  policy: CausalLM;
+  optimizer: AdamW;
+  rollout: Rollout;
+  scores: Scores;
+  seq: Sequences;
+  oldLogp: number[][];
+  refLogp: number[][];
+  rng: Rng;
+}
+
+export interface Algorithm {
+  kind: string;
+  promptsPerIteration: number;
+  numGenerations: number;
+  /** Loads the algorithm's own models from a checkpoint folder, or builds them fresh. */
+  init(resumeDir: string | undefined, policy: CausalLM): Promise<void>;
+  update(input: UpdateInput): Record<string, number>;
+  /** Extra parts of a checkpoint (e.g. the value model). */
+  parts(): SavePart[];
+  dispose(): void;
+}
+
+interface RlState {
+  kind: string;
+  params_hash: string;
+  iteration: number;
+  order: number[];
+  cursor: number;
+  rng: RngState;
+  history: Record<string, number>[];
+}
+
+export const ITERATIONS_FILE = 'iterations.jsonl';
+
+export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape: unknown): Promise<{ checkpoint: string; metrics: string }> {
+  await initBackend();
+  if (!existsSync(join(p.policy, 'config.json'))) {
+    throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
+  }
+  const hash = hashJson({ kind: algo.kind, shape });
+  const resumed = ctx.resumeFrom ? readTrainerState<RlState>(ctx.resumeFrom) : undefined;
+  if (resumed && resumed.params_hash !== hash) {
+    throw new UserError(`${ctx.resumeFrom}: checkpoint of a run with other parameters`, { hint: 'delete the step folder to start afresh' });
+  }
+  const from = resumed ? ctx.resumeFrom! : p.policy;
+  const { model: policy } = await loadModel(from);
+  const { model: ref } = await loadModel(p.policy);
+  const tok = Tokenizer.load(p.policy);
+  const optimizer = new AdamW(policy.params, { weightDecay: 0 });
+  if (resumed) optimizer.load(join(from, 'optimizer.safetensors'));
+  await algo.init(resumed ? from : undefined, policy);
+
+  const items: VerifiableItem[] = loadItems(p.data, 'verifiable').items;
+  if (items.length === 0) throw new UserError(`${p.data}: no verifiable problems`, { where: p.data });
+  const prompts = items.map((it) => promptIds(tok, it, p.max_prompt_len));
+  const verifier = makeVerifier(p.verifier);
+  const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
+
+  const rng = resumed ? Rng.fromState(resumed.rng) : new Rng(p.seed).fork(algo.kind);
+  const s: RlState = resumed ?? { kind: algo.kind, params_hash: hash, iteration: 0, order: rng.shuffle([...items.keys()]), cursor: 0, rng: rng.getState(), history: [] };
+  if (resumed) ctx.log(`resuming at iteration ${s.iteration} of ${p.iterations} from ${ctx.resumeFrom}`);
+  const ckptRoot = join(ctx.outDir, 'checkpoints');
+  const metricsFile = join(ctx.outDir, ITERATIONS_FILE);
+
+  const save = async () => {
+    s.rng = rng.getState();
+    const dir = join(ckptRoot, checkpointName(s.iteration));
+    await saveCheckpoint(dir, [{ dir: '', model: policy, optimizer, tokenizerDir: p.policy }, ...algo.parts()], s);
+    pruneCheckpoints(ckptRoot, 2);
+    ctx.checkpoint(dir, s.iteration);
+  };
+  const nextPrompts = (): number[] => {
+    const out: number[] = [];
+    while (out.length < Math.min(algo.promptsPerIteration, items.length)) {
+      if (s.cursor >= s.order.length) { s.order = rng.shuffle([...items.keys()]); s.cursor = 0; }
+      out.push(s.order[s.cursor++]);
+    }
+    return out;
+  };
+
+  while (s.iteration < p.iterations) {
+    if (ctx.signal.aborted) {
+      await save();
+      throw new Error(`${algo.kind}: stopped at iteration ${s.iteration} of ${p.iterations} (checkpoint written)`);
+    }
+    const t0 = performance.now();
+    const chosen = nextPrompts();
+    const ro = rollout(policy, tok, chosen.map((i) => prompts[i]), {
+      numGenerations: algo.numGenerations, temperature: p.temperature, topP: p.top_p, responseLength: p.response_length, seed: rng.nextU32(),
+    });
+    const t1 = performance.now();
+    const scores = await score(ro.texts, chosen.map((i) => items[i]), ro.group, verifier, p.reward);
+    const seq = buildSequences(ro.prompts, ro.responses, pad);
+    const oldLogp = tokenLogProbs(policy, seq);
+    const refLogp = tokenLogProbs(ref, seq);
+    const stats = algo.update({ policy, optimizer, rollout: ro, scores, seq, oldLogp, refLogp, rng });
+    const t2 = performance.now();
+    s.iteration += 1;
+    const n = ro.texts.length;
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const values: Record<string, number> = {
+      iteration: s.iteration,
+      reward_mean: mean(scores.rewards),
+      accuracy: mean(scores.correct.map(Number)),
+      format_rate: mean(scores.formatted.map(Number)),
+      response_length: mean(ro.responses.map((r) => r.length)),
+      finished_rate: mean(ro.finished.map(Number)),
+      ...stats,
+      rollout_s: (t1 - t0) / 1000,
+      update_s: (t2 - t1) / 1000,
+      responses: n,
+    };
+    s.history.push(values);
+    writeFileAtomic(metricsFile, s.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+    ctx.metric(values, s.iteration);
+    ctx.progress(s.iteration, p.iterations, `reward ${values.reward_mean.toFixed(3)}, accuracy ${values.accuracy.toFixed(2)}, format ${values.format_rate.toFixed(2)}`, 'iterations');
+    if (s.iteration % p.save_every === 0 && s.iteration < p.iterations) await save();
+  }
+
+  const final = join(ctx.outDir, 'checkpoint');
+  await saveModel(policy, final, { tokenizerDir: p.policy });
+  optimizer.dispose();
+  algo.dispose();
+  policy.dispose();
+  ref.dispose();
+  return { checkpoint: final, metrics: metricsFile };
+}
