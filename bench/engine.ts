@@ -2,7 +2,8 @@
  * Engine benchmark: training tokens/s (tiny and small presets, several sequence lengths),
  * generation tokens/s with the KV cache at batch 1, 8 and 32, and the backend's peak
  * matMul rate measured in the same run (model FLOP/s are reported as a share of it).
- * Every figure is the median of several timed runs after a warm-up.
+ * Every figure is the median of several timed runs after a warm-up; generation figures count
+ * new tokens only, the 16-token prompt's prefill included in the time.
  *
  *   node --import tsx bench/engine.ts            (or: npm run bench -- engine)
  *   BENCH_QUICK=1 node --import tsx bench/engine.ts   (fewer shapes and runs)
@@ -118,8 +119,8 @@ export async function run(): Promise<Record<string, unknown>> {
     ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peakGflops)),
   ];
   const generation = [
-    ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 32, runs)),
-    ...(await benchGeneration('small', small, [1, 8, 32], 16, 3)),
+    ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 64, runs)),
+    ...(await benchGeneration('small', small, [1, 8, 32], quick ? 16 : 32, 3)),
   ];
   const ratio = (preset: string) => {
     const g = generation.filter((r) => r.preset === preset);

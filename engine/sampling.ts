@@ -25,6 +25,12 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
+let buffer = new Float64Array(0);
+function scratch(n: number): Float64Array {
+  if (buffer.length < n) buffer = new Float64Array(n);
+  return buffer;
+}
+
 /** The next token for one row of logits. */
 export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rng): number {
   const temperature = opts.temperature ?? 1;
@@ -35,12 +41,13 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
   if (topK === V && topP >= 1) {
-    // Plain sampling: one pass for the normaliser, one to find the drawn token.
+    // Plain sampling: one pass of exponentials, then walk to the drawn mass.
+    const w = scratch(V);
     let sum = 0;
-    for (let i = 0; i < V; i++) sum += Math.exp((logits[i] - max) / temperature);
+    for (let i = 0; i < V; i++) sum += (w[i] = Math.exp((logits[i] - max) / temperature));
     let u = rng.next() * sum;
     for (let i = 0; i < V; i++) {
-      u -= Math.exp((logits[i] - max) / temperature);
+      u -= w[i];
       if (u < 0) return i;
     }
     return argmax(logits);
