@@ -6,10 +6,11 @@
  * they arrive, so a retried attempt asks only what is missing.
  */
 import { copyFileSync, existsSync } from 'node:fs';
+import fg from 'fast-glob';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../common/fs.ts';
+import { readJsonFile, writeFileAtomic } from '../common/fs.ts';
 import { EvalSglangParams } from '../dsl/kinds/eval-sglang.ts';
-import { runEval, RESULTS_FILE } from '../evaluation/client.ts';
+import { runEval, RESULTS_FILE, REPORT_FILE, type EvalReport } from '../evaluation/client.ts';
 import { renderReportHtml } from '../evaluation/report.ts';
 import { startServer, type RunningServer } from '../evaluation/server.ts';
 import { UserError, type JobContext } from './context.ts';
@@ -76,7 +77,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     for (const [source, s] of Object.entries(a.sources)) metrics[`accuracy/${source}`] = s.accuracy;
     ctx.metric(metrics);
     const html = join(ctx.outDir, 'report.html');
-    writeFileAtomic(html, await renderReportHtml(report));
+    writeFileAtomic(html, await renderReportHtml(report, p.history ? earlierReports(p.history, join(ctx.outDir, REPORT_FILE), ctx) : []));
     ctx.artifact('report', html);
     ctx.artifact('results', resultsFile);
     ctx.artifact('report.json', join(ctx.outDir, 'report.json'));
@@ -86,4 +87,20 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     await server?.close(5000);
     await closeBackend?.();
   }
+}
+
+/** Earlier reports matching the glob (this step's own report excluded); unreadable ones are skipped with a warning. */
+function earlierReports(pattern: string, own: string, ctx: JobContext): EvalReport[] {
+  const out: EvalReport[] = [];
+  for (const file of fg.sync(pattern, { absolute: true, onlyFiles: true }).sort()) {
+    if (resolve(file) === resolve(own)) continue;
+    try {
+      const r = readJsonFile<EvalReport>(file);
+      if (r?.accuracy?.sources && r.timing?.finished_at) out.push(r);
+      else ctx.log(`${file}: not an evaluation report, left out of the chart`, 'warn');
+    } catch (err) {
+      ctx.log(`${(err as Error).message}; left out of the chart`, 'warn');
+    }
+  }
+  return out;
 }

@@ -20,6 +20,7 @@ export const EvalSglangParams = z
     concurrency: z.number().int().positive().default(32).describe('Requests in flight at once.'),
     limit_per_source: z.number().int().positive().optional().describe('Evaluate only the first N items of each source.'),
     max_batch: z.number().int().positive().optional().describe('With model: sequences the built-in server decodes together (default: concurrency).'),
+    history: z.string().min(1).optional().describe('Glob of earlier report.json files (e.g. nightly runs) for the accuracy-over-time chart.'),
     policy: z.enum(['last', 'first']).default('last').describe('Which extracted answer is scored: the last match in the final response or the first (both are reported).'),
     seed: Seed,
   })

@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -68,12 +68,21 @@ test('against a running server: progress per item, metrics, outputs; a rerun res
   assert.equal(metric.values['accuracy/MedMCQA_validation'], perSource[0]);
   assert.equal(server.scheduler.stats.completed, 15);
 
+  assert.ok(!readFileSync(join(out, 'report.html'), 'utf8').includes('accuracy-over-time'));
+
   // The same step again (a retry): everything is in results.jsonl, nothing is asked.
-  const again = await runJob(params, out);
+  // This time earlier reports (as nightly runs leave them) are given for the chart over time.
+  const hist = mkdtempSync(join(tmpdir(), 'eval-history-'));
+  const earlier = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  earlier.timing.finished_at = '2026-01-01T00:00:00.000Z';
+  mkdirSync(join(hist, 'night-1'));
+  writeFileSync(join(hist, 'night-1', 'report.json'), JSON.stringify(earlier));
+  const again = await runJob({ ...params, history: join(hist, '*', 'report.json') }, out);
   assert.equal(again.code, 0);
   assert.equal(server.scheduler.stats.completed, 15);
   assert.equal((again.messages.find((m) => m.type === 'result') as any).outputs.accuracy, expected);
   assert.equal(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).counts.resumed, 15);
+  assert.ok(readFileSync(join(out, 'report.html'), 'utf8').includes('id="accuracy-over-time"'));
 });
 
 test('with a checkpoint folder: serves it with the engine on 127.0.0.1 for the step', async () => {
