@@ -22,7 +22,11 @@ for (const n of names) {
 
 if (names.length === 1) {
   const [name] = names;
-  const mod = (await import(pathToFileURL(join(here, `${name}.ts`)).href)) as { run(): Promise<object> };
+  const mod = (await import(pathToFileURL(join(here, `${name}.ts`)).href)) as { run?: () => Promise<object> };
+  if (typeof mod.run !== 'function') {
+    console.error(`bench/${name}.ts exports no run() function`);
+    process.exit(1);
+  }
   const started = new Date().toISOString();
   const result = await mod.run();
   const out = { bench: name, started, finished: new Date().toISOString(), node: process.version, ...result };
