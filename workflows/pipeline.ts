@@ -89,8 +89,6 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
   if (input.searchAttributes && !input.carry) {
     upsertSearchAttributes([{ key: PIPELINE_KEY, value: plan.name }, { key: STATUS_KEY, value: status }]);
   }
-  if (!state.runDir) state.runDir = (await prepareRun({ runId, plan, startedAt: state.startedAt })).dir;
-
   const ctx = (): ExprContext => ({
     steps: Object.fromEntries(Object.values(state.steps)
       .filter((r) => DONE.has(r.state))
@@ -169,6 +167,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
   };
 
   try {
+    if (!state.runDir) state.runDir = (await prepareRun({ runId, plan, startedAt: state.startedAt })).dir;
     for (;;) {
       if (failure) break;
       if (!state.paused && !wantContinue()) {
