@@ -74,3 +74,25 @@ test('rope_theta nested in rope_parameters (newer transformers) is read', () => 
   assert.equal(l.rope_theta, 500000);
   assert.equal(l.rope_scaling?.rope_type, 'llama3');
 });
+
+import { inverseFrequencies, ropeTables } from '../../engine/rope.ts';
+test('rotary frequencies: plain theta^(-2j/d), and Llama 3 scaling on the low frequencies', () => {
+  const q = loadConfig(join(configs, 'qwen2.5-0.5b-instruct.json'));
+  const inv = inverseFrequencies(q);
+  assert.equal(inv.length, 32);
+  assert.equal(inv[0], 1);
+  assert.ok(Math.abs(inv[16] - 1e6 ** -0.5) < 1e-9);
+  const l = loadConfig(join(configs, 'llama-3.1-8b.json'));
+  const li = inverseFrequencies(l);
+  assert.equal(li[0], 1); // short wavelength: unchanged
+  const plainLast = 500000 ** (-126 / 128);
+  assert.ok(Math.abs(li[63] - plainLast / 8) / (plainLast / 8) < 1e-5); // long wavelength: divided by factor 8
+  // A medium wavelength (between 8192/4 and 8192) is interpolated between inv/8 and inv.
+  const j = [...li.keys()].find((i) => { const w = 2 * Math.PI / 500000 ** (-(2 * i) / 128); return w > 2048 && w < 8192; })!;
+  const plain = Math.fround(500000 ** -Math.fround((2 * j) / 128));
+  const s = (8192 / (2 * Math.PI / plain) - 1) / (4 - 1);
+  assert.ok(Math.abs(li[j] - ((1 - s) * plain / 8 + s * plain)) / plain < 1e-5);
+  const { cos, sin } = ropeTables([0, 3], new Float32Array([1, 0.5]));
+  assert.deepEqual([...cos.subarray(0, 4)], [1, 1, 1, 1]);
+  assert.ok(Math.abs(sin[4] - Math.sin(3)) < 1e-6 && Math.abs(sin[5] - Math.sin(1.5)) < 1e-6 && sin[6] === sin[4]);
+});
