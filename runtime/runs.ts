@@ -171,13 +171,19 @@ export interface RunSummary {
   closeTime?: Date;
 }
 
+/** How a closed run reads: Temporal's outcome (a terminated run never got to update its own status). */
+export function closedStatus(execution: string): string {
+  return execution === 'COMPLETED' ? 'succeeded' : execution === 'TIMED_OUT' ? 'timed out' : execution.toLowerCase();
+}
+
 /** Pipeline runs, newest first. */
 export async function listRuns(client: Client, limit = 50): Promise<RunSummary[]> {
   const out: RunSummary[] = [];
   for await (const w of client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPE}'` })) {
     out.push({
       id: w.workflowId, pipeline: w.typedSearchAttributes.get(PIPELINE_KEY),
-      status: w.typedSearchAttributes.get(STATUS_KEY) ?? w.status.name.toLowerCase(), execution: w.status.name,
+      status: w.status.name === 'RUNNING' ? (w.typedSearchAttributes.get(STATUS_KEY) ?? 'running') : closedStatus(w.status.name),
+      execution: w.status.name,
       startTime: w.startTime, closeTime: w.closeTime,
     });
     if (out.length >= limit) break;

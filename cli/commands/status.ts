@@ -1,6 +1,6 @@
 /** `doctor-agent status RUN [--json]`: where a run stands, step by step. */
 import type { Command } from 'commander';
-import { runView, type RunView } from '../../runtime/runs.ts';
+import { closedStatus, runView, type RunView } from '../../runtime/runs.ts';
 import { runLink, withTemporal } from '../temporal.ts';
 
 function duration(ms: number): string {
@@ -8,16 +8,11 @@ function duration(ms: number): string {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-const EXECUTION: Record<string, string> = {
-  RUNNING: 'running', COMPLETED: 'succeeded', FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'terminated',
-  TIMED_OUT: 'timed out', CONTINUED_AS_NEW: 'continued as new',
-};
-
 export function formatRunView(v: RunView, link?: string): string {
   const p = v.progress;
   const closed = v.execution !== 'RUNNING';
   // A closed run's outcome is Temporal's; a running one's (running or paused) is the workflow's own.
-  const status = closed ? (EXECUTION[v.execution] ?? v.execution.toLowerCase()) : (p?.status ?? 'running');
+  const status = closed ? closedStatus(v.execution) : (p?.status ?? 'running');
   const end = v.closeTime ?? new Date();
   const lines = [
     `run ${v.id}${v.pipeline ? ` (${v.pipeline})` : ''}: ${status}`,
