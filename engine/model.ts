@@ -19,8 +19,8 @@ import { inverseFrequencies, ropeTables } from './rope.ts';
 
 /** Keys and values of every layer for the tokens seen so far; `forward` appends to it. */
 export interface KVCache {
-  /** Per layer: keys transposed [B*kvHeads, headDim, S] and values [B*kvHeads, S, headDim]. */
-  layers: { kT: tf.Tensor3D; v: tf.Tensor3D }[];
+  /** Per layer: keys and values, [B*kvHeads, S, headDim] (appending is a contiguous copy per row group). */
+  layers: { k: tf.Tensor3D; v: tf.Tensor3D }[];
   /** Tokens held (S). */
   length: number;
 }
@@ -30,7 +30,7 @@ export function createCache(): KVCache {
 }
 
 export function disposeCache(cache: KVCache): void {
-  for (const l of cache.layers) { l.kT.dispose(); l.v.dispose(); }
+  for (const l of cache.layers) { l.k.dispose(); l.v.dispose(); }
   cache.layers = [];
   cache.length = 0;
 }
@@ -163,21 +163,23 @@ export class CausalLM {
 
     // Query heads sharing a key/value head are stacked along the query axis: [B*Hkv, rep*T, d].
     const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, d]), [0, 2, 1, 3]), [B * Hkv, rep * T, d]) as tf.Tensor3D;
-    let kT = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 3, 1]), [B * Hkv, d, T]) as tf.Tensor3D;
+    let kh = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 1, 3]), [B * Hkv, T, d]) as tf.Tensor3D;
     let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [B * Hkv, T, d]) as tf.Tensor3D;
     if (cache) {
       const old = cache.layers[i];
       if (old) {
-        kT = tf.concat([old.kT, kT], 2);
+        kh = tf.concat([old.k, kh], 1);
         vh = tf.concat([old.v, vh], 1);
-        old.kT.dispose();
+        old.k.dispose();
         old.v.dispose();
       }
-      cache.layers[i] = { kT: tf.keep(kT), v: tf.keep(vh) };
+      cache.layers[i] = { k: tf.keep(kh), v: tf.keep(vh) };
     }
-    const S = kT.shape[2];
+    const S = kh.shape[1];
 
-    let scores: tf.Tensor = tf.matMul(qh, kT);
+    // q @ k^T through the transpose flag: batched matMuls have no fast path on wasm either way,
+    // and this spares transposing the keys.
+    let scores: tf.Tensor = tf.matMul(qh, kh, false, true);
     if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rep * T, S]), mask), [B * Hkv, rep * T, S]);
     const probs = tf.softmax(scores) as tf.Tensor3D;
     const heads = tf.reshape(tf.matMul(probs, vh), [B, H, T, d]);
