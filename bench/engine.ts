@@ -3,7 +3,8 @@
  * generation tokens/s with the KV cache at batch 1, 8 and 32, and the backend's peak
  * matMul rate measured in the same run (model FLOP/s are reported as a share of it).
  * Every figure is the median of several timed runs after a warm-up; generation figures count
- * new tokens only, the 16-token prompt's prefill included in the time.
+ * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
+ * figures subtract a run that only prefills and samples the first token.
  *
  *   node --import tsx bench/engine.ts            (or: npm run bench -- engine)
  *   BENCH_QUICK=1 node --import tsx bench/engine.ts   (fewer shapes and runs)
@@ -111,13 +112,20 @@ async function benchGeneration(name: string, c: ModelConfig, batches: number[], 
   for (const B of batches) {
     const prompts = randomRows(rng, B, 16, c.vocab_size);
     const t = timeRuns(runs, () => { generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }); });
+    // The prompt's prefill and the first token alone, to separate the per-token decoding rate.
+    const p = timeRuns(runs, () => { generate(model, prompts, { maxNewTokens: 1, temperature: 1, seed: 3 }); });
+    const decodeCpu = Math.max(1e-9, median(t.cpu) - median(p.cpu));
+    const decodeWall = Math.max(1e-9, median(t.wall) - median(p.wall));
     const r = {
       preset: name, batch: B, promptLen: 16, newTokens,
       tokensPerSec: Math.round((B * newTokens) / median(t.wall)),
       tokensPerCpuSecond: Math.round((B * newTokens) / median(t.cpu)),
+      decodeTokensPerSec: Math.round((B * (newTokens - 1)) / decodeWall),
+      decodeTokensPerCpuSecond: Math.round((B * (newTokens - 1)) / decodeCpu),
+      prefillSeconds: +median(p.wall).toFixed(3),
       seconds: t.wall.map((s) => +s.toFixed(3)),
     };
-    process.stderr.write(`generate ${name} batch ${B}: ${r.tokensPerSec} tokens/s, ${r.tokensPerCpuSecond} per CPU second\n`);
+    process.stderr.write(`generate ${name} batch ${B}: ${r.tokensPerSec} tokens/s (${r.tokensPerCpuSecond} per CPU second); decoding alone ${r.decodeTokensPerSec} (${r.decodeTokensPerCpuSecond} per CPU second)\n`);
     results.push(r);
   }
   model.dispose();
@@ -139,7 +147,7 @@ export async function run(): Promise<Record<string, unknown>> {
     ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 64, runs)),
     ...(await benchGeneration('small', small, [1, 8, 32], quick ? 16 : 32, 3)),
   ];
-  const ratio = (preset: string, key: 'tokensPerSec' | 'tokensPerCpuSecond') => {
+  const ratio = (preset: string, key: 'tokensPerSec' | 'tokensPerCpuSecond' | 'decodeTokensPerSec' | 'decodeTokensPerCpuSecond') => {
     const g = generation.filter((r) => r.preset === preset);
     return +(g.find((r) => r.batch === 32)![key] / g.find((r) => r.batch === 1)![key]).toFixed(2);
   };
@@ -158,6 +166,8 @@ export async function run(): Promise<Record<string, unknown>> {
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },
     batch32OverBatch1CpuTime: { tiny: ratio('tiny', 'tokensPerCpuSecond'), small: ratio('small', 'tokensPerCpuSecond') },
+    decodeBatch32OverBatch1: { tiny: ratio('tiny', 'decodeTokensPerSec'), small: ratio('small', 'decodeTokensPerSec') },
+    decodeBatch32OverBatch1CpuTime: { tiny: ratio('tiny', 'decodeTokensPerCpuSecond'), small: ratio('small', 'decodeTokensPerCpuSecond') },
     targets: { tinyTrainingTokensPerSec: 3000, batch32OverBatch1: 8 },
   };
 }
