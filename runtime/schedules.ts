@@ -49,7 +49,7 @@ export async function createSchedule(client: Client, o: CreateScheduleOptions): 
     },
     policies: { overlap: OVERLAP[o.overlap ?? 'skip'], catchupWindow: '1 minute' },
     state: { note: o.note },
-    memo: { pipeline: o.plan.name, planHash: o.plan.hash, source: o.plan.sources[0] ?? '' },
+    memo: { pipeline: o.plan.name, planHash: o.plan.hash, source: o.plan.sources[0] ?? '', cron: o.cron, timezone: o.timezone ?? 'UTC' },
   });
 }
 

@@ -51,9 +51,9 @@ export function registerSchedule(program: Command): void {
         const all = await listSchedules(t.client);
         if (all.length === 0) return void console.log('no schedules');
         for (const s of all) {
-          const cron = s.spec?.calendars?.length ? 'calendar' : '';
+          const cron = s.memo?.cron ? `"${String(s.memo.cron)}" ${String(s.memo.timezone ?? '')}` : '';
           const next = s.info?.nextActionTimes?.[0]?.toISOString() ?? '-';
-          console.log(`${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  next ${next}  ${String(s.memo?.pipeline ?? '')} ${cron}`.trimEnd());
+          console.log(`${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  ${String(s.memo?.pipeline ?? '')}  ${cron}  next ${next}`);
         }
       }));
 
@@ -64,13 +64,15 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (name: string, o: { json?: boolean }) =>
       withTemporal(async (t) => {
-        const d = await describeSchedule(t.client, name);
+        const d = await describeSchedule(t.client, name).catch((err: Error) => {
+          throw err.name === 'ScheduleNotFoundError' ? userError(`no schedule "${name}" (\`doctor-agent schedule list\` shows them)`) : err;
+        });
         if (o.json) return void process.stdout.write(JSON.stringify(d, null, 2) + '\n');
         console.log(`schedule ${name} (${d.state.paused ? 'paused' : 'active'}${d.state.note ? `, ${d.state.note}` : ''})`);
         console.log(`pipeline: ${String(d.memo?.pipeline ?? '?')} (plan ${String(d.memo?.planHash ?? '').slice(0, 12)})`);
-        console.log(`calendars: ${JSON.stringify(d.spec.calendars ?? [])}${d.spec.timezone ? ` in ${d.spec.timezone}` : ''}`);
-        console.log(`overlap: ${d.policies.overlap}`);
-        console.log(`next: ${d.info.nextActionTimes.map((x) => x.toISOString()).join(', ') || '-'}`);
+        console.log(`cron: "${String(d.memo?.cron ?? '?')}" in ${d.spec.timezone ?? 'UTC'}`);
+        console.log(`overlap: ${String(d.policies.overlap ?? "skip").toLowerCase()}`);
+        console.log(`next: ${d.info.nextActionTimes.slice(0, 3).map((x) => x.toISOString()).join(', ') || '-'}`);
         for (const a of d.info.recentActions) console.log(`ran: ${a.takenAt.toISOString()}  ${a.action.workflow.workflowId}`);
       }));
 
@@ -81,7 +83,9 @@ export function registerSchedule(program: Command): void {
       .argument('<name>')
       .action(async (name: string) =>
         withTemporal(async (t) => {
-          await fn(t, name);
+          await fn(t, name).catch((err: Error) => {
+            throw err.name === 'ScheduleNotFoundError' ? userError(`no schedule "${name}" (\`doctor-agent schedule list\` shows them)`) : err;
+          });
           console.log(`${done} ${name}`);
         }));
   simple('trigger', 'start a run of the schedule now', (t, n) => triggerSchedule(t.client, n), 'triggered');
