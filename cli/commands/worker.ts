@@ -31,13 +31,19 @@ export function registerWorker(program: Command): void {
     });
 }
 
+/** Server unreachable this long (it may be restarting): stop watching, and stop the worker. */
+const GIVE_UP_MS = 10 * 60_000;
+
 /** Polls the run until it is closed, then calls done. */
 async function watchRun(address: string, id: string, done: () => void): Promise<void> {
-  const t = await connectTemporal({ address });
+  let t: Awaited<ReturnType<typeof connectTemporal>> | undefined;
+  let lastSeen = Date.now();
   try {
-    for (;;) {
+    while (Date.now() - lastSeen < GIVE_UP_MS) {
       try {
+        t ??= await connectTemporal({ address });
         const d = await t.client.workflow.getHandle(id).describe();
+        lastSeen = Date.now();
         if (d.status.name !== 'RUNNING') break;
       } catch (err) {
         if ((err as Error).name === 'WorkflowNotFoundError') break;
@@ -45,7 +51,7 @@ async function watchRun(address: string, id: string, done: () => void): Promise<
       await new Promise((r) => setTimeout(r, 2000));
     }
   } finally {
-    await t.close();
+    await t?.close().catch(() => {});
   }
   done();
 }

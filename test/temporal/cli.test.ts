@@ -5,11 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PROJECT_ROOT } from '../../runtime/temporal.ts';
-import { startTestServer } from './helpers.ts';
+import { FIXTURES, pidAlive, startTestServer, waitFor } from './helpers.ts';
 
 const PIPELINE = `
 name: cli-test
@@ -71,4 +71,31 @@ test('doctor-agent run / status / logs', async (t) => {
   const missing = await cli('status', 'no-such-run');
   assert.equal(missing.exitCode, 1);
   assert.match(missing.stderr, /no run "no-such-run"/);
+
+  // Ctrl-C detaches: the run goes on in a background worker, which exits once the run is over.
+  const slow = join(s.store.root, 'slow.yaml');
+  writeFileSync(slow, `
+name: cli-detach
+steps:
+  - id: count
+    uses: command
+    with:
+      run: [node, ${JSON.stringify(join(FIXTURES, 'counter.mjs'))}, --n, "60", --delay, "100", --every, "5"]
+      checkpoints: ckpt/step-*.json
+      resume_args: [--resume, "{checkpoint}"]
+`);
+  const attached = cli('run', slow);
+  let err = '';
+  attached.stderr?.on('data', (d: Buffer) => void (err += String(d)));
+  const runId = await waitFor('the run to start', () => /run (cli-detach-\S+) started/.exec(err)?.[1], 60_000);
+  const starts = join(s.store.runDir(runId), 'steps', 'count', 'starts.log');
+  await waitFor('the job to run', () => existsSync(starts) || undefined, 60_000);
+  attached.kill('SIGINT');
+  const detached = await attached;
+  assert.equal(detached.exitCode, 130, detached.stderr);
+  assert.match(detached.stderr, /detached: run cli-detach-\S+ keeps going in background worker (\d+)/);
+  const bgPid = Number(/background worker (\d+)/.exec(detached.stderr)?.[1]);
+  const result = await s.client.workflow.getHandle(runId).result();
+  assert.equal(result.steps.count.state, 'succeeded');
+  await waitFor('the background worker to exit', () => !pidAlive(bgPid) || undefined, 30_000);
 });
