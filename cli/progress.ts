@@ -34,7 +34,7 @@ export class ProgressView {
     if (this.tty) {
       this.multi = new cliProgress.MultiBar({
         stream,
-        format: ' {step} |{bar}| {value}/{total} {unit} {state} {metrics}',
+        format: ' {step} |{bar}| {count} {state} {metrics}',
         barsize: 24,
         hideCursor: true,
         clearOnComplete: false,
@@ -47,9 +47,14 @@ export class ProgressView {
     const width = Math.max(...p.steps.map((s) => s.id.length));
     for (const r of p.steps) {
       if (this.multi) {
-        const total = r.progress?.total ?? (r.state === 'pending' || r.state === 'running' ? 1 : 1);
-        const value = r.progress ? r.progress.current : ['succeeded', 'cached', 'skipped'].includes(r.state) ? total : 0;
-        const payload = { step: r.id.padEnd(width), state: stateText(r), metrics: metricText(r), unit: r.progress?.unit ?? '' };
+        // Without a known total the bar stays empty until the step is done; the count still moves.
+        const finished = ['succeeded', 'cached', 'skipped'].includes(r.state);
+        const total = r.progress?.total && r.progress.total > 0 ? r.progress.total : 1;
+        const value = finished ? total : r.progress?.total ? r.progress.current : 0;
+        const count = r.progress
+          ? `${r.progress.current}${r.progress.total ? `/${r.progress.total}` : ''}${r.progress.unit ? ` ${r.progress.unit}` : ''}`
+          : '';
+        const payload = { step: r.id.padEnd(width), state: stateText(r), metrics: metricText(r), count };
         let bar = this.bars.get(r.id);
         if (!bar) {
           bar = this.multi.create(total, value, payload);
