@@ -25,14 +25,25 @@ export function shiftForNextToken(inputIds: Rows, lossMask: Rows): { targets: nu
   };
 }
 
-/** log p(targets[b][t]) from logits [B, T, V]: [B, T]. */
+/**
+ * log p(targets[b][t]) from logits [B, T, V]: [B, T]. Computed from the softmax kernel (fast
+ * on every backend) instead of an explicit log-softmax: with m the row maximum,
+ *   log p_t = (x_t - m) + log(max softmax)      since max softmax = 1 / sum exp(x - m) >= 1/V,
+ * so nothing underflows; the gradient is (onehot - softmax) * dy.
+ */
 export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, T, V] = logits.shape;
-    const logp = tf.logSoftmax(tf.reshape(logits, [B * T, V]));
     // (int32 one-hot then cast: wasm's OneHot returns zeros when asked for float32 directly)
     const picked = tf.cast(tf.oneHot(tf.reshape(tf.cast(targets, 'int32'), [-1]) as tf.Tensor1D, V), 'float32');
-    return tf.reshape(tf.sum(tf.mul(logp, picked), -1), [B, T]) as tf.Tensor2D;
+    const op = tf.customGrad(((x: tf.Tensor, onehot: tf.Tensor, save: tf.GradSaveFunc) => {
+      const probs = tf.softmax(x);
+      save([probs, onehot]);
+      const value = tf.add(tf.sub(tf.sum(tf.mul(x, onehot), -1), tf.max(x, -1)), tf.log(tf.max(probs, -1)));
+      const gradFunc = (dy: tf.Tensor, [p, oh]: tf.Tensor[]) => [tf.mul(tf.expandDims(dy, -1), tf.sub(oh, p)), tf.zerosLike(oh)];
+      return { value, gradFunc };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
+    return tf.reshape(op(tf.reshape(logits, [B * T, V]), picked), [B, T]) as tf.Tensor2D;
   });
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { CausalLM } from '../../engine/model.ts';
-import { causalLmLoss, maskedCrossEntropy, sequenceLogProbs, maskedTokenLogProbs } from '../../engine/loss.ts';
+import { causalLmLoss, maskedCrossEntropy, sequenceLogProbs, maskedTokenLogProbs, tokenLogProbs } from '../../engine/loss.ts';
 import { AdamW, isDecayed } from '../../engine/optim.ts';
 import { warmupCosineLr, warmupFromRatio } from '../../engine/schedule.ts';
 import { accumulateGradients, clipByGlobalNorm, globalNorm, trainStep } from '../../engine/train.ts';
@@ -25,6 +25,12 @@ test('masked cross-entropy on hand-computed logits', () => {
   assert.ok(Math.abs(loss.dataSync()[0] - -Math.log(0.75)) < 1e-6);
   const both = maskedCrossEntropy(logits, tf.tensor2d([[1, 0]], [1, 2], 'int32'), tf.tensor2d([[1, 1]]));
   assert.ok(Math.abs(both.dataSync()[0] - (-Math.log(0.75) + Math.log(2)) / 2) < 1e-6);
+});
+
+test('token log-probs stay exact for very unlikely tokens (no underflow)', () => {
+  const lp = tokenLogProbs(tf.tensor3d([[[0, 200, -300], [5, 5, 5]]]), tf.tensor2d([[2, 1]], [1, 2], 'int32')).dataSync();
+  assert.ok(Math.abs(lp[0] - -500) < 1e-3, `got ${lp[0]}`);
+  assert.ok(Math.abs(lp[1] - -Math.log(3)) < 1e-6);
 });
 
 test('sequence log-probs sum the masked tokens and match the per-token values', () => {
