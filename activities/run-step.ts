@@ -22,7 +22,7 @@ export function makeRunStep(store: ArtifactStore) {
     const previous = ctx.info.heartbeatDetails as StepHeartbeat | undefined;
 
     const cache = new StepCache(store);
-    const key = cacheKey({ kind: step.uses, stepHash: step.hash, params, inputHashes: inputHashesFor(params) });
+    const key = cacheKey({ kind: step.uses, params, inputHashes: inputHashesFor(params) });
     if (step.cache && !input.noCache) {
       const hit = cache.lookup(key);
       if (hit) {

@@ -144,7 +144,9 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
     outputs: kind.declaredOutputs ? kind.declaredOutputs(withValue) : Object.keys(kind.outputs),
     source: { file: declared.src.file, line: pos.line, col: pos.col },
   };
-  return { ...body, hash: hashJson(body) };
+  // The hash covers what the step does, not where it is written: moving a step in the file keeps it.
+  const { source: _where, ...content } = body;
+  return { ...body, hash: hashJson(content) };
 }
 
 /** The run-time condition with params substituted; undefined when always true, 'false' when never. */

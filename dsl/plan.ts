@@ -47,7 +47,7 @@ export interface PlanStep {
   cache: boolean;
   /** Output names the kind declares (the only ones `steps.<id>.outputs.*` may reference). */
   outputs: string[];
-  /** sha256 (hex) of the canonical JSON of this step, without `hash`. */
+  /** sha256 (hex) of the canonical JSON of this step, without `hash` and `source` (moving a step in its file keeps its hash). */
   hash: string;
   /** Where the step was declared, for error messages at run time. */
   source: { file: string; line: number; col: number };

@@ -1,7 +1,8 @@
 /**
  * The step cache: a successful step's outputs, keyed by a hash of what determines
- * them (the step's kind and declaration, its resolved parameters, and the content of
- * every input file or folder those parameters name). A hit is only trusted when every
+ * them (the step's kind, its resolved parameters, and the content of every input file
+ * or folder those parameters name). Where the step is written in the YAML, its id, and
+ * its retry or timeout settings do not change its result, so they are not in the key. A hit is only trusted when every
  * recorded output still exists with the content hash it had when it was recorded.
  *
  * Entries live in <store>/cache/<key>.json, written atomically.
@@ -12,12 +13,10 @@ import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
 import { hashJson, hashPath } from '../common/hash.ts';
 import type { ArtifactStore } from './store.ts';
 
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 export interface CacheKeyInput {
   kind: string;
-  /** PlanStep.hash: ties the entry to the exact step declaration. */
-  stepHash: string;
   /** The resolved `with` (no expressions left). */
   params: unknown;
   /** Path → content hash of every input, from inputHashesFor(params). */
@@ -28,7 +27,6 @@ export function cacheKey(input: CacheKeyInput): string {
   return hashJson({
     format: CACHE_FORMAT,
     kind: input.kind,
-    stepHash: input.stepHash,
     params: input.params ?? null,
     inputHashes: input.inputHashes,
   });

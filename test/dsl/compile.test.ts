@@ -42,9 +42,12 @@ test('hashes: per step and for the plan, over the canonical JSON, stable across 
   const { hash, ...body } = a;
   assert.equal(hash, hashJson(body));
   for (const s of a.steps) {
-    const { hash: h, ...rest } = s;
+    const { hash: h, source: _where, ...rest } = s;
     assert.equal(h, hashJson(rest));
   }
+  const moved = plan(BASE.replace('steps:', '# a comment that moves every step down a line\nsteps:'));
+  assert.deepEqual(moved.steps.map((s) => s.source.line), a.steps.map((s) => s.source.line + 1));
+  assert.deepEqual(moved.steps.map((s) => s.hash), a.steps.map((s) => s.hash), 'moving a step keeps its hash');
   const c = plan(BASE, ['lr=0.02']);
   assert.notEqual(c.hash, a.hash);
   assert.equal(c.steps[0].hash, a.steps[0].hash, 'kb does not read lr');

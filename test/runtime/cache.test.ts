@@ -7,15 +7,14 @@ import { ArtifactStore } from '../../runtime/store.ts';
 import { hashPath } from '../../common/hash.ts';
 import { tempDir } from '../fixtures/jobs/util.ts';
 
-test('the cache key is stable under key order and changes with kind, step, params and inputs', () => {
-  const base = { kind: 'train.sft', stepHash: 'abc', params: { lr: 1e-4, data: 'd.jsonl', opts: { a: 1, b: [1, 2] } }, inputHashes: { 'd.jsonl': 'h1' } };
+test('the cache key is stable under key order and changes with kind, params and inputs', () => {
+  const base = { kind: 'train.sft', params: { lr: 1e-4, data: 'd.jsonl', opts: { a: 1, b: [1, 2] } }, inputHashes: { 'd.jsonl': 'h1' } };
   const k = cacheKey(base);
   assert.match(k, /^[0-9a-f]{64}$/);
   assert.equal(cacheKey({ ...base, params: { opts: { b: [1, 2], a: 1 }, data: 'd.jsonl', lr: 1e-4 } }), k);
   assert.equal(cacheKey(structuredClone(base)), k);
   const variants = [
     { ...base, kind: 'train.rl' },
-    { ...base, stepHash: 'abd' },
     { ...base, params: { ...base.params, lr: 2e-4 } },
     { ...base, params: { ...base.params, opts: { a: 1, b: [2, 1] } } },
     { ...base, inputHashes: { 'd.jsonl': 'h2' } },
@@ -43,7 +42,7 @@ test('input hashes: every existing path among the params, by content', () => {
   assert.equal(h[join(dir, 'model')], hashPath(join(dir, 'model')));
 
   // Changing an input's content changes the key; putting it back restores it.
-  const key = (p: unknown) => cacheKey({ kind: 'k', stepHash: 's', params: p, inputHashes: inputHashesFor(p, dir) });
+  const key = (p: unknown) => cacheKey({ kind: 'k', params: p, inputHashes: inputHashesFor(p, dir) });
   const k1 = key(params);
   writeFileSync(join(dir, 'model', 'config.json'), '{"layers":2}');
   const k2 = key(params);
@@ -65,7 +64,7 @@ test('a cached step is returned only while its outputs still exist unchanged', (
   mkdirSync(folder);
   writeFileSync(join(folder, 'w.bin'), 'weights');
   const outputs = { data: file, model: folder, count: 2 };
-  const key = cacheKey({ kind: 'data.prep', stepHash: 'h', params: {}, inputHashes: {} });
+  const key = cacheKey({ kind: 'data.prep', params: {}, inputHashes: {} });
   assert.equal(cache.lookup(key), undefined);
 
   const entry = { runId: 'run-1', stepId: 'prep', outputs, outputHashes: outputHashesFor(outputs), finishedAt: '2026-01-01T00:00:00.000Z' };
