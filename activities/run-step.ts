@@ -1,6 +1,7 @@
 /**
  * The step activity: runs one Plan step as a supervised job. On a retry it resumes
- * from the checkpoint of the last heartbeat; it skips the job on a step-cache hit;
+ * from the checkpoint of the last heartbeat; it skips the job on a step-cache hit
+ * (steps with `cache: false` neither hash their inputs nor record a cache entry);
  * it heartbeats progress, metrics and the checkpoint (so cancellation reaches it,
  * and clients can draw live bars), and maps job errors onto Temporal failures.
  */
@@ -21,9 +22,11 @@ export function makeRunStep(store: ArtifactStore) {
     const attempt = ctx.info.attempt;
     const previous = ctx.info.heartbeatDetails as StepHeartbeat | undefined;
 
+    // The key hashes every input file the params name (possibly gigabytes): only for a
+    // step that may use the cache. With --no-cache it is still recorded for later runs.
     const cache = new StepCache(store);
-    const key = cacheKey({ kind: step.uses, params, inputHashes: inputHashesFor(params) });
-    if (step.cache && !input.noCache) {
+    const key = step.cache ? cacheKey({ kind: step.uses, params, inputHashes: inputHashesFor(params) }) : undefined;
+    if (key && !input.noCache) {
       const hit = cache.lookup(key);
       if (hit) {
         ctx.log.info(`step ${step.id}: cache hit from run ${hit.runId}`);
@@ -55,10 +58,12 @@ export function makeRunStep(store: ArtifactStore) {
         metricsFile: store.metricsFile(runId, step.id),
         onState,
       });
-      cache.record(key, {
-        runId, stepId: step.id, outputs: outcome.outputs,
-        outputHashes: outputHashesFor(outcome.outputs), finishedAt: new Date().toISOString(),
-      });
+      if (key) {
+        cache.record(key, {
+          runId, stepId: step.id, outputs: outcome.outputs,
+          outputHashes: outputHashesFor(outcome.outputs), finishedAt: new Date().toISOString(),
+        });
+      }
       return {
         outputs: outcome.outputs, cached: false, attempt, progress: last.progress,
         metrics: outcome.metrics ?? last.metrics, checkpoint: outcome.checkpoint?.path ?? last.checkpoint,

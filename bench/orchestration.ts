@@ -18,6 +18,8 @@ import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor 
 const STEPS = Number(process.env.BENCH_STEPS ?? 20);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const HEARTBEAT_MS = 2000;
+/** Worker-restart measurements (0 to skip them, e.g. while profiling the per-step cost). */
+const RESTARTS = Number(process.env.BENCH_RESTARTS ?? 3);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -57,7 +59,7 @@ export async function run(): Promise<object> {
     worker.shutdown();
     await worker.run().catch(() => {});
     const restarts: { workerReadyMs: number; jobRunningMs: number }[] = [];
-    for (let r = 0; r < 3; r++) restarts.push(await restartOnce(s));
+    for (let r = 0; r < RESTARTS; r++) restarts.push(await restartOnce(s));
 
     return {
       cpus: cpus().length,
@@ -74,7 +76,7 @@ export async function run(): Promise<object> {
       cpu_overhead_per_step_ms: round(median(pipelineCpu.map((p, i) => (p - directCpu[i]) / STEPS))),
       cpu_pipeline_ms: pipelineCpu.map(round),
       cpu_direct_ms: directCpu.map(round),
-      restart: {
+      restart: RESTARTS === 0 ? null : {
         heartbeat_timeout_ms: HEARTBEAT_MS,
         worker_ready_ms: round(median(restarts.map((x) => x.workerReadyMs))),
         job_running_again_ms: round(median(restarts.map((x) => x.jobRunningMs))),

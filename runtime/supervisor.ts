@@ -13,8 +13,8 @@
  *
  * Process hygiene: the job leads its own process group. When it exits, whatever it
  * left running in that group is killed. Cancellation sends SIGTERM to the group and
- * SIGKILL after the grace period. A watchdog (runtime/watchdog.ts) kills the group if
- * this process dies first.
+ * SIGKILL after the grace period. The process's one watchdog (runtime/watchdog.ts) kills
+ * the group if this process dies first.
  *
  * Checkpoints reach onState from `checkpoint` messages and, for a command step with a
  * `checkpoints` glob, from a scan of the step folder every 2 s.
@@ -40,7 +40,7 @@ import { parseJobLine, type JobMessage, type JobSpec } from './protocol.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
 import { newestCheckpoint } from './checkpoints.ts';
 import { commandLaunch, declaredOutputs, matchProgress, parseCommandParams, progressRegex, type Launch } from './command.ts';
-import { Watchdog } from './watchdog.ts';
+import { processWatchdog } from './watchdog.ts';
 
 export interface JobState {
   progress?: { current: number; total?: number; unit?: string; message?: string };
@@ -161,8 +161,8 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   }
   if (o.metricsFile) mkdirSync(dirname(o.metricsFile), { recursive: true });
 
-  // Start: watchdog first, so the job is guarded from its first instant.
-  const watchdog = new Watchdog();
+  // Start, and arm the watchdog at once (it is started with the first job of this process).
+  const watchdog = processWatchdog();
   const child = execa(launch.file, launch.args, {
     shell: launch.shell,
     cwd: launch.cwd,
@@ -283,7 +283,7 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   clearTimeout(forceKill);
   clearInterval(scan);
   killGroup(child.pid, 'SIGKILL'); // anything the job left behind in its group
-  watchdog.disarm();
+  if (child.pid) watchdog.disarm(child.pid);
   await Promise.race([streamsDone, delay(2000)]);
   child.stdout?.destroy();
   child.stderr?.destroy();
