@@ -2,6 +2,7 @@
  * What every Temporal-facing command shares: connecting (TEMPORAL_ADDRESS or the
  * embedded server of the store), turning "not found" and "unreachable" into plain
  * messages, starting a background worker, and the Web UI link of a run.
+ * It loads the Temporal client: commands import it inside their action, never at the top.
  */
 import { openSync, closeSync, mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -10,13 +11,7 @@ import { WorkflowNotFoundError, ScheduleNotFoundError } from '@temporalio/client
 import { connectTemporal, type Temporal } from '../runtime/client.ts';
 import { ArtifactStore } from '../runtime/store.ts';
 import { PROJECT_ROOT } from '../runtime/temporal.ts';
-
-/** An error the user caused: main.ts prints its message alone. */
-export function userError(message: string): Error {
-  const e = new Error(message);
-  e.name = 'UserError';
-  return e;
-}
+import { userError } from './user-error.ts';
 
 /** Connects (starting the embedded server if needed), runs fn, closes the connection. */
 export async function withTemporal<T>(fn: (t: Temporal, store: ArtifactStore) => Promise<T>): Promise<T> {

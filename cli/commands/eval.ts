@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
 import { UserError } from '../../jobs/context.ts';
-import { runEval, type EvalReport } from '../../evaluation/client.ts';
-import { renderReportHtml } from '../../evaluation/report.ts';
+import type { EvalReport } from '../../evaluation/client.ts';
 import { intArg, serve } from './serve.ts';
 
 export interface EvalArgs {
@@ -50,6 +49,8 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
       throw new UserError(`--history: ${(err as Error).message}`);
     }
   });
+  // The report renderer loads vega: only when an evaluation runs.
+  const [{ runEval }, { renderReportHtml }] = await Promise.all([import('../../evaluation/client.ts'), import('../../evaluation/report.ts')]);
   let served: Awaited<ReturnType<typeof serve>> | undefined;
   try {
     let baseUrl = args.baseUrl!;

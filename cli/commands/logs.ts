@@ -3,8 +3,7 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Plan } from '../../dsl/plan.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
-import { connectTemporal } from '../../runtime/client.ts';
-import { userError } from '../temporal.ts';
+import { userError } from '../user-error.ts';
 import { join } from 'node:path';
 
 /** Reads what was appended to `file` since `offset`; returns the new offset. */
@@ -64,6 +63,7 @@ export function registerLogs(program: Command): void {
       };
       pass();
       if (!o.follow) return;
+      const { connectTemporal } = await import('../../runtime/client.ts');
       const t = await connectTemporal({ store });
       try {
         for (;;) {

@@ -4,9 +4,6 @@
  * in the step cache.
  */
 import type { Command } from 'commander';
-import { resumeRun } from '../../runtime/runs.ts';
-import { spawnBackgroundWorker, planQueues, withTemporal } from '../temporal.ts';
-import { runInput } from '../../runtime/runs.ts';
 
 export function registerResume(program: Command): void {
   program
@@ -14,8 +11,10 @@ export function registerResume(program: Command): void {
     .description('continue a paused run, or re-run a failed/cancelled/terminated one reusing its cached steps')
     .argument('<run>', 'run id')
     .option('--no-worker', 'do not start a background worker for a restarted run (embedded server only)')
-    .action(async (id: string, o: { worker: boolean }) =>
-      withTemporal(async (t, store) => {
+    .action(async (id: string, o: { worker: boolean }) => {
+      const [{ spawnBackgroundWorker, planQueues, withTemporal }, { resumeRun, runInput }] =
+        await Promise.all([import('../temporal.ts'), import('../../runtime/runs.ts')]);
+      await withTemporal(async (t, store) => {
         const r = await resumeRun(t.client, id, t.searchAttributes);
         if (r.kind === 'signalled') return void console.log(`resumed ${id}`);
         console.log(`${id} restarted as ${r.id} (cached steps are skipped)`);
@@ -25,5 +24,6 @@ export function registerResume(program: Command): void {
           console.log(`background worker ${w.pid} (log: ${w.log})`);
         }
         console.log(`follow it with \`doctor-agent status ${r.id}\` or \`doctor-agent logs ${r.id} --follow\``);
-      }));
+      });
+    });
 }

@@ -4,12 +4,8 @@
  * Ctrl-C detaches: a background worker takes over and the run keeps going.
  */
 import type { Command } from 'commander';
-import { runView, startRun } from '../../runtime/runs.ts';
-import { createWorkerSet, type WorkerSet } from '../../worker.ts';
-import { ProgressView } from '../progress.ts';
+import type { WorkerSet } from '../../worker.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
-import { formatRunView } from './status.ts';
-import { planQueues, runLink, spawnBackgroundWorker, withTemporal } from '../temporal.ts';
 
 interface RunOptions extends PipelineOptions {
   cache: boolean;
@@ -26,11 +22,14 @@ export function registerRun(program: Command): void {
       .option('--no-worker', 'do not run a worker in this process (use workers started elsewhere)'),
   ).action(async (file: string, o: RunOptions) => {
     const plan = compileWith(file, o);
+    const [{ planQueues, runLink, spawnBackgroundWorker, withTemporal }, { runView, startRun }, { ProgressView }, { formatRunView }] =
+      await Promise.all([import('../temporal.ts'), import('../../runtime/runs.ts'), import('../progress.ts'), import('../format/run-view.ts')]);
     await withTemporal(async (t, store) => {
       const queues = planQueues(plan);
       let workers: WorkerSet | undefined;
       let workersDone: Promise<void> | undefined;
       if (o.worker) {
+        const { createWorkerSet } = await import('../../worker.ts');
         workers = await createWorkerSet({ address: t.address, store, queues });
         workersDone = workers.run();
       }

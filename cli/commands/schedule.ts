@@ -1,11 +1,21 @@
 /** `doctor-agent schedule create|list|describe|trigger|pause|unpause|delete`: pipelines on Temporal Schedules. */
 import type { Command } from 'commander';
-import {
-  OVERLAP, createSchedule, deleteSchedule, describeSchedule, listSchedules, pauseSchedule, triggerSchedule,
-  unpauseSchedule, type OverlapName,
-} from '../../runtime/schedules.ts';
+import type { Client } from '@temporalio/client';
+import type { OverlapName } from '../../runtime/schedules.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
-import { userError, withTemporal } from '../temporal.ts';
+import { userError } from '../user-error.ts';
+
+/**
+ * The --overlap policies, in the order of OVERLAP in runtime/schedules.ts (test/cli/startup.test.ts
+ * checks): listed here so that showing the help does not load the Temporal client.
+ */
+const OVERLAP_NAMES = ['skip', 'buffer-one', 'buffer-all', 'cancel-other', 'terminate-other', 'allow-all'];
+
+/** The schedule functions and the connection, loaded when a subcommand runs. */
+async function load() {
+  const [schedules, { withTemporal }] = await Promise.all([import('../../runtime/schedules.ts'), import('../temporal.ts')]);
+  return { ...schedules, withTemporal };
+}
 
 export function registerSchedule(program: Command): void {
   const schedule = program.command('schedule').description('run a pipeline on a schedule (e.g. nightly evaluation)');
@@ -18,9 +28,10 @@ export function registerSchedule(program: Command): void {
       .requiredOption('--pipeline <file>', 'pipeline YAML file')
       .requiredOption('--cron <expr>', 'cron expression, e.g. "0 2 * * *" for 02:00 every day')
       .option('--timezone <tz>', 'IANA time zone of the cron expression (default UTC)')
-      .option('--overlap <policy>', `when a run is due while the last one runs: ${Object.keys(OVERLAP).join(', ')}`, 'skip')
+      .option('--overlap <policy>', `when a run is due while the last one runs: ${OVERLAP_NAMES.join(', ')}`, 'skip')
       .option('--no-cache', 'scheduled runs ignore the step cache'),
   ).action(async (name: string, o: PipelineOptions & { pipeline: string; cron: string; timezone?: string; overlap: string; cache: boolean }) => {
+    const { OVERLAP, createSchedule, describeSchedule, withTemporal } = await load();
     if (!(o.overlap in OVERLAP)) throw userError(`--overlap ${o.overlap}: use one of ${Object.keys(OVERLAP).join(', ')}`);
     const plan = compileWith(o.pipeline, o);
     await withTemporal(async (t) => {
@@ -46,8 +57,9 @@ export function registerSchedule(program: Command): void {
   schedule
     .command('list')
     .description('list schedules')
-    .action(async () =>
-      withTemporal(async (t) => {
+    .action(async () => {
+      const { listSchedules, withTemporal } = await load();
+      await withTemporal(async (t) => {
         const all = await listSchedules(t.client);
         if (all.length === 0) return void console.log('no schedules');
         for (const s of all) {
@@ -55,15 +67,17 @@ export function registerSchedule(program: Command): void {
           const next = s.info?.nextActionTimes?.[0]?.toISOString() ?? '-';
           console.log(`${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  ${String(s.memo?.pipeline ?? '')}  ${cron}  next ${next}`);
         }
-      }));
+      });
+    });
 
   schedule
     .command('describe')
     .description('show a schedule: spec, state, recent and next runs')
     .argument('<name>')
     .option('--json', 'print as JSON')
-    .action(async (name: string, o: { json?: boolean }) =>
-      withTemporal(async (t) => {
+    .action(async (name: string, o: { json?: boolean }) => {
+      const { describeSchedule, withTemporal } = await load();
+      await withTemporal(async (t) => {
         const d = await describeSchedule(t.client, name).catch((err: Error) => {
           throw err.name === 'ScheduleNotFoundError' ? userError(`no schedule "${name}" (\`doctor-agent schedule list\` shows them)`) : err;
         });
@@ -74,22 +88,26 @@ export function registerSchedule(program: Command): void {
         console.log(`overlap: ${String(d.policies.overlap ?? "skip").toLowerCase()}`);
         console.log(`next: ${d.info.nextActionTimes.slice(0, 3).map((x) => x.toISOString()).join(', ') || '-'}`);
         for (const a of d.info.recentActions) console.log(`ran: ${a.takenAt.toISOString()}  ${a.action.workflow.workflowId}`);
-      }));
+      });
+    });
 
-  const simple = (cmd: string, what: string, fn: (t: Parameters<Parameters<typeof withTemporal>[0]>[0], name: string) => Promise<void>, done: string) =>
+  type Loaded = Awaited<ReturnType<typeof load>>;
+  const simple = (cmd: string, what: string, fn: (s: Loaded, client: Client, name: string) => Promise<void>, done: string) =>
     schedule
       .command(cmd)
       .description(what)
       .argument('<name>')
-      .action(async (name: string) =>
-        withTemporal(async (t) => {
-          await fn(t, name).catch((err: Error) => {
+      .action(async (name: string) => {
+        const s = await load();
+        await s.withTemporal(async (t) => {
+          await fn(s, t.client, name).catch((err: Error) => {
             throw err.name === 'ScheduleNotFoundError' ? userError(`no schedule "${name}" (\`doctor-agent schedule list\` shows them)`) : err;
           });
           console.log(`${done} ${name}`);
-        }));
-  simple('trigger', 'start a run of the schedule now', (t, n) => triggerSchedule(t.client, n), 'triggered');
-  simple('pause', 'stop starting runs (until unpause)', (t, n) => pauseSchedule(t.client, n), 'paused');
-  simple('unpause', 'start runs again on the schedule', (t, n) => unpauseSchedule(t.client, n), 'unpaused');
-  simple('delete', 'delete the schedule (its past runs stay)', (t, n) => deleteSchedule(t.client, n), 'deleted');
+        });
+      });
+  simple('trigger', 'start a run of the schedule now', (s, c, n) => s.triggerSchedule(c, n), 'triggered');
+  simple('pause', 'stop starting runs (until unpause)', (s, c, n) => s.pauseSchedule(c, n), 'paused');
+  simple('unpause', 'start runs again on the schedule', (s, c, n) => s.unpauseSchedule(c, n), 'unpaused');
+  simple('delete', 'delete the schedule (its past runs stay)', (s, c, n) => s.deleteSchedule(c, n), 'deleted');
 }

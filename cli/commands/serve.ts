@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../../jobs/context.ts';
-import { startServer, type RunningServer } from '../../evaluation/server.ts';
+import type { RunningServer } from '../../evaluation/server.ts';
 
 export interface ServeArgs {
   model: string;
@@ -27,7 +27,7 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
   if (!existsSync(join(args.model, 'config.json'))) {
     throw new UserError(`${args.model}: not a model folder (no config.json): --model needs a checkpoint folder with config.json, model.safetensors and tokenizer.json`);
   }
-  const { loadEngineBackend } = await import('../../evaluation/engine-backend.ts');
+  const [{ loadEngineBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-backend.ts'), import('../../evaluation/server.ts')]);
   const backend = await loadEngineBackend(args.model, { name: args.name });
   const server = await startServer({ backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed });
   return {

@@ -1,7 +1,9 @@
 /** `doctor-agent server start|stop|status`: the embedded Temporal dev server of the artifact store. */
 import type { Command } from 'commander';
 import { ArtifactStore } from '../../runtime/store.ts';
-import { serverPaths, serverStatus, startServer, stopServer, temporalCliVersion } from '../../runtime/temporal.ts';
+
+/** The server functions load the Temporal client: only when a subcommand runs. */
+const runtime = () => import('../../runtime/temporal.ts');
 
 export function registerServer(program: Command): void {
   const server = program.command('server').description('the embedded Temporal dev server (SQLite database in the artifact store)');
@@ -12,6 +14,7 @@ export function registerServer(program: Command): void {
     .option('--port <n>', 'gRPC port (default: the last one used, else 7233, else a free one)', Number)
     .option('--ui-port <n>', 'Web UI port (default: port + 1000)', Number)
     .action(async (o: { port?: number; uiPort?: number }) => {
+      const { serverPaths, startServer } = await runtime();
       const store = new ArtifactStore();
       const { info, started } = await startServer(serverPaths(store), { port: o.port, uiPort: o.uiPort });
       console.log(`${started ? 'Started' : 'Already running:'} Temporal server at ${info.address} (pid ${info.pid})`);
@@ -24,6 +27,7 @@ export function registerServer(program: Command): void {
     .command('stop')
     .description('stop the server (its database stays; runs continue after the next start)')
     .action(async () => {
+      const { serverPaths, stopServer } = await runtime();
       const stopped = await stopServer(serverPaths(new ArtifactStore()));
       console.log(stopped ? 'Stopped the Temporal server.' : 'The Temporal server was not running.');
     });
@@ -32,6 +36,7 @@ export function registerServer(program: Command): void {
     .command('status')
     .description('whether the server runs, and where')
     .action(async () => {
+      const { serverPaths, serverStatus, temporalCliVersion } = await runtime();
       const st = await serverStatus(serverPaths(new ArtifactStore()));
       if (st.running) {
         console.log(`running at ${st.info.address} (pid ${st.info.pid}, since ${st.info.startedAt})`);

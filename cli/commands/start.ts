@@ -1,8 +1,6 @@
 /** `doctor-agent start --pipeline FILE`: starts a run and prints its id (no waiting). */
 import type { Command } from 'commander';
-import { startRun } from '../../runtime/runs.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
-import { planQueues, runLink, spawnBackgroundWorker, withTemporal } from '../temporal.ts';
 
 export function registerStart(program: Command): void {
   withPipelineOptions(
@@ -14,6 +12,8 @@ export function registerStart(program: Command): void {
       .option('--no-worker', 'do not start a background worker (embedded server only; with TEMPORAL_ADDRESS none is started)'),
   ).action(async (o: PipelineOptions & { pipeline: string; cache: boolean; worker: boolean }) => {
     const plan = compileWith(o.pipeline, o);
+    const [{ planQueues, runLink, spawnBackgroundWorker, withTemporal }, { startRun }] =
+      await Promise.all([import('../temporal.ts'), import('../../runtime/runs.ts')]);
     await withTemporal(async (t, store) => {
       const h = await startRun(t.client, plan, { noCache: !o.cache, searchAttributes: t.searchAttributes });
       console.log(h.workflowId);

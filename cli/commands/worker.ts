@@ -1,8 +1,14 @@
 /** `doctor-agent worker [--queues cpu,gpu] [--until-done RUN]`: runs workflows and step activities. */
 import type { Command } from 'commander';
+import type { Temporal } from '../../runtime/client.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
-import { connectTemporal, resolveAddress } from '../../runtime/client.ts';
-import { createWorkerSet, DEFAULT_QUEUES } from '../../worker.ts';
+
+/**
+ * The queues served when --queues is not given: the same list as DEFAULT_QUEUES in
+ * worker.ts (test/cli/startup.test.ts checks), written here so that showing the help
+ * does not load the Temporal worker.
+ */
+const DEFAULT_QUEUES = ['cpu', 'gpu'];
 
 export function registerWorker(program: Command): void {
   program
@@ -12,6 +18,7 @@ export function registerWorker(program: Command): void {
     .option('--no-workflows', 'serve step activities only (e.g. on a GPU machine)')
     .option('--until-done <run>', 'exit once this run is over')
     .action(async (o: { queues: string; workflows: boolean; untilDone?: string }) => {
+      const [{ resolveAddress }, { createWorkerSet }] = await Promise.all([import('../../runtime/client.ts'), import('../../worker.ts')]);
       const store = new ArtifactStore();
       const { address } = await resolveAddress({ store, log: (l) => console.log(l) });
       const queues = o.queues.split(',').map((q) => q.trim()).filter(Boolean);
@@ -36,7 +43,8 @@ const GIVE_UP_MS = 10 * 60_000;
 
 /** Polls the run until it is closed, then calls done. */
 async function watchRun(address: string, id: string, done: () => void): Promise<void> {
-  let t: Awaited<ReturnType<typeof connectTemporal>> | undefined;
+  const { connectTemporal } = await import('../../runtime/client.ts');
+  let t: Temporal | undefined;
   let lastSeen = Date.now();
   try {
     while (Date.now() - lastSeen < GIVE_UP_MS) {
