@@ -61,6 +61,8 @@ export class CausalLM {
   private readonly invFreq: Float32Array;
   private readonly rot: { R: tf.Tensor2D; RT: tf.Tensor2D };
   private headT?: { dataId: object; t: tf.Tensor2D };
+  /** Query positions per attention block (see `attention`); smaller blocks skip more masked work. */
+  attentionBlock = 64;
 
   constructor(config: ModelConfig) {
     this.config = config;
@@ -153,7 +155,7 @@ export class CausalLM {
   }
 
   private attention(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
-    const { B, T, cos, sin, mask, cache } = ctx;
+    const { B, T, cos, sin, cache } = ctx;
     const c = this.config, d = c.head_dim, H = c.num_attention_heads, Hkv = c.num_key_value_heads;
     const rep = H / Hkv, N = B * T, p = `model.layers.${i}.self_attn.`;
 
@@ -161,10 +163,12 @@ export class CausalLM {
     const k = this.rope(this.proj(x, p + 'k_proj'), Hkv, cos, sin);
     const v = this.proj(x, p + 'v_proj');
 
-    // Query heads sharing a key/value head are stacked along the query axis: [B*Hkv, rep*T, d].
-    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, H, d]), [0, 2, 1, 3]), [B * Hkv, rep * T, d]) as tf.Tensor3D;
-    let kh = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 1, 3]), [B * Hkv, T, d]) as tf.Tensor3D;
-    let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [B * Hkv, T, d]) as tf.Tensor3D;
+    // Query heads sharing a key/value head are stacked along the query axis, position-major:
+    // [B*Hkv, T*rep, d], row t*rep + r. Keys and values: [B*Hkv, T, d].
+    const G = B * Hkv;
+    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, rep, d]), [0, 2, 1, 3, 4]), [G, T * rep, d]) as tf.Tensor3D;
+    let kh = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
+    let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
     if (cache) {
       const old = cache.layers[i];
       if (old) {
@@ -177,13 +181,21 @@ export class CausalLM {
     }
     const S = kh.shape[1];
 
-    // q @ k^T through the transpose flag: batched matMuls have no fast path on wasm either way,
-    // and this spares transposing the keys.
-    let scores: tf.Tensor = tf.matMul(qh, kh, false, true);
-    if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rep * T, S]), mask), [B * Hkv, rep * T, S]);
-    const probs = tf.softmax(scores) as tf.Tensor3D;
-    const heads = tf.reshape(tf.matMul(probs, vh), [B, H, T, d]);
-    return this.proj(tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [N, H * d]), p + 'o_proj');
+    // Queries go in blocks of positions; a block's queries only see keys up to its last
+    // position, so the fully masked upper triangle is never computed.
+    const outs = ctx.blocks.map(({ t0, t1, mask }) => {
+      const rows = (t1 - t0) * rep, keys = S - T + t1;
+      const qb = rows === T * rep ? qh : tf.slice(qh, [0, t0 * rep, 0], [G, rows, d]);
+      const kb = keys === S ? kh : tf.slice(kh, [0, 0, 0], [G, keys, d]);
+      const vb = keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
+      // q @ k^T through the transpose flag (batched matMuls have no fast path on wasm either way).
+      let scores: tf.Tensor = tf.matMul(qb, kb, false, true);
+      if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
+      return tf.matMul(tf.softmax(scores) as tf.Tensor3D, vb);
+    });
+    const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
+    const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);
+    return this.proj(tf.reshape(merged, [N, H * d]), p + 'o_proj');
   }
 
   private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
@@ -227,8 +239,17 @@ export class CausalLM {
         B, T, cache,
         cos: tf.tensor3d(cos, [B * T, 1, c.head_dim]),
         sin: tf.tensor3d(sin, [B * T, 1, c.head_dim]),
-        mask: maskData ? tf.tensor4d(maskData.data, [maskData.batch, 1, rep * T, S]) : undefined,
+        blocks: [],
       };
+      const mask = maskData ? tf.tensor4d(maskData.data, [maskData.batch, 1, T * rep, S]) : undefined;
+      for (let t0 = 0; t0 < T; t0 += this.attentionBlock) {
+        const t1 = Math.min(T, t0 + this.attentionBlock);
+        const whole = t0 === 0 && t1 === T;
+        ctx.blocks.push({
+          t0, t1,
+          mask: !mask || whole ? mask : tf.slice(mask, [0, 0, t0 * rep, 0], [maskData!.batch, 1, (t1 - t0) * rep, past + t1]),
+        });
+      }
       let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
       for (let i = 0; i < c.num_hidden_layers; i++) {
         x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`), ctx));
@@ -253,7 +274,8 @@ interface BlockContext {
   T: number;
   cos: tf.Tensor;
   sin: tf.Tensor;
-  mask?: tf.Tensor;
+  /** Query position blocks [t0, t1) with their slice of the attention bias. */
+  blocks: { t0: number; t1: number; mask?: tf.Tensor }[];
   cache?: KVCache;
 }
 
@@ -281,7 +303,7 @@ function defaultPositions(B: number, T: number, past: number, keyMask?: Int32Arr
 }
 
 /**
- * Additive attention bias [Bm, 1, rep*T, S] (0 allowed, -1e9 masked): causal, and masking padded keys.
+ * Additive attention bias [Bm, 1, T*rep, S] (row t*rep + r; 0 allowed, -1e9 masked): causal, and masking padded keys.
  * Undefined when nothing is masked (a single new token without padding).
  */
 function attentionBias(B: number, T: number, past: number, rep: number, keyMask?: Int32Array): { data: Float32Array; batch: number } | undefined {
@@ -297,7 +319,7 @@ function attentionBias(B: number, T: number, past: number, rep: number, keyMask?
         const real = keyMask ? keyMask[b * S + s] !== 0 : true;
         row[s] = causal && real ? 0 : NEG;
       }
-      for (let r = 0; r < rep; r++) data.set(row, ((b * rep + r) * T + t) * S);
+      for (let r = 0; r < rep; r++) data.set(row, ((b * T + t) * rep + r) * S);
     }
   }
   return { data, batch: Bm };

@@ -11,13 +11,14 @@ before(async () => { await initBackend(); });
 
 // The hand-written gradients (linear layers, embedding scatter-add, rotate-half, every
 // registered kernel gradient) against central finite differences of the real loss.
-for (const [label, overrides] of [
-  ['qwen2, tied, grouped-query', {}],
-  ['llama, untied, all biases', { model_type: 'llama', tie_word_embeddings: false, attention_bias: true, mlp_bias: true, num_key_value_heads: 4 }],
+for (const [label, overrides, block] of [
+  ['qwen2, tied, grouped-query, attention in blocks of 2', {}, 2],
+  ['llama, untied, all biases', { model_type: 'llama', tie_word_embeddings: false, attention_bias: true, mlp_bias: true, num_key_value_heads: 4 }, 64],
 ] as const) {
   test(`gradients match finite differences (${label})`, () => {
     const c = tinyConfig({ vocab_size: 24, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, initializer_range: 0.3, ...overrides });
     const model = new CausalLM(c).initRandom(21);
+    model.attentionBlock = block;
     // Non-trivial norms and biases, so their gradients are exercised away from the initial values.
     for (const [name, v] of model.params) {
       if (name.endsWith('norm.weight') || name.endsWith('.bias')) {

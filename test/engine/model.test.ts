@@ -113,3 +113,24 @@ test('initRandom is deterministic by seed', () => {
   assert.notDeepEqual(a.get(name)!.data, c.get(name)!.data);
   assert.deepEqual(a.get('model.norm.weight')!.data, new Float32Array(32).fill(1));
 });
+
+test('attention computed in position blocks equals one block (with padding and a cache)', () => {
+  const m = new CausalLM(tinyConfig()).initRandom(8);
+  const x = tf.tensor2d([[0, 0, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7]], [2, 7], 'int32');
+  const mask = [[0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]];
+  const whole = m.forward(x, { attentionMask: mask }).dataSync();
+  for (const block of [1, 2, 3]) {
+    m.attentionBlock = block;
+    // Padding positions attend to nothing and their outputs are arbitrary: compare real positions.
+    const got = m.forward(x, { attentionMask: mask }).dataSync();
+    assert.ok(maxAbsDiff(got.subarray(2 * 64), whole.subarray(2 * 64)) < 1e-5, `block ${block}`);
+    // Prefill 4 positions, then 3 more in one call on top of the cache.
+    const cache = createCache();
+    m.forward(tf.slice(x, [0, 0], [2, 4]) as tf.Tensor2D, { cache, attentionMask: mask.map((r) => r.slice(0, 4)) });
+    const rest = m.forward(tf.slice(x, [0, 4], [2, 3]) as tf.Tensor2D, { cache, attentionMask: mask }).arraySync() as number[][][];
+    const full = tf.tensor3d(whole, [2, 7, 64]).arraySync() as number[][][];
+    for (let b = 0; b < 2; b++) for (let t = 0; t < 3; t++) assert.ok(maxAbsDiff(rest[b][t], full[b][4 + t]) < 1e-5);
+    disposeCache(cache);
+  }
+  m.dispose();
+});
