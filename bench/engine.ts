@@ -56,9 +56,9 @@ function peakMatMul(n: number, runs: number): { wall: number; cpu: number } {
 }
 
 /**
- * FLOPs of one training token as executed: 6 per parameter used in a matMul (forward 2,
- * backward 4; the embedding lookup is not a matMul unless tied to the head), plus the two
- * attention matMuls over all T keys (2 x 2*H*d*T forward, times 3 with the backward).
+ * Model FLOPs of one training token, counted the usual way (6 per parameter used in a matMul,
+ * the embedding lookup excluded unless tied to the head, plus 12 * layers * heads * head_dim * T
+ * for attention scores and mixing), whatever the engine actually executes.
  */
 function trainFlopsPerToken(c: ModelConfig, T: number): number {
   const lookupOnly = c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size;
