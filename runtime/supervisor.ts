@@ -29,12 +29,12 @@
  * an `error` message with user: true → JobUserError (never retried). Any other failure
  * → JobFailedError with the log tail. Stopped through the signal → JobCancelledError.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { writeJsonAtomic } from '../common/fs.ts';
 import { parseJobLine, type JobMessage, type JobSpec } from './protocol.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
@@ -163,19 +163,30 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
 
   // Start, and arm the watchdog at once (it is started with the first job of this process).
   const watchdog = processWatchdog();
-  const child = execa(launch.file, launch.args, {
-    shell: launch.shell,
-    cwd: launch.cwd,
-    env: launch.env,
-    extendEnv: true,
-    detached: true,
-    cleanup: false,
-    buffer: false,
-    reject: false,
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
+  // Plain child_process.spawn: the job needs nothing more, and every step pays for the
+  // option handling of a richer wrapper on the worker's main thread.
+  const cannotStart = (err: Error): Error => {
+    const reason = (err.message || 'unknown error').split('\n')[0];
+    if (!isCommand) return new JobFailedError(`${label}: cannot start the job process: ${reason}`);
+    return new JobUserError(`${label}: cannot start ${JSON.stringify(launch.file)}: ${reason}`, {
+      where: `steps.${o.stepId}.with.run`,
+      hint: 'check that the program is installed and on PATH, or give its full path',
+    });
+  };
+  let child: ChildProcess;
+  try {
+    child = spawn(launch.file, launch.args, {
+      shell: launch.shell,
+      cwd: launch.cwd,
+      env: { ...process.env, ...launch.env },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    // Arguments spawn refuses outright (e.g. a NUL byte in an argument).
+    if (log) await new Promise((r) => log!.end(r));
+    throw cannotStart(err as Error);
+  }
   if (child.pid) watchdog.arm(child.pid);
 
   // Follow its output.
@@ -271,13 +282,13 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
   // Wait for the exit (not for the pipes: a leftover grandchild may hold them open).
-  const exited = new Promise<{ code: number | null; signal: string | null }>((res) =>
-    child.once('exit', (code, signal) => res({ code, signal })),
-  );
-  const settled = child.then((r) => r);
-  const first = await Promise.race([exited, settled.then(() => undefined)]);
-  const spawnFailure = first === undefined && !child.pid ? await settled : undefined;
-  const exit = first ?? (spawnFailure ? { code: null, signal: null } : await exited);
+  // 'error' before any pid: the program could not be started (ENOENT, EACCES, ...).
+  const exit = await new Promise<{ code: number | null; signal: string | null; error?: Error }>((res) => {
+    child.once('exit', (code, signal) => res({ code, signal }));
+    child.once('error', (error) => res({ code: null, signal: null, error }));
+  });
+  child.on('error', () => {}); // a later one (there is none we expect) must not throw
+  const spawnFailure = exit.error && !child.pid ? exit.error : undefined;
 
   o.signal?.removeEventListener('abort', onAbort);
   clearTimeout(forceKill);
@@ -287,7 +298,6 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   await Promise.race([streamsDone, delay(2000)]);
   child.stdout?.destroy();
   child.stderr?.destroy();
-  await Promise.race([settled.catch(() => undefined), delay(2000)]);
   if (log) await new Promise((r) => log!.end(r));
 
   const lastCheckpoint = () => {
@@ -296,16 +306,7 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   };
 
   // Classify.
-  if (spawnFailure) {
-    const reason = (spawnFailure.message ?? 'unknown error').split('\n')[0];
-    if (isCommand) {
-      throw new JobUserError(`${label}: cannot start ${JSON.stringify(launch.file)}: ${reason}`, {
-        where: `steps.${o.stepId}.with.run`,
-        hint: 'check that the program is installed and on PATH, or give its full path',
-      });
-    }
-    throw new JobFailedError(`${label}: cannot start the job process: ${reason}`);
-  }
+  if (spawnFailure) throw cannotStart(spawnFailure);
   if (cancelled) throw new JobCancelledError(`${label} cancelled (${describeExit(exit.code, exit.signal)})`, lastCheckpoint());
   const ok = exit.signal === null && exit.code !== null && successCodes.includes(exit.code);
   if (!ok) {

@@ -81,7 +81,7 @@ test('progress from a regex over the log, and from protocol lines a command prin
     e instanceof JobUserError && /named group \(\?<current>/.test(e.message) && e.where === 'steps.s1.with.progress_regex');
 });
 
-test('exit codes: success_codes, crash with log tail, user error from the protocol, missing program', async () => {
+test('exit codes: success_codes, crash with log tail, user error from the protocol, missing program, unusable argv', async () => {
   const exit3 = `console.log("working"); console.error("bad thing"); process.exit(3)`;
   await superviseJob(cmd({ run: [node, '-e', exit3], success_codes: [0, 3] }));
   await assert.rejects(superviseJob(cmd({ run: [node, '-e', exit3] })), (e: unknown) => {
@@ -98,6 +98,9 @@ test('exit codes: success_codes, crash with log tail, user error from the protoc
     e instanceof JobFailedError && e.signal === 'SIGSEGV' && /killed by SIGSEGV/.test(e.message));
   await assert.rejects(superviseJob(cmd({ run: ['no-such-program-anywhere', '--x'] })), (e: unknown) =>
     e instanceof JobUserError && /cannot start "no-such-program-anywhere"/.test(e.message) && e.where === 'steps.s1.with.run');
+  // An argument the OS cannot take (NUL byte): refused before any process exists, same class of error.
+  await assert.rejects(superviseJob(cmd({ run: ['true', 'a\u0000b'] })), (e: unknown) =>
+    e instanceof JobUserError && /cannot start "true"/.test(e.message) && e.where === 'steps.s1.with.run');
 });
 
 test('whatever the job leaves running in its process group is killed when it exits', async () => {
