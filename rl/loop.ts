@@ -157,6 +157,7 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
     s.history.push(values);
     writeFileAtomic(metricsFile, s.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
     ctx.metric(values, s.iteration);
+    ctx.log(`iteration ${s.iteration} sample (reward ${scores.rewards[0]}): ${JSON.stringify(ro.texts[0].slice(0, 400))}`);
     ctx.progress(s.iteration, p.iterations, `reward ${values.reward_mean.toFixed(3)}, accuracy ${values.accuracy.toFixed(2)}, format ${values.format_rate.toFixed(2)}`, 'iterations');
     if (s.iteration % p.save_every === 0 && s.iteration < p.iterations) await save();
   }
