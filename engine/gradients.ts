@@ -91,6 +91,87 @@ const grads: Array<{ kernel: string; save?: string[]; all?: boolean; outputs?: b
       return { x: () => tf.pad(dy, pads) };
     },
   },
+  { kernel: tf.AddN, all: true, fn: (dy, inputs) => Object.fromEntries(inputs.map((_, i) => [String(i), () => tf.clone(dy)])) },
+  { kernel: tf.BroadcastTo, save: ['x'], fn: (dy, [x]) => ({ x: () => reduceTo(dy, x.shape) }) },
+  // Element-wise ops the losses of later stages use (ratios, clipping, masking).
+  {
+    kernel: tf.Maximum, save: ['a', 'b'],
+    fn: (dy, [a, b]) => ({
+      a: () => reduceTo(tf.mul(dy, tf.cast(tf.greaterEqual(a, b), 'float32')), a.shape),
+      b: () => reduceTo(tf.mul(dy, tf.cast(tf.less(a, b), 'float32')), b.shape),
+    }),
+  },
+  {
+    kernel: tf.Minimum, save: ['a', 'b'],
+    fn: (dy, [a, b]) => ({
+      a: () => reduceTo(tf.mul(dy, tf.cast(tf.lessEqual(a, b), 'float32')), a.shape),
+      b: () => reduceTo(tf.mul(dy, tf.cast(tf.greater(a, b), 'float32')), b.shape),
+    }),
+  },
+  {
+    kernel: tf.ClipByValue, save: ['x'],
+    fn: (dy, [x], attrs) => {
+      const inside = tf.logicalAnd(tf.greaterEqual(x, attrs.clipValueMin as number), tf.lessEqual(x, attrs.clipValueMax as number));
+      return { x: () => tf.mul(dy, tf.cast(inside, 'float32')) };
+    },
+  },
+  { kernel: tf.Abs, save: ['x'], fn: (dy, [x]) => ({ x: () => tf.mul(dy, tf.sign(x)) }) },
+  { kernel: tf.Sqrt, save: ['x'], fn: (dy, [x]) => ({ x: () => tf.div(dy, tf.mul(tf.sqrt(x), 2)) }) },
+  { kernel: tf.Tanh, outputs: [true], fn: (dy, [y]) => ({ x: () => tf.mul(dy, tf.sub(1, tf.square(y))) }) },
+  { kernel: tf.Relu, save: ['x'], fn: (dy, [x]) => ({ x: () => tf.mul(dy, tf.cast(tf.greater(x, 0), 'float32')) }) },
+  { kernel: tf.Softplus, save: ['x'], fn: (dy, [x]) => ({ x: () => tf.mul(dy, tf.sigmoid(x)) }) },
+  {
+    kernel: tf.Select, save: ['condition', 't', 'e'],
+    fn: (dy, [cond, t, e]) => {
+      const c = tf.cast(cond, 'float32');
+      return {
+        condition: () => tf.zerosLike(c),
+        t: () => reduceTo(tf.mul(dy, c), t.shape),
+        e: () => reduceTo(tf.mul(dy, tf.sub(1, c)), e.shape),
+      };
+    },
+  },
+  {
+    kernel: tf.Max, save: ['x'], outputs: [true],
+    fn: (dy, saved, attrs) => {
+      const [x, y] = saved;
+      const axes = tf.util.parseAxisParam(attrs.reductionIndices as number | number[], x.shape);
+      const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      const hit = tf.cast(tf.equal(x, tf.reshape(y, kept)), 'float32');
+      return { x: () => tf.mul(hit, tf.reshape(dy, kept)) };
+    },
+  },
+  {
+    kernel: tf.Tile, save: ['x'],
+    fn: (dy, [x], attrs) => {
+      // dy is [r0*x0, r1*x1, ...]: view it as [r0, x0, r1, x1, ...] and sum the repeat axes.
+      const reps = attrs.reps as number[];
+      const shape = x.shape.flatMap((d, i) => [reps[i], d]);
+      const axes = reps.map((_, i) => 2 * i);
+      return { x: () => tf.reshape(tf.sum(tf.reshape(dy, shape), axes), x.shape) };
+    },
+  },
+  {
+    // Gather along axis 0 (e.g. picking rows or log-probs): a one-hot matMul, since wasm
+    // has no UnsortedSegmentSum.
+    kernel: tf.GatherV2, save: ['x', 'indices'],
+    fn: (dy, [x, indices], attrs) => {
+      const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+      if (axis !== 0 || (attrs.batchDims as number) !== 0) throw new Error('gather gradient: only axis 0 without batch dimensions is supported');
+      const n = indices.size, rest = x.size / x.shape[0];
+      return {
+        x: () => {
+          const oneHotT = tf.transpose(tf.cast(tf.oneHot(tf.reshape(tf.cast(indices, 'int32'), [n]) as tf.Tensor1D, x.shape[0]), 'float32'));
+          return tf.reshape(tf.matMul(oneHotT as tf.Tensor2D, tf.reshape(dy, [n, rest]) as tf.Tensor2D), x.shape);
+        },
+        indices: () => tf.zerosLike(indices),
+      };
+    },
+  },
+  {
+    kernel: tf.SplitV,
+    fn: (dy, _s, attrs) => ({ x: () => tf.concat(dy as unknown as tf.Tensor[], attrs.axis as number) }),
+  },
   {
     kernel: tf.Concat, all: true,
     fn: (dy, inputs, attrs) => {
@@ -100,6 +181,14 @@ const grads: Array<{ kernel: string; save?: string[]; all?: boolean; outputs?: b
     },
   },
 ];
+
+// Piecewise-constant ops: zero gradient (so a mask computed from a tensor does not stop backprop).
+for (const kernel of [tf.Greater, tf.GreaterEqual, tf.Less, tf.LessEqual, tf.Equal, tf.NotEqual]) {
+  grads.push({ kernel, save: ['a', 'b'], fn: (_dy, [a, b]) => ({ a: () => tf.zerosLike(a), b: () => tf.zerosLike(b) }) });
+}
+for (const kernel of [tf.Sign, tf.Floor, tf.Round, tf.Ceil]) {
+  grads.push({ kernel, save: ['x'], fn: (_dy, [x]) => ({ x: () => tf.zerosLike(x) }) });
+}
 
 for (const g of grads) {
   if (tf.getGradient(g.kernel)) continue;
