@@ -1,8 +1,9 @@
 /**
- * Gradients of the kernels the engine differentiates through. tfjs-core's package entry
- * (the one Node loads) registers none; the union @tensorflow/tfjs package would, but is
- * not a dependency. Each is the textbook derivative; test/engine/gradients.test.ts checks
- * them against finite differences. Kernels already given a gradient are left alone.
+ * Gradients of the kernels the engine and its losses differentiate through. tfjs-core's
+ * package entry (the one Node loads) registers none; the union @tensorflow/tfjs package
+ * would, but is not a dependency. Each is the textbook derivative; test/engine/gradients.test.ts
+ * and op-gradients.test.ts check them against finite differences. Kernels already given a
+ * gradient (e.g. by tfjs-node) are left alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
