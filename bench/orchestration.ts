@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { WorkflowHandle } from '@temporalio/client';
 import { startRun } from '../runtime/runs.ts';
 import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
 
@@ -36,6 +37,7 @@ export async function run(): Promise<object> {
     })));
     await (await startRun(s.client, chain)).result(); // warm-up: bundle, caches, JIT
 
+    const phases: Record<string, number>[] = [];
     const pipelineMs: number[] = [];
     const directMs: number[] = [];
     const pipelineCpu: number[] = [];
@@ -44,8 +46,10 @@ export async function run(): Promise<object> {
     for (let r = 0; r < REPEATS; r++) {
       let c0 = cpuNow();
       let t0 = performance.now();
-      await (await startRun(s.client, chain)).result();
+      const h = await startRun(s.client, chain);
+      await h.result();
       pipelineMs.push(performance.now() - t0);
+      phases.push(await stepPhases(h));
       pipelineCpu.push(cpuNow() - c0);
       c0 = cpuNow();
       t0 = performance.now();
@@ -74,6 +78,10 @@ export async function run(): Promise<object> {
       // CPU time (this process with its finished children, plus the Temporal server) per step:
       // what the overhead would cost on an otherwise idle machine, whatever else runs here.
       cpu_overhead_per_step_ms: round(median(pipelineCpu.map((p, i) => (p - directCpu[i]) / STEPS))),
+      // Where a step's time goes, from the server's event times (median per step, ms):
+      // activity dispatch (scheduled → started on the worker), the activity itself (job
+      // included), workflow task dispatch and the workflow task on the worker.
+      step_phases_ms: Object.fromEntries(Object.keys(phases[0] ?? {}).map((k) => [k, round(median(phases.map((p) => p[k])))])),
       cpu_pipeline_ms: pipelineCpu.map(round),
       cpu_direct_ms: directCpu.map(round),
       restart: RESTARTS === 0 ? null : {
@@ -86,6 +94,35 @@ export async function run(): Promise<object> {
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
+}
+
+/** Median time per step of each phase, from the event times of one run's history. */
+async function stepPhases(h: WorkflowHandle): Promise<Record<string, number>> {
+  const events = (await h.fetchHistory()).events ?? [];
+  const ms = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+  const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+  const out: Record<string, number[]> = { activity_dispatch: [], activity: [], workflow_task_dispatch: [], workflow_task: [] };
+  for (const e of events) {
+    const a = e.activityTaskCompletedEventAttributes;
+    if (a) {
+      const sched = byId.get(Number(a.scheduledEventId));
+      const start = byId.get(Number(a.startedEventId));
+      if (sched && start) {
+        out.activity_dispatch.push(ms(start) - ms(sched));
+        out.activity.push(ms(e) - ms(start));
+      }
+    }
+    const w = e.workflowTaskCompletedEventAttributes;
+    if (w) {
+      const sched = byId.get(Number(w.scheduledEventId));
+      const start = byId.get(Number(w.startedEventId));
+      if (sched && start) {
+        out.workflow_task_dispatch.push(ms(start) - ms(sched));
+        out.workflow_task.push(ms(e) - ms(start));
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, xs]) => [k, xs.length ? median(xs) : 0]));
 }
 
 /** user+system CPU time of a process from /proc (with its reaped children when asked), in ms. */

@@ -153,13 +153,13 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   // Logs.
   let log: WriteStream | undefined;
   if (o.logFile) {
-    mkdirSync(dirname(o.logFile), { recursive: true });
+    if (dirname(o.logFile) !== o.outDir) mkdirSync(dirname(o.logFile), { recursive: true });
     log = createWriteStream(o.logFile, { flags: 'a' });
     log.on('error', () => {}); // a full disk must not take the job down with it
     const what = launch.shell ? launch.file : [launch.file, ...launch.args].join(' ');
     log.write(`=== ${new Date().toISOString()} attempt ${o.attempt}${resume ? ` resuming from ${resume.path}` : ''}: ${what}\n`);
   }
-  if (o.metricsFile) mkdirSync(dirname(o.metricsFile), { recursive: true });
+  if (o.metricsFile && dirname(o.metricsFile) !== o.outDir) mkdirSync(dirname(o.metricsFile), { recursive: true });
 
   // Start, and arm the watchdog at once (it is started with the first job of this process).
   const watchdog = processWatchdog();

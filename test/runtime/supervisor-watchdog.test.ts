@@ -91,3 +91,27 @@ test('one watchdog for all jobs of a process; SIGKILL of the supervisor kills ev
   assert.ok(await waitFor(() => !alive(watchdogPid), 5000), 'the watchdog stayed after its work was done');
   assert.ok(alive(keptPid), 'a disarmed group was killed');
 });
+
+test('the watchdog keeps no process alive: a supervisor with nothing left to do exits, and its watchdog with it', async () => {
+  const root = tempDir();
+  const file = join(root, 'supervise-quick.mts');
+  const sup = pathToFileURL(join(PROJECT_ROOT, 'runtime', 'supervisor.ts')).href;
+  const wd = pathToFileURL(join(PROJECT_ROOT, 'runtime', 'watchdog.ts')).href;
+  writeFileSync(file, `
+import { superviseJob } from ${JSON.stringify(sup)};
+import { processWatchdog } from ${JSON.stringify(wd)};
+await superviseJob({ kind: 'command', runId: 'r', stepId: 'quick', attempt: 1, params: { run: ['true'] }, outDir: ${JSON.stringify(root)} });
+console.log('WATCHDOG ' + processWatchdog().pid);
+`);
+  const child = spawn(node, ['--import', 'tsx', file], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  const code = await new Promise<number | null>((res) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); res(-1); }, 20_000);
+    child.once('exit', (c) => { clearTimeout(timer); res(c); });
+  });
+  assert.equal(code, 0, 'the supervising process did not exit on its own (killed after 20 s)');
+  const watchdogPid = Number(/WATCHDOG (\d+)/.exec(out)?.[1]);
+  assert.ok(watchdogPid > 0, `no watchdog pid in: ${out}`);
+  assert.ok(await waitFor(() => !alive(watchdogPid), 5000), 'the watchdog outlived the process it guards');
+});
