@@ -84,7 +84,7 @@ export function registerSchedule(program: Command): void {
         if (o.json) return void process.stdout.write(JSON.stringify(d, null, 2) + '\n');
         console.log(`schedule ${name} (${d.state.paused ? 'paused' : 'active'}${d.state.note ? `, ${d.state.note}` : ''})`);
         console.log(`pipeline: ${String(d.memo?.pipeline ?? '?')} (plan ${String(d.memo?.planHash ?? '').slice(0, 12)})`);
-        console.log(`cron: "${String(d.memo?.cron ?? '?')}" in ${d.spec.timezone ?? 'UTC'}`);
+        console.log(`cron: "${String(d.memo?.cron ?? '?')}" in ${d.spec.timezone || 'UTC'}`);
         console.log(`overlap: ${String(d.policies.overlap ?? "skip").toLowerCase()}`);
         console.log(`next: ${d.info.nextActionTimes.slice(0, 3).map((x) => x.toISOString()).join(', ') || '-'}`);
         for (const a of d.info.recentActions) console.log(`ran: ${a.takenAt.toISOString()}  ${a.action.workflow.workflowId}`);
