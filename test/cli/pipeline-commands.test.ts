@@ -1,4 +1,4 @@
-/** The CLI as a user runs it: `node bin/doctor-agent.js ...`, exit codes and output (few spawns: each loads every command). */
+/** The CLI as a user runs it: `node bin/doctor-agent.js ...`, exit codes and output (few spawns: each starts a node process). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
