@@ -63,20 +63,26 @@ export async function loadModel(dir: string): Promise<{ model: CausalLM; config:
       if (name === 'lm_head.weight' && config.tie_word_embeddings) continue;
       throw new Error(`${where.get(name)}: unexpected tensor "${name}": the checkpoint does not match config.json ${cfgHint}`);
     }
-    const weights = new Map<string, { shape: number[]; data: Float32Array }>();
+    // Check every tensor's presence and shape before reading any data.
     for (const [name, shape] of expected) {
       const path = where.get(name);
       if (!path) throw new Error(`${dir}: missing tensor "${name}" (expected shape [${shape}]) ${cfgHint}`);
-      const f = open(path);
-      const e = f.tensors.get(name);
+      const e = open(path).tensors.get(name);
       if (!e) throw new Error(`${path}: missing tensor "${name}" (the index lists it in this shard)`);
       if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${path}: tensor "${name}" has shape [${e.shape}], expected [${shape}] ${cfgHint}`);
       }
-      weights.set(name, { shape, data: f.read(name) });
     }
+    // Then read and place them one at a time, so only one tensor is ever held on the host.
     const model = new CausalLM(config);
-    model.setWeights(weights);
+    try {
+      for (const [name, shape] of expected) {
+        model.setWeights(new Map([[name, { shape, data: open(where.get(name)!).read(name) }]]));
+      }
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
     return { model, config };
   } finally {
     for (const f of files.values()) f.close();
