@@ -110,7 +110,8 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
     const dtype = opts.dtype ?? 'F32';
     const c = model.config;
     writeJsonAtomic(join(tmp, 'config.json'), toHfConfig(c, dtype === 'F32' ? 'float32' : 'bfloat16'));
-    const tensors = [...model.getWeights()].map(([name, w]) => ({ name, shape: w.shape, data: w.data }));
+    // Each weight is read from the model only when its turn to be written comes.
+    const tensors = [...model.weightShapes()].map(([name, shape]) => ({ name, shape, data: () => model.getWeight(name).data }));
     writeSafetensors(join(tmp, 'model.safetensors'), tensors, { dtype });
     const gen = opts.generationConfig ?? {
       ...(c.bos_token_id !== undefined ? { bos_token_id: c.bos_token_id } : {}),

@@ -96,16 +96,24 @@ export class CausalLM {
     return n;
   }
 
-  /** Weights by Hugging Face name, in the files' layout ([out, in] for linear layers). */
-  getWeights(): Map<string, { shape: number[]; data: Float32Array }> {
-    const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, v] of this.params) {
-      const t: tf.Tensor = isLinearWeight(name) ? tf.transpose(v) : v;
-      // A copy: on some backends dataSync hands out the tensor's own storage.
-      out.set(name, { shape: t.shape, data: (t.dataSync() as Float32Array).slice() });
-      if (t !== v) t.dispose();
-    }
+  /** One weight in the files' layout ([out, in] for linear layers), as a copy. */
+  getWeight(name: string): { shape: number[]; data: Float32Array } {
+    const v = this.w(name);
+    const t: tf.Tensor = isLinearWeight(name) ? tf.transpose(v) : v;
+    // A copy: on some backends dataSync hands out the tensor's own storage.
+    const out = { shape: t.shape, data: (t.dataSync() as Float32Array).slice() };
+    if (t !== v) t.dispose();
     return out;
+  }
+
+  /** Every weight by Hugging Face name, in the files' layout. */
+  getWeights(): Map<string, { shape: number[]; data: Float32Array }> {
+    return new Map([...this.params.keys()].map((name) => [name, this.getWeight(name)]));
+  }
+
+  /** Weight shapes in the files' layout, by Hugging Face name. */
+  weightShapes(): Map<string, number[]> {
+    return new Map([...this.params].map(([name, v]) => [name, isLinearWeight(name) ? [v.shape[1], v.shape[0]] as number[] : v.shape]));
   }
 
   /** Sets weights given in the files' layout; every name must be a weight of this model with its shape. */

@@ -136,7 +136,8 @@ export function floatToBf16(x: number): number {
 export interface TensorToWrite {
   name: string;
   shape: number[];
-  data: Float32Array;
+  /** The values, or a function giving them when the tensor is written (one at a time). */
+  data: Float32Array | (() => Float32Array);
 }
 
 /** Writes tensors (sorted by name) as F32 or BF16, with string metadata ({format: "pt"} by default). */
@@ -152,7 +153,6 @@ export function writeSafetensors(
   let offset = 0;
   for (const t of sorted) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`writeSafetensors: "${t.name}" has ${t.data.length} values but shape [${t.shape}]`);
     if (header[t.name]) throw new Error(`writeSafetensors: duplicate tensor name "${t.name}"`);
     header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + count * width] };
     offset += count * width;
@@ -166,7 +166,12 @@ export function writeSafetensors(
   try {
     writeSync(fd, len);
     writeSync(fd, json);
-    for (const t of sorted) writeSync(fd, encode(t.data, dtype));
+    for (const t of sorted) {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      if (count !== data.length) throw new Error(`writeSafetensors: "${t.name}" has ${data.length} values but shape [${t.shape}]`);
+      writeSync(fd, encode(data, dtype));
+    }
   } finally {
     closeSync(fd);
   }
