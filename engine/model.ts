@@ -19,8 +19,8 @@ import { inverseFrequencies, ropeTables } from './rope.ts';
 
 /** Keys and values of every layer for the tokens seen so far; `forward` appends to it. */
 export interface KVCache {
-  /** Per layer: keys and values, [B*kvHeads, S, headDim] (appending is a contiguous copy per row group). */
-  layers: { k: tf.Tensor3D; v: tf.Tensor3D }[];
+  /** Per layer: keys transposed [B*kvHeads, headDim, S] and values [B*kvHeads, S, headDim]. */
+  layers: { kT: tf.Tensor3D; v: tf.Tensor3D }[];
   /** Tokens held (S). */
   length: number;
 }
@@ -30,7 +30,7 @@ export function createCache(): KVCache {
 }
 
 export function disposeCache(cache: KVCache): void {
-  for (const l of cache.layers) { l.k.dispose(); l.v.dispose(); }
+  for (const l of cache.layers) { l.kT.dispose(); l.v.dispose(); }
   cache.layers = [];
   cache.length = 0;
 }
@@ -172,32 +172,31 @@ export class CausalLM {
     const v = this.proj(x, p + 'v_proj');
 
     // Query heads sharing a key/value head are stacked along the query axis, position-major:
-    // [B*Hkv, T*rep, d], row t*rep + r. Keys and values: [B*Hkv, T, d].
+    // [B*Hkv, T*rep, d], row t*rep + r. Keys transposed [B*Hkv, d, T], values [B*Hkv, T, d].
     const G = B * Hkv;
     const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, rep, d]), [0, 2, 1, 3, 4]), [G, T * rep, d]) as tf.Tensor3D;
-    let kh = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
+    let kT = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 3, 1]), [G, d, T]) as tf.Tensor3D;
     let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
     if (cache) {
       const old = cache.layers[i];
       if (old) {
-        kh = tf.concat([old.k, kh], 1);
+        kT = tf.concat([old.kT, kT], 2);
         vh = tf.concat([old.v, vh], 1);
-        old.k.dispose();
+        old.kT.dispose();
         old.v.dispose();
       }
-      cache.layers[i] = { k: tf.keep(kh), v: tf.keep(vh) };
+      cache.layers[i] = { kT: tf.keep(kT), v: tf.keep(vh) };
     }
-    const S = kh.shape[1];
+    const S = kT.shape[2];
 
     // Queries go in blocks of positions; a block's queries only see keys up to its last
     // position, so the fully masked upper triangle is never computed.
     const outs = ctx.blocks.map(({ t0, t1, mask }) => {
       const rows = (t1 - t0) * rep, keys = S - T + t1;
       const qb = rows === T * rep ? qh : tf.slice(qh, [0, t0 * rep, 0], [G, rows, d]);
-      const kb = keys === S ? kh : tf.slice(kh, [0, 0, 0], [G, keys, d]);
+      const kb = keys === S ? kT : tf.slice(kT, [0, 0, 0], [G, d, keys]);
       const vb = keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
-      // q @ k^T through the transpose flag (batched matMuls have no fast path on wasm either way).
-      let scores: tf.Tensor = tf.matMul(qb, kb, false, true);
+      let scores: tf.Tensor = tf.matMul(qb, kb);
       if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
       return tf.matMul(tf.softmax(scores) as tf.Tensor3D, vb);
     });
