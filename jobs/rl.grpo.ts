@@ -21,7 +21,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     update({ policy, optimizer, rollout, scores, seq, oldLogp, refLogp, rng }) {
       const adv = grpoAdvantages(scores.rewards, rollout.group);
       return { ...grpoUpdate(policy, optimizer, { ...seq, advantages: broadcast(adv, seq.mask), oldLogp, refLogp }, {
-        lr: p.learning_rate, clip: p.clip_range, klCoef: p.kl_coef, epochs: p.epochs_per_iteration, miniBatchSize: p.mini_batch_size, maxGradNorm: 1.0,
+        lr: p.learning_rate, clip: p.clip_range, klCoef: p.kl_coef, kl: p.kl_estimator, epochs: p.epochs_per_iteration, miniBatchSize: p.mini_batch_size, maxGradNorm: p.max_grad_norm,
       }, rng) };
     },
     parts: () => [],

@@ -21,6 +21,7 @@ export const PpoParams = z.strictObject({
   iterations: z.number().int().positive().default(100).describe('Rollout → score → update iterations.'),
   batch_size: z.number().int().positive().default(64).describe('Prompts per iteration (rollout batch).'),
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
+  max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm (policy and value model each).'),
   max_prompt_len: z.number().int().positive().default(1024).describe('Longer prompts are truncated from the left.'),
   reward: Reward.default({ correct: 1.0, wrong: 0.1, malformed: 0.0 }),
   seed: Seed,
