@@ -103,3 +103,15 @@ test('SIGKILL after a checkpoint, resume: final weights bit-identical to an unin
   const b = readFileSync(join(dir, 'killed', 'checkpoint', 'model.safetensors'));
   assert.equal(Buffer.compare(a, b), 0, 'final model.safetensors bytes differ');
 });
+
+test('SFT from a Hugging Face model folder keeps its tokenizer; a bad model path is a user error naming it', async () => {
+  const first = await run(recordingContext({ ...base, epochs: 1, save_every: 1000 }, join(dir, 'hf-start-0')));
+  const from = first.checkpoint as string;
+  const ctx = recordingContext({ ...base, model: from, epochs: 1, save_every: 1000 }, join(dir, 'hf-start'));
+  const r = await run(ctx);
+  assert.equal(readFileSync(join(r.checkpoint as string, 'tokenizer.json'), 'utf8'), readFileSync(join(from, 'tokenizer.json'), 'utf8'));
+  assert.ok(!existsSync(join(dir, 'hf-start', 'tokenizer')), 'no tokenizer is trained when the model brings one');
+  await assert.rejects(run(recordingContext({ ...base, model: join(dir, 'nowhere'), epochs: 1 }, join(dir, 'bad'))),
+    (e: Error) => e.name === 'UserError' && e.message.includes('nowhere') && e.message.includes('not a model folder'));
+  await assert.rejects(run(recordingContext({ ...base, model: 'preset:huge', epochs: 1 }, join(dir, 'bad2'))), /unknown preset "huge"/);
+});
