@@ -6,10 +6,18 @@
  * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
  * figures subtract a run that only prefills and samples the first token.
  *
+ * The same figures in PyTorch on CPU (bench/torch_reference.py, transformers' model of the same
+ * config) at 1 and 2 threads, run interleaved with ours, give the ratio ours / PyTorch. The
+ * Python it runs: $DOCTOR_AGENT_TORCH_PYTHON if set, else /tmp/parity-venv/bin/python if present;
+ * without one (or without torch in it) the comparison is skipped and the JSON says why.
+ *
  *   node --import tsx bench/engine.ts            (or: npm run bench -- engine)
  *   BENCH_QUICK=1 node --import tsx bench/engine.ts   (fewer shapes and runs)
+ *   DOCTOR_AGENT_TORCH_PYTHON=/path/to/python ...     (a Python with `pip install torch transformers`)
  */
-import { mkdirSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,6 +38,81 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+type Times = { wall: number[]; cpu: number[] };
+const TORCH_THREADS = [1, 2];
+const DEFAULT_TORCH_PYTHON = '/tmp/parity-venv/bin/python';
+
+/** bench/torch_reference.py in --serve mode: one timed PyTorch run per request. */
+class TorchReference {
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly lines: AsyncIterator<string>, readonly versions: Record<string, string>) {}
+
+  /** Starts the reference, or says why it cannot run. */
+  static async start(): Promise<TorchReference | { skipped: string }> {
+    const python = process.env.DOCTOR_AGENT_TORCH_PYTHON || (existsSync(DEFAULT_TORCH_PYTHON) ? DEFAULT_TORCH_PYTHON : undefined);
+    const howTo = 'to compare, set DOCTOR_AGENT_TORCH_PYTHON to a Python after `pip install torch transformers` (or create /tmp/parity-venv with them)';
+    if (!python) return { skipped: `no Python with torch: DOCTOR_AGENT_TORCH_PYTHON is unset and ${DEFAULT_TORCH_PYTHON} does not exist; ${howTo}` };
+    const child = spawn(python, [join(root, 'bench', 'torch_reference.py'), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-2000); });
+    const spawnError = new Promise<string>((res) => child.on('error', (e) => res(e.message)));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const first = await Promise.race([lines.next().then((r) => (r.done ? undefined : r.value)), spawnError]);
+    try {
+      const ready = JSON.parse(first ?? '') as Record<string, string>;
+      if (ready.ready) return new TorchReference(child, lines, { torch: ready.torch, transformers: ready.transformers });
+    } catch { /* reported below */ }
+    child.kill();
+    return { skipped: `${python} could not run bench/torch_reference.py (${(first ?? '').trim() || stderr.trim().split('\n').pop() || 'no output'}); ${howTo}` };
+  }
+
+  async timed(req: Record<string, unknown>): Promise<{ wall: number; cpu: number }> {
+    this.child.stdin.write(JSON.stringify(req) + '\n');
+    const r = await this.lines.next();
+    const answer = JSON.parse(r.done ? '{"error":"the reference exited"}' : r.value) as { wall: number; cpu: number; error?: string };
+    if (answer.error) throw new Error(`bench/torch_reference.py: ${answer.error}`);
+    return answer;
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+/** Timed runs of ours, each followed by one PyTorch run per thread count (the same work). */
+async function interleaved(runs: number, ours: () => void, ref: TorchReference | undefined, req: Record<string, unknown>) {
+  ours();
+  const mine: Times = { wall: [], cpu: [] };
+  const theirs = new Map<number, Times>(TORCH_THREADS.map((n) => [n, { wall: [], cpu: [] }]));
+  for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    ours();
+    mine.wall.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    mine.cpu.push((c.user + c.system) / 1e6);
+    if (!ref) continue;
+    for (const threads of TORCH_THREADS) {
+      const r = await ref.timed({ ...req, threads });
+      theirs.get(threads)!.wall.push(r.wall);
+      theirs.get(threads)!.cpu.push(r.cpu);
+    }
+  }
+  return { mine, theirs: ref ? theirs : undefined };
+}
+
+/** PyTorch's rate per thread count and ours over it (by wall clock and by CPU time). */
+function comparison(work: number, mine: Times, theirs: Map<number, Times> | undefined) {
+  if (!theirs) return undefined;
+  return Object.fromEntries([...theirs].map(([threads, t]) => {
+    const wall = work / median(t.wall), cpu = work / median(t.cpu);
+    return [`threads${threads}`, {
+      tokensPerSec: Math.round(wall), tokensPerCpuSecond: Math.round(cpu),
+      oursOverTorch: +(work / median(mine.wall) / wall).toFixed(3),
+      oursOverTorchCpuTime: +(work / median(mine.cpu) / cpu).toFixed(3),
+    }];
+  }));
 }
 
 /** Wall-clock and CPU seconds of each run (after one warm-up run). */
@@ -76,7 +159,7 @@ function lcg(seed: number): () => number {
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
 }
 
-async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number, number]>, runs: number, peak: { wall: number; cpu: number }) {
+async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number, number]>, runs: number, peak: { wall: number; cpu: number }, ref?: TorchReference) {
   const model = new CausalLM(c).initRandom(1);
   const opt = new AdamW(model.params);
   const rng = lcg(7);
@@ -84,9 +167,9 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
   for (const [B, T] of shapes) {
     const batch = { ids: randomRows(rng, B, T, c.vocab_size) };
     const mask = batch.ids.map((r) => r.map(() => 1));
-    const t = timeRuns(runs, () => {
+    const { mine: t, theirs } = await interleaved(runs, () => {
       trainStep(model, opt, [batch], (m, b) => causalLmLoss(m, b.ids, mask), { lr: 1e-4, maxGradNorm: 1 });
-    });
+    }, ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T });
     const tokensPerSec = (B * T) / median(t.wall);
     const tokensPerCpuSec = (B * T) / median(t.cpu);
     const flops = trainFlopsPerToken(c, T) * tokensPerSec;
@@ -96,8 +179,9 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
       stepSeconds: t.wall.map((s) => +s.toFixed(3)), stepCpuSeconds: t.cpu.map((s) => +s.toFixed(3)),
       modelGflops: +(flops / 1e9).toFixed(2), shareOfPeak: +(flops / 1e9 / peak.wall).toFixed(3),
       shareOfPeakCpuTime: +((trainFlopsPerToken(c, T) * tokensPerCpuSec) / 1e9 / peak.cpu).toFixed(3),
+      torch: comparison(B * T, t, theirs),
     };
-    process.stderr.write(`train ${name} B=${B} T=${T}: ${r.tokensPerSec} tokens/s, ${r.tokensPerCpuSecond} per CPU second (${r.modelGflops} GFLOP/s, ${(100 * r.shareOfPeak).toFixed(1)}% of peak)\n`);
+    process.stderr.write(`train ${name} B=${B} T=${T}: ${r.tokensPerSec} tokens/s, ${r.tokensPerCpuSecond} per CPU second (${r.modelGflops} GFLOP/s, ${(100 * r.shareOfPeak).toFixed(1)}% of peak)${describe(r.torch)}\n`);
     results.push(r);
   }
   opt.dispose();
@@ -105,15 +189,16 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
   return results;
 }
 
-async function benchGeneration(name: string, c: ModelConfig, batches: number[], newTokens: number, runs: number) {
+async function benchGeneration(name: string, c: ModelConfig, batches: number[], newTokens: number, runs: number, ref?: TorchReference) {
   const model = new CausalLM(c).initRandom(2);
   const rng = lcg(11);
   const results = [];
   for (const B of batches) {
     const prompts = randomRows(rng, B, 16, c.vocab_size);
-    const t = timeRuns(runs, () => { generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }); });
+    const req = { op: 'generate', config: join(root, 'configs', `${name}.json`), batch: B, promptLen: 16 };
+    const { mine: t, theirs } = await interleaved(runs, () => { generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }); }, ref, { ...req, newTokens });
     // The prompt's prefill and the first token alone, to separate the per-token decoding rate.
-    const p = timeRuns(runs, () => { generate(model, prompts, { maxNewTokens: 1, temperature: 1, seed: 3 }); });
+    const { mine: p, theirs: theirsPrefill } = await interleaved(runs, () => { generate(model, prompts, { maxNewTokens: 1, temperature: 1, seed: 3 }); }, ref, { ...req, newTokens: 1 });
     const decodeCpu = Math.max(1e-9, median(t.cpu) - median(p.cpu));
     const decodeWall = Math.max(1e-9, median(t.wall) - median(p.wall));
     const r = {
@@ -124,12 +209,33 @@ async function benchGeneration(name: string, c: ModelConfig, batches: number[], 
       decodeTokensPerCpuSecond: Math.round((B * (newTokens - 1)) / decodeCpu),
       prefillSeconds: +median(p.wall).toFixed(3),
       seconds: t.wall.map((s) => +s.toFixed(3)),
+      torch: comparison(B * newTokens, t, theirs),
+      torchDecode: theirs && theirsPrefill ? decodeComparison(B * (newTokens - 1), t, p, theirs, theirsPrefill) : undefined,
     };
-    process.stderr.write(`generate ${name} batch ${B}: ${r.tokensPerSec} tokens/s (${r.tokensPerCpuSecond} per CPU second); decoding alone ${r.decodeTokensPerSec} (${r.decodeTokensPerCpuSecond} per CPU second)\n`);
+    process.stderr.write(`generate ${name} batch ${B}: ${r.tokensPerSec} tokens/s (${r.tokensPerCpuSecond} per CPU second); decoding alone ${r.decodeTokensPerSec} (${r.decodeTokensPerCpuSecond} per CPU second)${describe(r.torch)}\n`);
     results.push(r);
   }
   model.dispose();
   return results;
+}
+
+/** The decoding-alone rates (full run minus prefill run) of PyTorch and ours over them. */
+function decodeComparison(work: number, mine: Times, minePrefill: Times, theirs: Map<number, Times>, theirsPrefill: Map<number, Times>) {
+  const rate = (full: number[], pre: number[]) => work / Math.max(1e-9, median(full) - median(pre));
+  return Object.fromEntries([...theirs].map(([threads, t]) => {
+    const tp = theirsPrefill.get(threads)!;
+    const wall = rate(t.wall, tp.wall), cpu = rate(t.cpu, tp.cpu);
+    return [`threads${threads}`, {
+      tokensPerSec: Math.round(wall), tokensPerCpuSecond: Math.round(cpu),
+      oursOverTorch: +(rate(mine.wall, minePrefill.wall) / wall).toFixed(3),
+      oursOverTorchCpuTime: +(rate(mine.cpu, minePrefill.cpu) / cpu).toFixed(3),
+    }];
+  }));
+}
+
+function describe(torch: ReturnType<typeof comparison>): string {
+  if (!torch) return '';
+  return '; ours/PyTorch ' + Object.entries(torch).map(([k, v]) => `${k} ${v.oursOverTorch} (CPU time ${v.oursOverTorchCpuTime})`).join(', ');
 }
 
 export async function run(): Promise<Record<string, unknown>> {
@@ -139,14 +245,22 @@ export async function run(): Promise<Record<string, unknown>> {
   const runs = quick ? 3 : 5;
   const peak = peakMatMul(1024, runs);
   process.stderr.write(`peak matMul 1024^3: ${peak.wall.toFixed(2)} GFLOP/s (${peak.cpu.toFixed(2)} per CPU second)\n`);
-  const training = [
-    ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peak)),
-    ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peak)),
-  ];
-  const generation = [
-    ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 64, runs)),
-    ...(await benchGeneration('small', small, [1, 8, 32], quick ? 16 : 32, 3)),
-  ];
+  const started = process.env.BENCH_NO_TORCH === '1' ? { skipped: 'BENCH_NO_TORCH=1' } : await TorchReference.start();
+  const ref = started instanceof TorchReference ? started : undefined;
+  process.stderr.write(ref ? `PyTorch reference: torch ${ref.versions.torch}, threads ${TORCH_THREADS.join(' and ')}, interleaved\n` : `PyTorch comparison skipped: ${(started as { skipped: string }).skipped}\n`);
+  let training, generation;
+  try {
+    training = [
+      ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peak, ref)),
+      ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peak, ref)),
+    ];
+    generation = [
+      ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 64, runs, ref)),
+      ...(await benchGeneration('small', small, [1, 8, 32], quick ? 16 : 32, 3, ref)),
+    ];
+  } finally {
+    ref?.close();
+  }
   const ratio = (preset: string, key: 'tokensPerSec' | 'tokensPerCpuSecond' | 'decodeTokensPerSec' | 'decodeTokensPerCpuSecond') => {
     const g = generation.filter((r) => r.preset === preset);
     return +(g.find((r) => r.batch === 32)![key] / g.find((r) => r.batch === 1)![key]).toFixed(2);
@@ -162,6 +276,9 @@ export async function run(): Promise<Record<string, unknown>> {
     loadAverage: loadavg(),
     peakMatMulGflops: +peak.wall.toFixed(2),
     peakMatMulGflopsPerCpuSecond: +peak.cpu.toFixed(2),
+    // Ratios ours / PyTorch (CPU, same model, batch and lengths, interleaved runs) sit in each
+    // figure's `torch` entry, per PyTorch thread count; ours is single-threaded.
+    torchReference: ref ? { ...ref.versions, threads: TORCH_THREADS, script: 'bench/torch_reference.py' } : started,
     training,
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },

@@ -25,12 +25,17 @@ function expandTo(dy: tf.Tensor, xShape: number[], axis: unknown): tf.Tensor {
   return tf.mul(tf.reshape(dy, kept), tf.ones(xShape));
 }
 
+/** x as float32 (no copy when it already is: a same-type Cast still copies on some backends). */
+function asFloat(x: tf.Tensor): tf.Tensor {
+  return x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+}
+
 const grads: Array<{ kernel: string; save?: string[]; all?: boolean; outputs?: boolean[]; fn: GradFn }> = [
   { kernel: tf.Add, save: ['a', 'b'], fn: (dy, [a, b]) => ({ a: () => reduceTo(dy, a.shape), b: () => reduceTo(dy, b.shape) }) },
   { kernel: tf.Sub, save: ['a', 'b'], fn: (dy, [a, b]) => ({ a: () => reduceTo(dy, a.shape), b: () => tf.neg(reduceTo(dy, b.shape)) }) },
   {
     kernel: tf.Multiply, save: ['a', 'b'],
-    fn: (dy, [a, b]) => ({ a: () => reduceTo(tf.mul(dy, tf.cast(b, 'float32')), a.shape), b: () => reduceTo(tf.mul(dy, tf.cast(a, 'float32')), b.shape) }),
+    fn: (dy, [a, b]) => ({ a: () => reduceTo(tf.mul(dy, asFloat(b)), a.shape), b: () => reduceTo(tf.mul(dy, asFloat(a)), b.shape) }),
   },
   {
     kernel: tf.RealDiv, save: ['a', 'b'],

@@ -14,7 +14,7 @@
 import * as tf from './tf.ts';
 import { Rng } from '../common/rng.ts';
 import { weightShapes, type ModelConfig } from './config.ts';
-import { embedding, linear, matMulConst, rotateHalfMatrices } from './ops.ts';
+import { embedding, linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
 
 /** Keys and values of every layer for the tokens seen so far; `forward` appends to it. */
@@ -151,8 +151,7 @@ export class CausalLM {
   }
 
   private rmsNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
-    const variance = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rms_norm_eps))), this.w(name));
+    return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps);
   }
 
   /** Rotates x [N, heads*d] by its positions' angles: x*cos + rotate_half(x)*sin, as [N, heads, d]. */
@@ -209,7 +208,7 @@ export class CausalLM {
     const p = `model.layers.${i}.mlp.`;
     const gate = this.proj(x, p + 'gate_proj');
     const up = this.proj(x, p + 'up_proj');
-    return this.proj(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), p + 'down_proj');
+    return this.proj(swiGlu(gate, up), p + 'down_proj');
   }
 
   /** The output projection [C, V]: lm_head, or the embedding transposed when tied. */

@@ -74,3 +74,47 @@ export function rotateHalfMatrices(d: number): { R: tf.Tensor2D; RT: tf.Tensor2D
   const R = tf.tensor2d(r, [d, d]);
   return { R, RT: tf.transpose(R) };
 }
+
+/**
+ * RMSNorm of the rows of x [N, C] with weight w [C]: x * rsqrt(mean(x^2) + eps) * w, as one
+ * op with a hand-written gradient (far fewer kernels and saved copies than the automatic one):
+ * with r the row's rsqrt, xh = x * r and g = dy * w,
+ *   dx = r * (g - xh * mean(g * xh)),   dw = sum over rows of dy * xh.
+ */
+export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
+    const xh = tf.mul(xx, r);
+    save([xh, r, ww]);
+    return {
+      value: tf.mul(xh, ww),
+      gradFunc: (dy: tf.Tensor, [sxh, sr, sw]: tf.Tensor[]) => {
+        const g = tf.mul(dy, sw);
+        const dx = tf.mul(tf.sub(g, tf.mul(sxh, tf.mean(tf.mul(g, sxh), -1, true))), sr);
+        return [dx, tf.sum(tf.mul(dy, sxh), 0)];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor2D;
+}
+
+/**
+ * SwiGLU's gating, silu(gate) * up, as one op with a hand-written gradient: with s = sigmoid(gate),
+ *   d up = dy * gate * s,   d gate = dy * up * s * (1 + gate * (1 - s)).
+ */
+export function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  const f = custom((g: tf.Tensor, u: tf.Tensor, save: tf.GradSaveFunc) => {
+    const s = tf.sigmoid(g);
+    const silu = tf.mul(g, s);
+    save([g, u, s, silu]);
+    return {
+      value: tf.mul(silu, u),
+      gradFunc: (dy: tf.Tensor, [sg, su, ss, ssilu]: tf.Tensor[]) => {
+        const dyS = tf.mul(dy, ss);
+        // 1 + gate * (1 - s) = 1 + gate - silu
+        return [tf.mul(tf.mul(dyS, su), tf.add(tf.sub(sg, ssilu), 1)), tf.mul(dy, ssilu)];
+      },
+    };
+  });
+  return f(gate, up) as tf.Tensor2D;
+}
