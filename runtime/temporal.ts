@@ -179,7 +179,11 @@ export async function startServer(p: ServerPaths, opts: StartOptions = {}): Prom
     '--db-filename', p.dbFile, '--log-level', 'warn',
     // WAL without a sync per commit: survives a crash of the server process (what the tests
     // exercise), not a power cut, and makes each step several milliseconds cheaper.
-    '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
+    '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
+    // The history service reads its transfer queue at most 20 times a second by default, and
+    // every step waits on two such reads (its activity task, then the next workflow task).
+    // Reading it more often only changes dispatch latency (about 85 → 35 ms per step here).
+    '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000'];
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   const log = openSync(logFile, 'a');
   const child = spawn(cli, args, { detached: true, stdio: ['ignore', log, log] });
