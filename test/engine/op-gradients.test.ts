@@ -2,6 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
+import { rmsNorm, swiGlu } from '../../engine/ops.ts';
 
 before(async () => { await initBackend(); });
 
@@ -58,4 +59,17 @@ test('shape, reduction and indexing gradients match finite differences', () => {
     tf.matMul(x, y), tf.matMul(x, tf.transpose(y, [0, 2, 1]), false, true),
     tf.matMul(tf.transpose(x, [0, 2, 1]), y, true, false), tf.matMul(tf.transpose(x, [0, 2, 1]), tf.transpose(y, [0, 2, 1]), true, true),
   ]), [tf.tensor3d([[[0.1, 0.5], [-0.3, 0.8]], [[1.2, -0.4], [0.6, 0.2]]]), tf.tensor3d([[[0.7, -0.2], [0.4, 0.9]], [[-0.5, 0.3], [1.1, -0.8]]])]);
+});
+
+test('the fused RMSNorm and SwiGLU ops match finite differences and their plain formulas', () => {
+  const w = () => tf.tensor1d([1.3, -0.6, 0.8]);
+  checkGrad('rmsNorm', (x, g) => rmsNorm(x as tf.Tensor2D, g as tf.Tensor1D, 1e-6), [a(), w()]);
+  checkGrad('swiGlu', (g, u) => swiGlu(g as tf.Tensor2D, u as tf.Tensor2D), [a(), tf.tensor2d([[1.1, 0.4, -0.9], [0.2, -1.5, 0.7]])]);
+  const x = a(), g = w(), u = tf.tensor2d([[1.1, 0.4, -0.9], [0.2, -1.5, 0.7]]);
+  const plainNorm = tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-6))), g);
+  const plainGlu = tf.mul(tf.mul(x, tf.sigmoid(x)), u);
+  for (const [fused, plain] of [[rmsNorm(x, g, 1e-6), plainNorm], [swiGlu(x, u), plainGlu]]) {
+    const f = fused.dataSync(), p = plain.dataSync();
+    f.forEach((v, i) => assert.ok(Math.abs(v - p[i]) < 1e-5, `fused ${v} vs plain ${p[i]} at ${i}`));
+  }
 });
