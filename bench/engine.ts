@@ -45,7 +45,7 @@ const TORCH_THREADS = [1, 2];
 const DEFAULT_TORCH_PYTHON = '/tmp/parity-venv/bin/python';
 
 /** bench/torch_reference.py in --serve mode: one timed PyTorch run per request. */
-class TorchReference {
+export class TorchReference {
   private constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly lines: AsyncIterator<string>, readonly versions: Record<string, string>) {}
 
   /** Starts the reference, or says why it cannot run. */
