@@ -7,12 +7,7 @@
  */
 import { generateKb, serializeKb } from '../data/kb/generate.ts';
 import type { CotStyle } from '../data/kb/reasoning.ts';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+import { median } from './lib/stats.ts';
 
 const trainSize = 10_000;
 const evalSize = 1_000;

@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRun } from '../runtime/runs.ts';
 import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
+import { median } from './lib/stats.ts';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 20);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
@@ -22,7 +23,6 @@ const HEARTBEAT_MS = 2000;
 /** Worker-restart measurements (0 to skip them, e.g. while profiling the per-step cost). */
 const RESTARTS = Number(process.env.BENCH_RESTARTS ?? 3);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number) => Math.round(x * 10) / 10;
 
 export async function run(): Promise<object> {

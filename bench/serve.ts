@@ -22,14 +22,10 @@ import { loadEngineBackend } from '../evaluation/engine-backend.ts';
 import { startServer } from '../evaluation/server.ts';
 import { Scheduler } from '../evaluation/scheduler.ts';
 import type { Backend, DecodeBatch } from '../evaluation/backend.ts';
+import { percentile } from './lib/stats.ts';
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
-}
 
 async function post(url: string, body: unknown): Promise<any> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
