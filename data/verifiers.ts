@@ -5,10 +5,13 @@
  * - rule:  normalised answer match (case, punctuation, articles, whitespace, unicode),
  *          alias groups, option letter ↔ option text when options are given.
  * - llm:   an LLM judge over the chat client, replying True or False.
- * - model: a verifier model's P(True), correct when at least a threshold (0.4 in the recipe).
+ * - model: a verifier model's P(True), correct when at least a threshold (0.4 in the recipe),
+ *          from a checkpoint folder run by the built-in engine (data/verifier-engine.ts) or
+ *          from an OpenAI-compatible server's logprobs.
  */
 import { ChatClient, teacherConfig } from './chat-client.ts';
 import { judgePrompt } from './prompts/verify.ts';
+import { EngineScorer, isCheckpointFolder } from './verifier-engine.ts';
 
 export interface VerifyInput {
   response: string;
@@ -28,6 +31,8 @@ export interface Verdict {
 export interface Verifier {
   name: string;
   verify(input: VerifyInput): Promise<Verdict>;
+  /** Frees what the verifier holds (the model verifier's checkpoint); optional. */
+  close?(): void;
 }
 
 // ---------------------------------------------------------------- the RL reward
@@ -144,13 +149,37 @@ export type TrueScorer = (prompt: string) => Promise<number>;
 
 export class ModelVerifier implements Verifier {
   readonly name = 'model';
-  constructor(private readonly scorer: TrueScorer, readonly threshold = 0.4) {}
+  constructor(private readonly scorer: TrueScorer, readonly threshold = 0.4, private readonly onClose?: () => void) {}
 
   async verify(input: VerifyInput): Promise<Verdict> {
     const p = await this.scorer(judgePrompt(input));
     const correct = p >= this.threshold;
     return { correct, score: p, reason: `P(True) = ${p.toFixed(3)} ${correct ? '>=' : '<'} threshold ${this.threshold}` };
   }
+
+  close(): void {
+    this.onClose?.();
+  }
+}
+
+/**
+ * A scorer over a checkpoint folder run by the built-in engine. The model is loaded on the
+ * first call and kept; calls made together share one forward pass (data/verifier-engine.ts).
+ */
+export function engineScorer(dir: string): { scorer: TrueScorer; close(): void } {
+  let loading: Promise<EngineScorer> | undefined;
+  let closed = false;
+  return {
+    scorer: async (prompt) => {
+      loading ??= EngineScorer.load(dir);
+      return (await loading).score(prompt);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      loading?.then((s) => s.close(), () => undefined);
+    },
+  };
 }
 
 /** A scorer asking an OpenAI-compatible server for the log-probabilities of "True" and "False" as the first token. */
@@ -177,7 +206,7 @@ export function logprobScorer(client: ChatClient, topLogprobs = 20): TrueScorer 
 export type VerifierConfig =
   | { type: 'rule'; aliases?: Record<string, string[]> }
   | { type: 'llm'; base_url: string; model: string; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number }
-  | { type: 'model'; model: string; threshold?: number; base_url?: string; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number };
+  | { type: 'model'; model?: string; base_url?: string; served_model?: string; threshold?: number; api_key_env?: string; concurrency?: number; max_retries?: number; timeout?: number };
 
 /**
  * Builds a verifier from the pipeline's verifier params. `deps.client` replaces the judge
@@ -190,12 +219,24 @@ export function makeVerifier(config: VerifierConfig, deps: { client?: ChatClient
     case 'llm':
       return new LlmJudgeVerifier(deps.client ?? new ChatClient(judgeConfig(config)));
     case 'model': {
-      if (deps.scorer) return new ModelVerifier(deps.scorer, config.threshold ?? 0.4);
-      if (!deps.client && !config.base_url) {
-        throw new Error(`verifier model "${config.model}": scoring a checkpoint folder with the built-in engine is not available yet; serve the verifier model behind an OpenAI-compatible API and set verifier.base_url`);
+      const threshold = config.threshold ?? 0.4;
+      if (deps.scorer) return new ModelVerifier(deps.scorer, threshold);
+      if (config.model !== undefined && config.base_url !== undefined) {
+        throw new Error('verifier: give model (a checkpoint folder, scored in-process) or base_url (a server with logprobs), not both');
       }
-      const client = deps.client ?? new ChatClient(judgeConfig({ ...config, base_url: config.base_url as string }));
-      return new ModelVerifier(logprobScorer(client), config.threshold ?? 0.4);
+      if (config.base_url !== undefined || deps.client) {
+        const served = config.served_model ?? 'default';
+        const client = deps.client ?? new ChatClient(judgeConfig({ ...config, base_url: config.base_url as string, model: served }));
+        return new ModelVerifier(logprobScorer(client), threshold);
+      }
+      if (config.model === undefined) {
+        throw new Error('verifier: give model (a checkpoint folder, scored in-process) or base_url (a server with logprobs)');
+      }
+      if (!isCheckpointFolder(config.model)) {
+        throw new Error(`verifier.model: ${config.model} is not a checkpoint folder (no config.json): give a model folder the engine can load, or serve the verifier and set verifier.base_url with served_model`);
+      }
+      const engine = engineScorer(config.model);
+      return new ModelVerifier(engine.scorer, threshold, engine.close);
     }
   }
 }

@@ -36,12 +36,24 @@ export const Verifier = z
       timeout: z.number().positive().default(60).describe('Seconds per request.'),
     }),
     z.strictObject({
-      type: z.literal('model').describe('A verifier model scoring P(True) from the log-probabilities of "True" and "False".'),
-      model: z.string().min(1).describe('The verifier model: its name at base_url (served with logprobs), or a checkpoint folder.'),
-      base_url: httpUrl.optional().describe('Base URL of an OpenAI-compatible API serving the verifier model with logprobs.'),
-      api_key_env: z.string().default('OPENAI_API_KEY').describe('Environment variable holding the API key.'),
-      timeout: z.number().positive().default(60).describe('Seconds per request.'),
+      type: z.literal('model').describe('A verifier model scoring P(True) from the probabilities of "True" and "False" as its next token.'),
+      model: z.string().min(1).optional().describe('Checkpoint folder of the verifier model, scored by the built-in engine (give this or base_url).'),
+      base_url: httpUrl.optional().describe('Base URL of an OpenAI-compatible API serving the verifier model with logprobs (give this or model).'),
+      served_model: z.string().min(1).optional().describe('With base_url: the name of the verifier model at that server.'),
+      api_key_env: z.string().default('OPENAI_API_KEY').describe('With base_url: environment variable holding the API key.'),
+      timeout: z.number().positive().default(60).describe('With base_url: seconds per request.'),
       threshold: z.number().min(0).max(1).default(0.4).describe('P(True) at or above which the answer counts as correct.'),
+    }).superRefine((v, ctx) => {
+      const ways = 'model (a checkpoint folder, scored in-process) or base_url (a server answering with logprobs)';
+      if (v.model !== undefined && v.base_url !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['base_url'], message: `give one of ${ways}, not both` });
+      } else if (v.model === undefined && v.base_url === undefined) {
+        ctx.addIssue({ code: 'custom', path: [], message: `give one of ${ways}` });
+      } else if (v.base_url !== undefined && v.served_model === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['base_url'], message: 'with base_url, name the verifier model at that server in served_model' });
+      } else if (v.model !== undefined && v.served_model !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['served_model'], message: 'served_model goes with base_url; a checkpoint folder in model needs no name' });
+      }
     }),
   ])
   .describe('How a final answer is judged against the reference answer.');

@@ -75,7 +75,9 @@ test('model verifier: P(True) against the threshold (0.4 by default)', async () 
   }
   const strict = new ModelVerifier(async () => 0.6, 0.7);
   assert.equal((await strict.verify({ response: 'x', reference: 'y' })).correct, false);
-  assert.throws(() => makeVerifier({ type: 'model', model: 'ckpt/' }), /built-in engine is not available yet/);
+  assert.throws(() => makeVerifier({ type: 'model', model: 'no/such/ckpt' }), /verifier\.model: no\/such\/ckpt is not a checkpoint folder \(no config\.json\)/);
+  assert.throws(() => makeVerifier({ type: 'model', model: 'ckpt', base_url: 'http://127.0.0.1:1/v1' }), /not both/);
+  assert.throws(() => makeVerifier({ type: 'model' }), /give model .* or base_url/);
 });
 
 test('model verifier over a server: P(True) from the logprobs of "True" and "False"', async () => {
@@ -87,7 +89,7 @@ test('model verifier over a server: P(True) from the logprobs of "True" and "Fal
   const server = await startOpenAiServer((req) => script[req.n]);
   try {
     const client = new ChatClient({ baseUrl: server.url, model: 'verifier', initialBackoffMs: 10 });
-    const v = makeVerifier({ type: 'model', model: 'verifier', base_url: server.url }, { client });
+    const v = makeVerifier({ type: 'model', served_model: 'verifier', base_url: server.url }, { client });
     const a = await v.verify({ response: 'x', reference: 'y' });
     assert.ok(Math.abs(a.score - 1 / 3) < 1e-9, `score ${a.score}`);
     assert.equal(a.correct, false);

@@ -1,0 +1,157 @@
+/**
+ * The model verifier on a checkpoint of the built-in engine, no server needed.
+ *
+ * The judge prompt is rendered with the checkpoint's chat template (generation prompt on),
+ * and one forward pass gives the next-token distribution at the last position of each
+ * prompt. P(True) = p(True) / (p(True) + p(False)), where p(True) sums the probabilities of
+ * the first token of "True" and of " True" as this tokenizer encodes them (the same token
+ * counts once), and likewise for False. Summing both spellings makes the score independent
+ * of whether a model learned to answer with a leading space. A token that starts both words
+ * (e.g. a lone space in a tiny byte-level vocabulary) says nothing and is left out.
+ *
+ * Calls made together (RL scores a whole rollout with Promise.all) are queued and scored on
+ * the next turn of the event loop in one left-padded, masked forward pass per `maxBatch` prompts.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '../engine/tf.ts';
+import { initBackend } from '../engine/backend.ts';
+import { loadModel } from '../engine/checkpoint.ts';
+import type { CausalLM } from '../engine/model.ts';
+import { Tokenizer } from '../engine/tokenizer.ts';
+
+export interface AnswerTokens {
+  /** Ids whose probability counts for True. */
+  true: number[];
+  /** Ids whose probability counts for False. */
+  false: number[];
+}
+
+/** The first token of "True"/" True" and "False"/" False" under this tokenizer (see the file comment). */
+export function answerTokenIds(tok: Tokenizer): AnswerTokens {
+  const first = (words: string[]) => new Set(words.map((w) => tok.encode(w, { addSpecialTokens: false })[0]).filter((id) => id !== undefined));
+  const t = first(['True', ' True']);
+  const f = first(['False', ' False']);
+  const shared = [...t].filter((id) => f.has(id));
+  for (const id of shared) { t.delete(id); f.delete(id); }
+  if (t.size === 0 || f.size === 0) {
+    throw new Error(`${tok.source}: the tokenizer starts "True" and "False" with the same token, so a verifier cannot tell them apart from the next token`);
+  }
+  return { true: [...t], false: [...f] };
+}
+
+/** P(True) from one row of next-token logits. */
+export function pTrueFromLogits(logits: ArrayLike<number>, ids: AnswerTokens): number {
+  let max = -Infinity;
+  for (const id of [...ids.true, ...ids.false]) max = Math.max(max, logits[id]);
+  // The softmax's normaliser cancels in the ratio, so only the answer tokens are needed.
+  const mass = (list: number[]) => list.reduce((s, id) => s + Math.exp(logits[id] - max), 0);
+  const t = mass(ids.true);
+  return t / (t + mass(ids.false));
+}
+
+export interface EngineScorerOptions {
+  /** Most prompts in one forward pass (default 32). */
+  maxBatch?: number;
+}
+
+interface Pending {
+  prompt: string;
+  resolve(p: number): void;
+  reject(e: Error): void;
+}
+
+export class EngineScorer {
+  readonly answerIds: AnswerTokens;
+  /** Forward passes run so far (one per flushed batch of at most maxBatch prompts). */
+  forwardPasses = 0;
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private closed = false;
+  private readonly pad: number;
+  private readonly maxBatch: number;
+
+  private constructor(readonly dir: string, private readonly model: CausalLM, readonly tokenizer: Tokenizer, opts: EngineScorerOptions) {
+    this.answerIds = answerTokenIds(tokenizer);
+    const V = model.config.vocab_size;
+    const outside = [...this.answerIds.true, ...this.answerIds.false].find((id) => id >= V);
+    if (outside !== undefined) throw new Error(`${dir}: the tokenizer's answer token ${outside} is outside the model's vocabulary (${V}): tokenizer and config.json do not match`);
+    this.pad = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 32);
+  }
+
+  /** Loads a checkpoint folder (config.json, weights, tokenizer with a chat template). */
+  static async load(dir: string, opts: EngineScorerOptions = {}): Promise<EngineScorer> {
+    await initBackend();
+    const { model } = await loadModel(dir);
+    try {
+      return new EngineScorer(dir, model, Tokenizer.load(dir), opts);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
+
+  /** The token ids of a judge prompt: the chat template with the generation prompt, cut from the left to fit. */
+  promptIds(prompt: string): number[] {
+    const text = this.tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true });
+    const ids = this.tokenizer.encode(text, { addSpecialTokens: false });
+    const room = this.model.config.max_position_embeddings;
+    return ids.length > room ? ids.slice(ids.length - room) : ids;
+  }
+
+  /** P(True) of each prompt, in one forward pass per maxBatch prompts. */
+  scoreBatch(prompts: string[]): number[] {
+    if (this.closed) throw new Error(`${this.dir}: the verifier model was closed`);
+    const out: number[] = [];
+    for (let i = 0; i < prompts.length; i += this.maxBatch) out.push(...this.forward(prompts.slice(i, i + this.maxBatch).map((p) => this.promptIds(p))));
+    return out;
+  }
+
+  /** P(True) of one prompt; calls made in the same turn of the event loop share a forward pass. */
+  score(prompt: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ prompt, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.model.dispose();
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0);
+    try {
+      const ps = this.scoreBatch(batch.map((b) => b.prompt));
+      batch.forEach((b, i) => b.resolve(ps[i]));
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+    }
+  }
+
+  private forward(rows: number[][]): number[] {
+    const L = Math.max(...rows.map((r) => r.length));
+    const ids = rows.map((r) => [...new Array<number>(L - r.length).fill(this.pad), ...r]);
+    const mask = rows.map((r) => [...new Array<number>(L - r.length).fill(0), ...new Array<number>(r.length).fill(1)]);
+    const input = tf.tensor2d(ids, [rows.length, L], 'int32');
+    const logits = this.model.forward(input, { attentionMask: mask, lastOnly: true });
+    input.dispose();
+    const data = logits.dataSync() as Float32Array;
+    logits.dispose();
+    this.forwardPasses++;
+    const V = this.model.config.vocab_size;
+    return rows.map((_, b) => pTrueFromLogits(data.subarray(b * V, (b + 1) * V), this.answerIds));
+  }
+}
+
+/** Whether a folder looks like a checkpoint the engine can load. */
+export function isCheckpointFolder(dir: string): boolean {
+  return existsSync(join(dir, 'config.json'));
+}
