@@ -100,40 +100,18 @@ export interface SaveOptions {
   dtype?: 'F32' | 'BF16';
 }
 
-/** Writes a complete Hugging Face model folder at `dir`, replacing any previous one atomically. */
-export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
+/**
+ * Fills a new folder beside `dir` (named `.NAME.TAG-PID-RANDOM`) and swaps it into place: an
+ * existing `dir` is moved aside first and removed after, so `dir` is only ever the old or the new
+ * complete folder. If `fill` throws, the new folder is removed and the old one is left as it was.
+ */
+export async function replaceFolder(dir: string, tag: string, fill: (tmp: string) => Promise<void> | void): Promise<void> {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(parent, `.${basename(dir)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
   try {
-    const dtype = opts.dtype ?? 'F32';
-    const c = model.config;
-    writeJsonAtomic(join(tmp, 'config.json'), toHfConfig(c, dtype === 'F32' ? 'float32' : 'bfloat16'));
-    // Each weight is read from the model only when its turn to be written comes.
-    const tensors = [...model.weightShapes()].map(([name, shape]) => ({ name, shape, data: () => model.getWeight(name).data }));
-    writeSafetensors(join(tmp, 'model.safetensors'), tensors, { dtype });
-    const gen = opts.generationConfig ?? {
-      ...(c.bos_token_id !== undefined ? { bos_token_id: c.bos_token_id } : {}),
-      ...(c.eos_token_id !== undefined ? { eos_token_id: c.eos_token_id } : {}),
-      ...(c.pad_token_id !== undefined ? { pad_token_id: c.pad_token_id } : {}),
-    };
-    writeJsonAtomic(join(tmp, 'generation_config.json'), gen);
-    if (opts.tokenizerDir) {
-      let copied = 0;
-      for (const f of TOKENIZER_FILES) {
-        const src = join(opts.tokenizerDir, f);
-        if (existsSync(src)) { copyFileSync(src, join(tmp, f)); copied++; }
-      }
-      if (!existsSync(join(opts.tokenizerDir, 'tokenizer.json'))) {
-        throw new Error(`${opts.tokenizerDir}: no tokenizer.json to copy into the model folder (copied ${copied} other files)`);
-      }
-    }
-    for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
-      if (name.includes('..') || name.startsWith('/')) throw new Error(`saveModel: extra file name "${name}" must stay inside the folder`);
-      writeFileAtomic(join(tmp, name), text);
-    }
-    // Swap into place: the old folder is moved aside first, then removed.
+    await fill(tmp);
     const old = existsSync(dir) ? `${tmp}.old` : undefined;
     if (old) renameSync(dir, old);
     renameSync(tmp, dir);
@@ -142,4 +120,39 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Writes the files of a Hugging Face model folder into the existing folder `dir`. */
+export function writeModelFiles(model: CausalLM, dir: string, opts: SaveOptions = {}): void {
+  const dtype = opts.dtype ?? 'F32';
+  const c = model.config;
+  writeJsonAtomic(join(dir, 'config.json'), toHfConfig(c, dtype === 'F32' ? 'float32' : 'bfloat16'));
+  // Each weight is read from the model only when its turn to be written comes.
+  const tensors = [...model.weightShapes()].map(([name, shape]) => ({ name, shape, data: () => model.getWeight(name).data }));
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype });
+  const gen = opts.generationConfig ?? {
+    ...(c.bos_token_id !== undefined ? { bos_token_id: c.bos_token_id } : {}),
+    ...(c.eos_token_id !== undefined ? { eos_token_id: c.eos_token_id } : {}),
+    ...(c.pad_token_id !== undefined ? { pad_token_id: c.pad_token_id } : {}),
+  };
+  writeJsonAtomic(join(dir, 'generation_config.json'), gen);
+  if (opts.tokenizerDir) {
+    let copied = 0;
+    for (const f of TOKENIZER_FILES) {
+      const src = join(opts.tokenizerDir, f);
+      if (existsSync(src)) { copyFileSync(src, join(dir, f)); copied++; }
+    }
+    if (!existsSync(join(opts.tokenizerDir, 'tokenizer.json'))) {
+      throw new Error(`${opts.tokenizerDir}: no tokenizer.json to copy into the model folder (copied ${copied} other files)`);
+    }
+  }
+  for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
+    if (name.includes('..') || name.startsWith('/')) throw new Error(`saveModel: extra file name "${name}" must stay inside the folder`);
+    writeFileAtomic(join(dir, name), text);
+  }
+}
+
+/** Writes a complete Hugging Face model folder at `dir`, replacing any previous one atomically. */
+export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
+  await replaceFolder(dir, 'tmp', (tmp) => writeModelFiles(model, tmp, opts));
 }

@@ -7,11 +7,10 @@
  * The whole folder is written under a temporary name and renamed into place, so a
  * checkpoint either exists completely or not at all; trainer_state.json is written last.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
-import { saveModel } from '../engine/checkpoint.ts';
+import { replaceFolder, writeModelFiles } from '../engine/checkpoint.ts';
 import type { CausalLM } from '../engine/model.ts';
 import type { AdamW } from '../engine/optim.ts';
 
@@ -28,22 +27,15 @@ export interface SavePart {
 
 /** Writes a checkpoint folder atomically; `state` goes to trainer_state.json. */
 export async function saveCheckpoint(dir: string, parts: SavePart[], state: object): Promise<void> {
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
+  await replaceFolder(dir, 'partial', (tmp) => {
     for (const part of parts) {
       const where = part.dir ? join(tmp, part.dir) : tmp;
-      await saveModel(part.model, where, { tokenizerDir: part.tokenizerDir });
+      mkdirSync(where, { recursive: true });
+      writeModelFiles(part.model, where, { tokenizerDir: part.tokenizerDir });
       if (part.optimizer) part.optimizer.save(join(where, OPTIMIZER_FILE));
     }
     writeJsonAtomic(join(tmp, STATE_FILE), state);
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
 }
 
 /** The trainer state of a checkpoint folder; the error says what is wrong and what to do. */
