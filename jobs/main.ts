@@ -9,9 +9,10 @@
  * DOCTOR_AGENT_JOBS_DIR (separated by ':') are searched after jobs/; the tests use it
  * to add small job modules of their own (test/fixtures/jobs/).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readJsonFile } from '../common/fs.ts';
 import type { JobSpec } from '../runtime/protocol.ts';
 import { makeContext, send, UserError, type JobModule } from './context.ts';
 
@@ -33,7 +34,7 @@ function findModule(kind: string): string {
 async function main(): Promise<void> {
   const specPath = process.argv[2];
   if (!specPath) throw new UserError('usage: jobs/main.ts SPEC.json');
-  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as JobSpec;
+  const spec = readJsonFile<JobSpec>(specPath);
   // A module that exists but fails to load is a bug, not bad input: let it crash (and be retried).
   const mod = (await import(pathToFileURL(findModule(spec.kind)).href)) as JobModule;
   if (typeof mod.run !== 'function') throw new Error(`job module of "${spec.kind}" does not export run(ctx)`);
