@@ -30,7 +30,7 @@ export async function withTemporal<T>(fn: (t: Temporal, store: ArtifactStore) =>
       throw userError(`no run "${err.workflowId}" on ${t.address} (\`doctor-agent list\` shows the runs)`);
     }
     if (err instanceof ScheduleNotFoundError) {
-      throw userError(`${err.message} (\`doctor-agent schedule list\` shows the schedules)`);
+      throw userError(`no schedule "${err.scheduleId}" (\`doctor-agent schedule list\` shows them)`);
     }
     throw err;
   } finally {

@@ -78,9 +78,7 @@ export function registerSchedule(program: Command): void {
     .action(async (name: string, o: { json?: boolean }) => {
       const { describeSchedule, withTemporal } = await load();
       await withTemporal(async (t) => {
-        const d = await describeSchedule(t.client, name).catch((err: Error) => {
-          throw err.name === 'ScheduleNotFoundError' ? userError(`no schedule "${name}" (\`doctor-agent schedule list\` shows them)`) : err;
-        });
+        const d = await describeSchedule(t.client, name);
         if (o.json) return void process.stdout.write(JSON.stringify(d, null, 2) + '\n');
         console.log(`schedule ${name} (${d.state.paused ? 'paused' : 'active'}${d.state.note ? `, ${d.state.note}` : ''})`);
         console.log(`pipeline: ${String(d.memo?.pipeline ?? '?')} (plan ${String(d.memo?.planHash ?? '').slice(0, 12)})`);
@@ -100,9 +98,7 @@ export function registerSchedule(program: Command): void {
       .action(async (name: string) => {
         const s = await load();
         await s.withTemporal(async (t) => {
-          await fn(s, t.client, name).catch((err: Error) => {
-            throw err.name === 'ScheduleNotFoundError' ? userError(`no schedule "${name}" (\`doctor-agent schedule list\` shows them)`) : err;
-          });
+          await fn(s, t.client, name);
           console.log(`${done} ${name}`);
         });
       });
