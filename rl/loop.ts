@@ -20,7 +20,7 @@ import { loadItems } from '../data/loaders.ts';
 import { makeVerifier, type VerifierConfig } from '../data/verifiers.ts';
 import type { Reward } from '../dsl/kinds/common.ts';
 import { UserError, type JobContext } from '../jobs/context.ts';
-import { checkpointName, pruneCheckpoints, readTrainerState, saveCheckpoint, type SavePart } from '../train/checkpoint.ts';
+import { OPTIMIZER_FILE, resumeState, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
 import { buildSequences, tokenLogProbs, type Sequences } from './batch.ts';
 import { promptIds, rollout, type Rollout } from './rollout.ts';
 import { score, type Scores } from './score.ts';
@@ -82,16 +82,13 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
     throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
   }
   const hash = hashJson({ kind: algo.kind, shape });
-  const resumed = ctx.resumeFrom ? readTrainerState<RlState>(ctx.resumeFrom) : undefined;
-  if (resumed && resumed.params_hash !== hash) {
-    throw new UserError(`${ctx.resumeFrom}: checkpoint of a run with other parameters`, { hint: 'delete the step folder to start afresh' });
-  }
+  const resumed = resumeState<RlState>(ctx.resumeFrom, hash);
   const from = resumed ? ctx.resumeFrom! : p.policy;
   const { model: policy } = await loadModel(from);
   const { model: ref } = await loadModel(p.policy);
   const tok = Tokenizer.load(p.policy);
   const optimizer = new AdamW(policy.params, { weightDecay: 0 });
-  if (resumed) optimizer.load(join(from, 'optimizer.safetensors'));
+  if (resumed) optimizer.load(join(from, OPTIMIZER_FILE));
   await algo.init(resumed ? from : undefined, policy);
 
   const items: VerifiableItem[] = loadItems(p.data, 'verifiable').items;
@@ -103,15 +100,11 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
   const rng = resumed ? Rng.fromState(resumed.rng) : new Rng(p.seed).fork(algo.kind);
   const s: RlState = resumed ?? { kind: algo.kind, params_hash: hash, iteration: 0, order: rng.shuffle([...items.keys()]), cursor: 0, rng: rng.getState(), history: [] };
   if (resumed) ctx.log(`resuming at iteration ${s.iteration} of ${p.iterations} from ${ctx.resumeFrom}`);
-  const ckptRoot = join(ctx.outDir, 'checkpoints');
   const metricsFile = join(ctx.outDir, ITERATIONS_FILE);
 
   const save = async () => {
     s.rng = rng.getState();
-    const dir = join(ckptRoot, checkpointName(s.iteration));
-    await saveCheckpoint(dir, [{ dir: '', model: policy, optimizer, tokenizerDir: p.policy }, ...algo.parts()], s);
-    pruneCheckpoints(ckptRoot, 2);
-    ctx.checkpoint(dir, s.iteration);
+    await saveStepCheckpoint(ctx, s.iteration, [{ dir: '', model: policy, optimizer, tokenizerDir: p.policy }, ...algo.parts()], s);
   };
   const nextPrompts = (): number[] => {
     const out: number[] = [];

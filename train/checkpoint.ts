@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
 import { replaceFolder, writeModelFiles } from '../engine/checkpoint.ts';
+import { UserError, type JobContext } from '../jobs/context.ts';
 import type { CausalLM } from '../engine/model.ts';
 import type { AdamW } from '../engine/optim.ts';
 
@@ -45,6 +46,32 @@ export function readTrainerState<T>(dir: string): T {
     throw new Error(`${dir}: not a training checkpoint (no ${STATE_FILE}); remove it or start the step afresh`);
   }
   return readJsonFile<T>(path);
+}
+
+/** The state to resume from (none without `resumeFrom`); a checkpoint of a run with other parameters is refused. */
+export function resumeState<T extends { params_hash: string }>(resumeFrom: string | undefined, paramsHash: string): T | undefined {
+  if (!resumeFrom) return undefined;
+  const state = readTrainerState<T>(resumeFrom);
+  if (state.params_hash !== paramsHash) {
+    throw new UserError(`${resumeFrom}: checkpoint of a run with other parameters`, { hint: 'delete the step folder to start afresh' });
+  }
+  return state;
+}
+
+/** Complete checkpoints kept in a step's checkpoints/ folder. */
+const KEEP = 2;
+
+/**
+ * Writes the checkpoint of `step` to OUT/checkpoints/step-N, keeps only the newest ones and
+ * reports it to the supervisor; returns its folder.
+ */
+export async function saveStepCheckpoint(ctx: Pick<JobContext, 'outDir' | 'checkpoint'>, step: number, parts: SavePart[], state: object): Promise<string> {
+  const root = join(ctx.outDir, 'checkpoints');
+  const dir = join(root, checkpointName(step));
+  await saveCheckpoint(dir, parts, state);
+  pruneCheckpoints(root, KEEP);
+  ctx.checkpoint(dir, step);
+  return dir;
 }
 
 /** Checkpoint folder name of a step: step-000020 (sorts by name). */

@@ -19,7 +19,7 @@ import { trainStep } from '../engine/train.ts';
 import { loadItems } from '../data/loaders.ts';
 import { UserError, type JobContext } from '../jobs/context.ts';
 import type { SftParams } from '../dsl/kinds/sft.ts';
-import { checkpointName, pruneCheckpoints, readTrainerState, saveCheckpoint } from './checkpoint.ts';
+import { OPTIMIZER_FILE, resumeState, saveStepCheckpoint } from './checkpoint.ts';
 import { encodeSft, padBatch, type Example } from './sft-data.ts';
 import { startModel } from './start.ts';
 
@@ -52,12 +52,8 @@ export function sftLr(p: SftParams, step: number, total: number): number {
 
 export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoint: string }> {
   await initBackend();
-  const ckptRoot = join(ctx.outDir, 'checkpoints');
-  const resumed = ctx.resumeFrom ? readTrainerState<SftState>(ctx.resumeFrom) : undefined;
   const hash = hashJson(runShape(p));
-  if (resumed && resumed.params_hash !== hash) {
-    throw new UserError(`${ctx.resumeFrom}: checkpoint of a run with other parameters`, { hint: 'delete the step folder to start afresh' });
-  }
+  const resumed = resumeState<SftState>(ctx.resumeFrom, hash);
 
   const start = resumed
     ? { ...(await loadModel(ctx.resumeFrom!)), tokenizer: Tokenizer.load(ctx.resumeFrom!), tokenizerDir: ctx.resumeFrom! }
@@ -86,7 +82,7 @@ export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoin
   let rng: Rng;
   let s: SftState;
   if (resumed) {
-    optimizer.load(join(ctx.resumeFrom!, 'optimizer.safetensors'));
+    optimizer.load(join(ctx.resumeFrom!, OPTIMIZER_FILE));
     rng = Rng.fromState(resumed.rng);
     s = resumed;
     ctx.log(`resuming at step ${s.step} of ${total} from ${ctx.resumeFrom}`);
@@ -109,13 +105,8 @@ export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoin
     return idx.map((i) => examples[i]);
   };
 
-  const save = async (): Promise<string> => {
-    const dir = join(ckptRoot, checkpointName(s.step));
-    await saveCheckpoint(dir, [{ dir: '', model, optimizer, tokenizerDir }], s);
-    tokenizerDir = dir;
-    pruneCheckpoints(ckptRoot, 2);
-    ctx.checkpoint(dir, s.step);
-    return dir;
+  const save = async (): Promise<void> => {
+    tokenizerDir = await saveStepCheckpoint(ctx, s.step, [{ dir: '', model, optimizer, tokenizerDir }], s);
   };
 
   ctx.log(`SFT: ${examples.length} examples, ${p.epochs} epoch(s), ${total} steps of ${p.batch_size}×${p.gradient_accumulation_steps} sequences, ` +
