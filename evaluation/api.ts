@@ -1,7 +1,7 @@
 /**
  * Request bodies of the served API (OpenAI chat/completions and SGLang's /generate),
  * as zod schemas. Unknown fields are accepted and ignored, as OpenAI clients send many;
- * what we cannot honour (streaming, n > 1, top log-probs) is refused with a clear error.
+ * what we cannot honour (streaming, n > 1, echo) is refused with a clear error.
  */
 import { z } from 'zod';
 
@@ -12,6 +12,8 @@ const maxTokens = z.number().int().min(1);
 const stop = z.union([z.string(), z.array(z.string()).max(16)]);
 const seed = z.number().int();
 const notStreaming = z.literal(false, { error: 'streaming is not supported: leave "stream" out or set it to false' });
+/** The most alternatives per token a request may ask for (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
 const onlyOne = z.literal(1, { error: 'only n = 1 is supported: send the request several times with different seeds' });
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -33,7 +35,10 @@ export const ChatRequest = z.object({
   n: onlyOne.optional(),
   stream: notStreaming.optional(),
   logprobs: z.boolean().optional(),
-  top_logprobs: z.literal(0, { error: 'top_logprobs is not supported: leave it out (logprobs: true gives each token\'s log-probability)' }).optional(),
+  top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).optional(),
+}).refine((b) => !b.top_logprobs || b.logprobs === true, {
+  error: 'top_logprobs needs "logprobs": true',
+  path: ['top_logprobs'],
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
 
@@ -49,7 +54,8 @@ export const CompletionRequest = z.object({
   n: onlyOne.optional(),
   stream: notStreaming.optional(),
   echo: z.literal(false, { error: 'echo is not supported' }).optional(),
-  logprobs: z.union([z.boolean(), z.number().int().min(0).max(0)]).optional(),
+  /** true or 0: each token's log-probability; k > 0: also the k most likely tokens at each step. */
+  logprobs: z.union([z.boolean(), z.number().int().min(0).max(MAX_TOP_LOGPROBS)]).optional(),
 });
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
 

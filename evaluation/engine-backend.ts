@@ -13,7 +13,8 @@ import { loadModel } from '../engine/checkpoint.ts';
 import { createCache, disposeCache, type CausalLM, type KVCache } from '../engine/model.ts';
 import { logProbOf, sampleToken } from '../engine/sampling.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
-import type { Backend, DecodeBatch, SamplingParams, SequenceStart, StepToken } from './backend.ts';
+import type { Backend, DecodeBatch, SamplingParams } from './backend.ts';
+import type { SequenceStartTop, StepTokenTop, TopLogprob } from './scheduler.ts';
 
 interface Row {
   id: number;
@@ -27,6 +28,27 @@ interface Row {
   logits: Float32Array;
   /** The token sampled last and not yet fed to the model. */
   pending?: number;
+  /** How many of the most likely tokens to report at each step. */
+  topLogprobs: number;
+}
+
+/** The k most likely tokens of a logits row with their log-probabilities, most likely first (ties: lower id first). */
+export function topLogprobs(logits: Float32Array, k: number): TopLogprob[] {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  const lse = max + Math.log(sum);
+  // A small sorted list of the best so far: k is at most 20.
+  const best: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    if (best.length === k && logits[i] <= logits[best[k - 1]]) continue;
+    let at = best.length;
+    while (at > 0 && logits[best[at - 1]] < logits[i]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best.map((token) => ({ token, logprob: logits[token] - lse }));
 }
 
 interface Group {
@@ -54,7 +76,7 @@ export class EngineBatch implements DecodeBatch {
 
   constructor(private readonly model: CausalLM, private readonly padId: number) {}
 
-  async add(seqs: SequenceStart[]): Promise<void> {
+  async add(seqs: SequenceStartTop[]): Promise<void> {
     if (seqs.length === 0) return;
     const V = this.model.config.vocab_size;
     for (const s of seqs) {
@@ -75,7 +97,7 @@ export class EngineBatch implements DecodeBatch {
       cache,
       rows: seqs.map((s, b) => ({
         id: s.id, sampling: s.sampling, rng: new Rng(s.sampling.seed), mask: mask[b], len: s.promptIds.length,
-        logits: data.slice(b * V, (b + 1) * V),
+        logits: data.slice(b * V, (b + 1) * V), topLogprobs: s.topLogprobs ?? 0,
       })),
     });
   }
@@ -90,7 +112,7 @@ export class EngineBatch implements DecodeBatch {
     }
   }
 
-  async step(): Promise<StepToken[]> {
+  async step(): Promise<StepTokenTop[]> {
     const V = this.model.config.vocab_size;
     // 1. Feed the running rows the tokens sampled last step.
     const g = this.running;
@@ -119,7 +141,9 @@ export class EngineBatch implements DecodeBatch {
     return rows.map((r) => {
       const token = sampleToken(r.logits, { temperature: r.sampling.temperature, topP: r.sampling.topP, topK: r.sampling.topK }, r.rng);
       r.pending = token;
-      return { id: r.id, token, logprob: logProbOf(r.logits, token) };
+      const out: StepTokenTop = { id: r.id, token, logprob: logProbOf(r.logits, token) };
+      if (r.topLogprobs > 0) out.top = topLogprobs(r.logits, r.topLogprobs);
+      return out;
     });
   }
 

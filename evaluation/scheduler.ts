@@ -4,7 +4,22 @@
  * retires the finished ones, so a short request never waits for a long one to end.
  * Each request keeps its own sampling parameters, seed, stop strings and token limit.
  */
-import type { Backend, DecodeBatch, SamplingParams } from './backend.ts';
+import type { Backend, DecodeBatch, SamplingParams, SequenceStart, StepToken } from './backend.ts';
+
+/** One of the most likely tokens at a step, with its log-probability. */
+export interface TopLogprob {
+  token: number;
+  logprob: number;
+}
+
+/**
+ * What the scheduler hands a decode batch: a sequence start that may also ask for the
+ * `topLogprobs` most likely tokens at each step. A batch that does not know the field
+ * ignores it, and the request then gets no alternatives.
+ */
+export type SequenceStartTop = SequenceStart & { topLogprobs?: number };
+/** A step token with the alternatives asked for, most likely first. */
+export type StepTokenTop = StepToken & { top?: TopLogprob[] };
 
 export interface GenerationRequest {
   promptIds: number[];
@@ -16,12 +31,16 @@ export interface GenerationRequest {
   stopTokenIds?: number[];
   /** Aborting removes the request from the queue or the batch. */
   signal?: AbortSignal;
+  /** Also report the k most likely tokens at each step (0 or absent: none). */
+  topLogprobs?: number;
 }
 
 export interface GenerationResult {
   text: string;
   tokenIds: number[];
   logprobs: number[];
+  /** With topLogprobs: the most likely tokens at each step, one list per token in tokenIds. */
+  topLogprobs?: TopLogprob[][];
   promptTokens: number;
   finishReason: 'stop' | 'length';
   /** The stop string or token id that ended it, if any. */
@@ -47,6 +66,7 @@ interface Live {
   req: GenerationRequest;
   tokens: number[];
   logprobs: number[];
+  tops: TopLogprob[][];
   resolve(r: GenerationResult): void;
   reject(e: Error): void;
   /** How many trailing tokens to decode when looking for stop strings. */
@@ -82,7 +102,7 @@ export class Scheduler {
     if (this.closed) return Promise.reject(new Error('the server is shutting down'));
     return new Promise<GenerationResult>((resolve, reject) => {
       const maxStop = Math.max(0, ...(req.stop ?? []).map((s) => s.length));
-      const live: Live = { id: this.nextId++, req, tokens: [], logprobs: [], resolve, reject, window: maxStop + 8 };
+      const live: Live = { id: this.nextId++, req, tokens: [], logprobs: [], tops: [], resolve, reject, window: maxStop + 8 };
       if (req.signal?.aborted) return reject(new Error('request cancelled'));
       req.signal?.addEventListener('abort', () => this.cancel(live), { once: true });
       this.waiting.push(live);
@@ -129,7 +149,7 @@ export class Scheduler {
           const live = this.running.get(t.id);
           if (!live) continue; // cancelled during the step
           this.stats.generatedTokens++;
-          if (this.accept(live, t.token, t.logprob)) done.push(t.id);
+          if (this.accept(live, t)) done.push(t.id);
         }
         if (done.length) this.batch!.remove(done);
       } catch (err) {
@@ -155,7 +175,11 @@ export class Scheduler {
     this.batch ??= this.backend.newBatch();
     this.stats.admitted += joining.length;
     try {
-      await this.batch.add(joining.map((l) => ({ id: l.id, promptIds: l.req.promptIds, sampling: l.req.sampling })));
+      const starts: SequenceStartTop[] = joining.map((l) => ({
+        id: l.id, promptIds: l.req.promptIds, sampling: l.req.sampling,
+        ...(l.req.topLogprobs ? { topLogprobs: l.req.topLogprobs } : {}),
+      }));
+      await this.batch.add(starts);
     } catch (err) {
       // A prefill that fails fails only the requests joining; the running ones go on.
       const e = err instanceof Error ? err : new Error(String(err));
@@ -170,7 +194,7 @@ export class Scheduler {
   }
 
   /** Appends a token; returns true when the sequence is finished. */
-  private accept(live: Live, token: number, logprob: number): boolean {
+  private accept(live: Live, { token, logprob, top }: StepTokenTop): boolean {
     const { req } = live;
     if (this.backend.eosTokenIds.includes(token) || req.stopTokenIds?.includes(token)) {
       this.finish(live, 'stop', token);
@@ -178,6 +202,7 @@ export class Scheduler {
     }
     live.tokens.push(token);
     live.logprobs.push(logprob);
+    if (req.topLogprobs) live.tops.push(top ?? []);
     if (req.stop?.length) {
       const tail = this.backend.decode(live.tokens.slice(-live.window));
       const hit = req.stop.find((s) => s && tail.includes(s));
@@ -197,7 +222,7 @@ export class Scheduler {
     this.running.delete(live.id);
     this.stats.completed++;
     let text = this.backend.decode(live.tokens);
-    let { tokens, logprobs } = live;
+    let { tokens, logprobs, tops } = live;
     if (typeof matched === 'string') {
       const at = text.indexOf(matched);
       if (at >= 0) text = text.slice(0, at);
@@ -206,11 +231,13 @@ export class Scheduler {
       while (keep > 0 && this.backend.decode(tokens.slice(0, keep)).length > text.length) keep--;
       tokens = tokens.slice(0, keep);
       logprobs = logprobs.slice(0, keep);
+      tops = tops.slice(0, keep);
     }
     live.resolve({
       text,
       tokenIds: tokens,
       logprobs,
+      ...(live.req.topLogprobs ? { topLogprobs: tops } : {}),
       promptTokens: live.req.promptIds.length,
       finishReason: reason,
       matchedStop: matched,

@@ -74,11 +74,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return ids;
   };
 
+  const tokenEntry = (id: number, logprob: number) => {
+    const token = backend.decode([id]);
+    return { token, logprob, bytes: [...Buffer.from(token, 'utf8')] };
+  };
+  /** OpenAI chat logprobs: each generated token with, when asked, the most likely tokens at its step. */
   const logprobContent = (r: GenerationResult) =>
-    r.tokenIds.map((id, i) => {
-      const token = backend.decode([id]);
-      return { token, logprob: r.logprobs[i], bytes: [...Buffer.from(token, 'utf8')], top_logprobs: [] };
-    });
+    r.tokenIds.map((id, i) => ({
+      ...tokenEntry(id, r.logprobs[i]),
+      top_logprobs: (r.topLogprobs?.[i] ?? []).map((t) => tokenEntry(t.token, t.logprob)),
+    }));
   const usage = (r: GenerationResult) => ({
     prompt_tokens: r.promptTokens,
     completion_tokens: r.tokenIds.length,
@@ -96,6 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       sampling: sampling(body),
       stop: stopList(body.stop),
       signal,
+      topLogprobs: body.logprobs ? body.top_logprobs : undefined,
     });
     return {
       id: id('chatcmpl'),
@@ -122,11 +128,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       sampling: sampling(body),
       stop: stopList(body.stop),
       signal,
+      topLogprobs: typeof body.logprobs === 'number' ? body.logprobs : undefined,
     });
+    // Legacy completions: top_logprobs is one {token text: logprob} object per token.
     const lp = body.logprobs === undefined || body.logprobs === false ? null : {
       tokens: r.tokenIds.map((t) => backend.decode([t])),
       token_logprobs: r.logprobs,
-      top_logprobs: null,
+      top_logprobs: r.topLogprobs ? r.topLogprobs.map((top) => Object.fromEntries(top.map((t) => [backend.decode([t.token]), t.logprob]))) : null,
       text_offset: null,
     };
     return {
