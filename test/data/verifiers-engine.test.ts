@@ -101,6 +101,21 @@ test('the threshold decides correct; the score is P(True)', async () => {
   }
 });
 
+test('a judge prompt longer than the context keeps its end (the question to answer)', async () => {
+  const short = await tinyModel(11, { initializerRange: 0.5, context: 64 });
+  const scorer = await EngineScorer.load(short);
+  try {
+    const prompt = judgePrompt(inputs[3]);
+    const full = scorer.tokenizer.encode(scorer.tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }), { addSpecialTokens: false });
+    assert.ok(full.length > 64);
+    assert.deepEqual(scorer.promptIds(prompt), full.slice(-64));
+    const [p] = scorer.scoreBatch([prompt]);
+    assert.ok(p > 0 && p < 1, `P(True) ${p}`);
+  } finally {
+    scorer.close();
+  }
+});
+
 test('pipeline: the model verifier takes exactly one of model and base_url', () => {
   const yaml = (verifier: string) => `name: t\nsteps:\n  - id: g\n    uses: rl.grpo\n    with:\n      policy: p\n      data: d.json\n      verifier: ${verifier}\n`;
   const ok = compileText(yaml('{ type: model, model: ./ckpt, threshold: 0.4 }'));

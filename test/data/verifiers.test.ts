@@ -85,7 +85,7 @@ test('model verifier over a server: P(True) from the logprobs of "True" and "Fal
     text: pTrue > pFalse ? 'True' : 'False',
     logprobs: [{ token: pTrue > pFalse ? 'True' : 'False', logprob: Math.log(Math.max(pTrue, pFalse)), top_logprobs: [{ token: 'True', logprob: Math.log(pTrue) }, { token: ' False', logprob: Math.log(pFalse) }, { token: 'Maybe', logprob: Math.log(0.01) }] }],
   });
-  const script = [lp(0.3, 0.6), lp(0.5, 0.45), { text: 'True' }];
+  const script = [lp(0.3, 0.6), lp(0.5, 0.45), { text: 'True' }, lp(0.8, 0.2)];
   const server = await startOpenAiServer((req) => script[req.n]);
   try {
     const client = new ChatClient({ baseUrl: server.url, model: 'verifier', initialBackoffMs: 10 });
@@ -99,6 +99,10 @@ test('model verifier over a server: P(True) from the logprobs of "True" and "Fal
     assert.equal(server.requests[0].body.logprobs, true);
     assert.equal(server.requests[0].body.max_tokens, 1);
     await assert.rejects(logprobScorer(client)('prompt'), /no logprobs/);
+    // Built from the pipeline's params alone: served_model is the name sent to the server.
+    const fromParams = makeVerifier({ type: 'model', base_url: server.url, served_model: 'judge-7b', api_key_env: 'DOCTOR_AGENT_TEST_NO_KEY' });
+    assert.ok(Math.abs((await fromParams.verify({ response: 'x', reference: 'y' })).score - 0.8) < 1e-9);
+    assert.equal(server.requests[3].body.model, 'judge-7b');
   } finally {
     await server.close();
   }
