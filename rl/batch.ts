@@ -6,6 +6,7 @@
 import * as tf from '../engine/tf.ts';
 import { maskedTokenLogProbs } from '../engine/loss.ts';
 import type { CausalLM } from '../engine/model.ts';
+import { padBatch } from '../train/sft-data.ts';
 
 export interface Sequences {
   ids: number[][];
@@ -16,28 +17,27 @@ export interface Sequences {
 }
 
 export function buildSequences(prompts: number[][], responses: number[][], padId: number): Sequences {
-  const rows = prompts.map((p, i) => [...p, ...responses[i]]);
-  const T = Math.max(...rows.map((r) => r.length));
-  return {
-    ids: rows.map((r) => [...r, ...new Array<number>(T - r.length).fill(padId)]),
-    mask: prompts.map((p, i) => {
-      const m = new Array<number>(T).fill(0);
-      for (let t = p.length; t < p.length + responses[i].length; t++) m[t] = 1;
-      return m;
-    }),
-    start: prompts.map((p) => p.length),
-  };
+  const { ids, mask } = padBatch(prompts.map((p, i) => ({
+    ids: [...p, ...responses[i]],
+    mask: [...p.map(() => 0), ...responses[i].map(() => 1)],
+  })), padId);
+  return { ids, mask, start: prompts.map((p) => p.length) };
+}
+
+/** A per-token table [B][T] computed `chunk` rows at a time (so only one chunk's activations are held). */
+export function inChunks(seq: Pick<Sequences, 'ids' | 'mask'>, chunk: number, fn: (ids: number[][], mask: number[][]) => tf.Tensor2D): number[][] {
+  const out: number[][] = [];
+  for (let s = 0; s < seq.ids.length; s += chunk) {
+    const t = fn(seq.ids.slice(s, s + chunk), seq.mask.slice(s, s + chunk));
+    out.push(...(t.arraySync() as number[][]));
+    t.dispose();
+  }
+  return out;
 }
 
 /** Per-token log-probs [B][T] (0 off the mask) without gradients, in chunks of `chunk` rows. */
 export function tokenLogProbs(model: CausalLM, seq: Pick<Sequences, 'ids' | 'mask'>, chunk = 16): number[][] {
-  const out: number[][] = [];
-  for (let s = 0; s < seq.ids.length; s += chunk) {
-    const lp = maskedTokenLogProbs(model, seq.ids.slice(s, s + chunk), seq.mask.slice(s, s + chunk));
-    out.push(...(lp.arraySync() as number[][]));
-    lp.dispose();
-  }
-  return out;
+  return inChunks(seq, chunk, (ids, mask) => maskedTokenLogProbs(model, ids, mask));
 }
 
 /** Rows `idx` of a [B][T] table. */

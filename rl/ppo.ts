@@ -14,12 +14,12 @@
 import type { Rng } from '../common/rng.ts';
 import * as tf from '../engine/tf.ts';
 import { loadModel } from '../engine/checkpoint.ts';
-import { maskedTokenLogProbs } from '../engine/loss.ts';
+import { maskedTokenLogProbs, shiftRight } from '../engine/loss.ts';
 import { CausalLM } from '../engine/model.ts';
 import type { AdamW } from '../engine/optim.ts';
 import { trainStep } from '../engine/train.ts';
 import { gaeAdvantages, whiten } from './advantages.ts';
-import { pick, tensor, type Sequences } from './batch.ts';
+import { inChunks, pick, tensor, type Sequences } from './batch.ts';
 import { miniBatches, trimmed } from './grpo.ts';
 import { clippedValueLoss, POLICY_LOSSES } from './losses.ts';
 
@@ -38,20 +38,14 @@ export function tokenValues(vm: CausalLM, ids: number[][], mask: number[][]): tf
   return tf.tidy(() => {
     const B = ids.length, T = ids[0].length;
     const logits = vm.forward(tf.tensor2d(ids, [B, T], 'int32'));
-    const v = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T, 1]), [B, T]);
-    const shifted = tf.concat([tf.zeros([B, 1]), tf.slice(v, [0, 0], [B, T - 1])], 1);
-    return tf.mul(shifted, tensor(mask)) as tf.Tensor2D;
+    const v = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T, 1]), [B, T]) as tf.Tensor2D;
+    return tf.mul(shiftRight(v), tensor(mask)) as tf.Tensor2D;
   });
 }
 
+/** Values [B][T] without gradients, in chunks of `chunk` rows. */
 export function valuesOf(vm: CausalLM, seq: Pick<Sequences, 'ids' | 'mask'>, chunk = 16): number[][] {
-  const out: number[][] = [];
-  for (let s = 0; s < seq.ids.length; s += chunk) {
-    const v = tokenValues(vm, seq.ids.slice(s, s + chunk), seq.mask.slice(s, s + chunk));
-    out.push(...(v.arraySync() as number[][]));
-    v.dispose();
-  }
-  return out;
+  return inChunks(seq, chunk, (ids, mask) => tokenValues(vm, ids, mask));
 }
 
 /** Per-token rewards, advantages (GAE, then whitened) and returns for the response tokens. */
