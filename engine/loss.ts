@@ -63,9 +63,16 @@ export function maskedTokenLogProbs(model: CausalLM, inputIds: Rows, lossMask: R
   return tf.tidy(() => {
     const B = ids.length, T = ids[0].length;
     const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
-    const lp = tf.mul(tokenLogProbs(logits, tf.tensor2d(targets, [B, T], 'int32')), tf.tensor2d(weights, [B, T]));
-    // Shift back so entry t belongs to token t.
-    return tf.concat([tf.zeros([B, 1]), tf.slice(lp, [0, 0], [B, T - 1])], 1) as tf.Tensor2D;
+    const lp = tf.mul(tokenLogProbs(logits, tf.tensor2d(targets, [B, T], 'int32')), tf.tensor2d(weights, [B, T])) as tf.Tensor2D;
+    return shiftRight(lp);
+  });
+}
+
+/** [B, T] moved one column to the right, column 0 zero: what position t-1 computed is filed under token t. */
+export function shiftRight(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [B, T] = x.shape;
+    return tf.concat([tf.zeros([B, 1]), tf.slice(x, [0, 0], [B, T - 1])], 1) as tf.Tensor2D;
   });
 }
 
