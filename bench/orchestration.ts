@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRun } from '../runtime/runs.ts';
@@ -154,7 +155,7 @@ async function restartOnce(s: Awaited<ReturnType<typeof startTestServer>>) {
   const starts = join(s.store.runDir(h.workflowId), 'steps', 'count', 'starts.log');
   const lines = () => (existsSync(starts) ? readFileSync(starts, 'utf8').trim().split('\n').length : 0);
   await waitFor('the job to run', () => (lines() >= 1 ? true : undefined), 120_000);
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   first.kill('SIGKILL');
   await first;
   const t0 = performance.now();

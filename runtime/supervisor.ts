@@ -35,6 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJsonAtomic } from '../common/fs.ts';
 import { parseJobLine, type JobMessage, type JobSpec } from './protocol.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
@@ -109,11 +110,6 @@ function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
   } catch {
     /* ESRCH: the group is already gone */
   }
-}
-
-/** A pause that does not keep the process alive on its own. */
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 function describeExit(code: number | null, signal: string | null): string {
@@ -295,7 +291,7 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   clearInterval(scan);
   killGroup(child.pid, 'SIGKILL'); // anything the job left behind in its group
   if (child.pid) watchdog.disarm(child.pid);
-  await Promise.race([streamsDone, delay(2000)]);
+  await Promise.race([streamsDone, sleep(2000, undefined, { ref: false })]);
   child.stdout?.destroy();
   child.stderr?.destroy();
   if (log) await new Promise((r) => log!.end(r));

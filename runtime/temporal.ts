@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, accessSync, c
 import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
 import type { ArtifactStore } from './store.ts';
@@ -118,7 +119,7 @@ export async function waitForFrontend(address: string, timeoutMs: number, isAliv
   while (Date.now() < deadline) {
     if (await frontendReady(address)) return;
     if (!isAlive()) throw new Error(`the Temporal server at ${address} exited while starting`);
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   throw new Error(`the Temporal server at ${address} did not answer within ${Math.round(timeoutMs / 1000)} s`);
 }
@@ -226,14 +227,14 @@ async function killAndWait(pid: number, graceMs = 10_000): Promise<void> {
     return;
   }
   const deadline = Date.now() + graceMs;
-  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(100);
   if (pidAlive(pid)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       /* already gone */
     }
-    while (pidAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+    while (pidAlive(pid)) await sleep(50);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { Client } from '@temporalio/client';
 import { pauseRun, resumeRun, startRun } from '../runtime/runs.ts';
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
   // Cancellation while a step runs.
   const cancelled = await startRun(c, makePlan('cancel', [{ id: 'sleep', with: { run: nodeEval('setTimeout(() => {}, 30000)') } }]));
   await waitFor('running', async () => (await cancelled.query(progressQuery)).steps[0].state === 'running' || undefined);
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   await cancelled.cancel();
   await cancelled.result().catch(() => {});
   await save(c, 'cancelled', cancelled.workflowId);

@@ -5,6 +5,7 @@ import type { Plan } from '../../dsl/plan.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
 import { userError } from '../user-error.ts';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Reads what was appended to `file` since `offset`; returns the new offset. */
 function readFrom(file: string, offset: number, write: (text: string) => void): number {
@@ -67,7 +68,7 @@ export function registerLogs(program: Command): void {
       const t = await connectTemporal({ store });
       try {
         for (;;) {
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(500);
           pass();
           const d = await t.client.workflow.getHandle(id).describe().catch(() => undefined);
           if (d && d.status.name !== 'RUNNING') {

@@ -3,6 +3,7 @@
  * the run, draw live progress, and exit with the run's result (0 succeeded, 1 not).
  * Ctrl-C detaches: a background worker takes over and the run keeps going.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { WorkerSet } from '../../worker.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
@@ -50,7 +51,7 @@ export function registerRun(program: Command): void {
           const v = await runView(t.client, id, 2000).catch(() => undefined);
           if (v?.progress) view.update(v.progress);
           if (detached || (v && v.execution !== 'RUNNING')) break;
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(500);
         }
       } finally {
         view.stop();

@@ -1,4 +1,5 @@
 /** `doctor-agent worker [--queues cpu,gpu] [--until-done RUN]`: runs workflows and step activities. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { Temporal } from '../../runtime/client.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
@@ -56,7 +57,7 @@ async function watchRun(address: string, id: string, done: () => void): Promise<
       } catch (err) {
         if ((err as Error).name === 'WorkflowNotFoundError') break;
       }
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
   } finally {
     await t?.close().catch(() => {});

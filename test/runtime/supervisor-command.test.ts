@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { superviseJob, type JobState, type SuperviseOptions } from '../../runtime/supervisor.ts';
 import { JobFailedError, JobUserError } from '../../runtime/errors.ts';
 import { FIXTURES, alive, tempDir } from '../fixtures/jobs/util.ts';
@@ -111,7 +112,7 @@ test('whatever the job leaves running in its process group is killed when it exi
   await superviseJob({ ...o, logFile, onState: (s) => states.push(s) });
   grandchild = Number(/grandchild (\d+)/.exec(readFileSync(logFile, 'utf8'))![1]);
   assert.ok(grandchild > 0);
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   assert.equal(alive(grandchild), false);
 });
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { parseJobLine } from '../../runtime/protocol.ts';
 import { runView, startRun } from '../../runtime/runs.ts';
@@ -87,7 +88,7 @@ test('durability on a real dev server', async (t) => {
     const stepDir = join(s.store.runDir(h.workflowId), 'steps', 'count');
     await waitFor('a first checkpoint', () => existsSync(join(stepDir, 'ckpt', 'step-5.json')) || undefined, 60_000);
     assert.equal(await stopServer(serverPaths(s.store)), true);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const { info, started } = await startServer(serverPaths(s.store), { ownerPid: process.pid });
     assert.equal(started, true);
     assert.equal(info.address, s.address, 'the server came back on another port');

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError } from '@temporalio/client';
 import { isCancellation } from '@temporalio/workflow';
 import { progressQuery } from '../../workflows/definitions.ts';
@@ -111,7 +112,7 @@ test('the Plan interpreter on a real dev server', async (t) => {
       return p.paused && p.steps.every((x) => x.state !== 'running') ? p : undefined;
     });
     assert.equal(paused.status, 'paused');
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const still = await h.query(progressQuery);
     assert.equal(still.steps.find((x) => x.id === 'c')?.state, 'pending');
     assert.deepEqual(still.steps.map((x) => x.state), paused.steps.map((x) => x.state), 'a step started while paused');
