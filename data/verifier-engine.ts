@@ -12,8 +12,6 @@
  * Calls made together (RL scores a whole rollout with Promise.all) are queued and scored on
  * the next turn of the event loop in one left-padded, masked forward pass per `maxBatch` prompts.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '../engine/tf.ts';
 import { initBackend } from '../engine/backend.ts';
 import { loadModel } from '../engine/checkpoint.ts';
@@ -149,9 +147,4 @@ export class EngineScorer {
     const V = this.model.config.vocab_size;
     return rows.map((_, b) => pTrueFromLogits(data.subarray(b * V, (b + 1) * V), this.answerIds));
   }
-}
-
-/** Whether a folder looks like a checkpoint the engine can load. */
-export function isCheckpointFolder(dir: string): boolean {
-  return existsSync(join(dir, 'config.json'));
 }

@@ -9,9 +9,11 @@
  *          from a checkpoint folder run by the built-in engine (data/verifier-engine.ts) or
  *          from an OpenAI-compatible server's logprobs.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ChatClient, teacherConfig } from './chat-client.ts';
 import { judgePrompt } from './prompts/verify.ts';
-import { EngineScorer, isCheckpointFolder } from './verifier-engine.ts';
+import type { EngineScorer } from './verifier-engine.ts';
 
 export interface VerifyInput {
   response: string;
@@ -164,14 +166,15 @@ export class ModelVerifier implements Verifier {
 
 /**
  * A scorer over a checkpoint folder run by the built-in engine. The model is loaded on the
- * first call and kept; calls made together share one forward pass (data/verifier-engine.ts).
+ * first call and kept; calls made together share one forward pass (data/verifier-engine.ts,
+ * imported only then, so the other verifiers never load the engine).
  */
 export function engineScorer(dir: string): { scorer: TrueScorer; close(): void } {
   let loading: Promise<EngineScorer> | undefined;
   let closed = false;
   return {
     scorer: async (prompt) => {
-      loading ??= EngineScorer.load(dir);
+      loading ??= import('./verifier-engine.ts').then((m) => m.EngineScorer.load(dir));
       return (await loading).score(prompt);
     },
     close() {
@@ -232,7 +235,7 @@ export function makeVerifier(config: VerifierConfig, deps: { client?: ChatClient
       if (config.model === undefined) {
         throw new Error('verifier: give model (a checkpoint folder, scored in-process) or base_url (a server with logprobs)');
       }
-      if (!isCheckpointFolder(config.model)) {
+      if (!existsSync(join(config.model, 'config.json'))) {
         throw new Error(`verifier.model: ${config.model} is not a checkpoint folder (no config.json): give a model folder the engine can load, or serve the verifier and set verifier.base_url with served_model`);
       }
       const engine = engineScorer(config.model);
