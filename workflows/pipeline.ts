@@ -151,7 +151,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
           rec.reason = `needs ${skippedNeed}, which was skipped`;
         }
         if (!run) {
-          rec.reason ??= `if: ${step.if} is false`;
+          rec.reason ??= step.if === 'false' ? 'its if: condition is false' : `if: ${step.if} is false`;
           rec.state = 'skipped';
           rec.finishedAt = new Date().toISOString();
         } else launch(step, resolveValue(step.with, ctx()) as Record<string, unknown>);

@@ -31,9 +31,12 @@ export function formatRunView(v: RunView, link?: string): string {
       if (s.progress) bits.push(`${s.progress.current}${s.progress.total ? `/${s.progress.total}` : ''}${s.progress.unit ? ` ${s.progress.unit}` : ''}`);
       const m = Object.entries(s.metrics ?? {}).slice(0, 4).map(([k, x]) => `${k}=${Number(x.toPrecision(4))}`);
       if (m.length) bits.push(m.join(' '));
-      if (s.checkpoint) bits.push(`checkpoint ${s.checkpoint}`);
+      const outputs = s.state === 'succeeded' || s.state === 'cached' ? Object.entries(s.outputs ?? {}) : [];
+      // A finished step shows what it produced; one still going (or failed) its last checkpoint.
+      if (s.checkpoint && outputs.length === 0) bits.push(`checkpoint ${s.checkpoint}`);
       if (s.reason) bits.push(s.reason);
       lines.push(`  ${s.id.padEnd(w)}  ${bits.join(' · ')}`);
+      for (const [k, x] of outputs) lines.push(`  ${' '.repeat(w)}  ${k}: ${typeof x === 'number' ? Number(x.toPrecision(4)) : String(x)}`);
       if (s.error) lines.push(`  ${' '.repeat(w)}  ${s.error.split('\n').join(`\n  ${' '.repeat(w)}  `)}`);
     }
   } else if (v.result) {
