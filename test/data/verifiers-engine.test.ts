@@ -2,6 +2,8 @@
 // here (real files on disk), scored in-process and checked against model.forward directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as tf from '../../engine/tf.ts';
 import { loadModel } from '../../engine/checkpoint.ts';
 import { Tokenizer } from '../../engine/tokenizer.ts';
@@ -11,6 +13,8 @@ import { judgePrompt } from '../../data/prompts/verify.ts';
 import { score } from '../../rl/score.ts';
 import { tinyModel } from '../evaluation/tiny-model.ts';
 import { compileText } from '../dsl/helpers.ts';
+import { run as runGrpo } from '../../jobs/rl.grpo.ts';
+import { recordingContext } from './job-ctx.ts';
 
 // A wide initialisation makes the random model's P(True) differ clearly between prompts.
 const dir = await tinyModel(11, { initializerRange: 0.5 });
@@ -164,5 +168,24 @@ test('RL scoring with the model verifier: one forward pass for the whole rollout
     assert.deepEqual(viaConfig, s);
   } finally {
     scorer.close();
+  }
+});
+
+test('a GRPO job scores its rollouts with the checkpoint verifier given in its params', async () => {
+  const data = join(dirname(dir), 'verifiable.json');
+  writeFileSync(data, JSON.stringify([
+    { 'Open-ended Verifiable Question': 'Which organ fails in case 1?', 'Ground-True Answer': 'heart' },
+    { 'Open-ended Verifiable Question': 'Which organ fails in case 2?', 'Ground-True Answer': 'liver' },
+  ]));
+  // P(True) lies strictly between 0 and 1, so threshold 0 accepts every response and 1 none.
+  for (const threshold of [0, 1]) {
+    const ctx = recordingContext({
+      policy: dir, data, verifier: { type: 'model', model: dir, threshold }, num_generations: 2, temperature: 1.0, response_length: 6,
+      max_prompt_len: 64, learning_rate: 1e-3, iterations: 1, prompts_per_iteration: 2, mini_batch_size: 4, save_every: 10, seed: 3,
+    }, join(dirname(dir), `grpo-${threshold}`));
+    await runGrpo(ctx);
+    const metrics = ctx.messages.flatMap((m) => (m.type === 'metric' ? [m.values] : []));
+    assert.equal(metrics.length, 1);
+    assert.equal(metrics[0].accuracy, threshold === 0 ? 1 : 0);
   }
 });
