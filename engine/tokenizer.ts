@@ -152,6 +152,14 @@ export class Tokenizer {
     return this.hf.id_to_token(id);
   }
 
+  /**
+   * Token ids of a conversation for the model to answer: rendered with the generation prompt and
+   * encoded without the post-processor's special tokens (the template already writes them).
+   */
+  encodeChat(messages: ChatMessage[]): number[] {
+    return this.encode(this.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
+  }
+
   /** Renders the conversation with tokenizer_config.json's chat_template (text, not ids). */
   applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     if (this.chatTemplate === null) {

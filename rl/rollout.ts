@@ -10,8 +10,7 @@ import type { Tokenizer } from '../engine/tokenizer.ts';
 
 /** Prompt token ids of one problem, cut from the left to at most maxLen tokens. */
 export function promptIds(tok: Tokenizer, item: VerifiableItem, maxLen: number): number[] {
-  const text = tok.applyChatTemplate([{ role: 'user', content: item['Open-ended Verifiable Question'] }], { addGenerationPrompt: true });
-  const ids = tok.encode(text, { addSpecialTokens: false });
+  const ids = tok.encodeChat([{ role: 'user', content: item['Open-ended Verifiable Question'] }]);
   return ids.length > maxLen ? ids.slice(ids.length - maxLen) : ids;
 }
 

@@ -88,6 +88,13 @@ test('applyChatTemplate renders ChatML, with and without the generation prompt',
   assert.ok(!full.includes('<|im_start|>assistant\n<|im_start|>'));
 });
 
+test('encodeChat gives the ids of the conversation ready for the answer (generation prompt, one <|im_start|> per turn)', () => {
+  const ids = tok.encodeChat([{ role: 'user', content: 'Dose of aspirin?' }]);
+  assert.equal(tok.decode(ids), '<|im_start|>user\nDose of aspirin?<|im_end|>\n<|im_start|>assistant\n');
+  assert.equal(ids[0], 1198);
+  assert.equal(ids.filter((id) => id === 1198).length, 2);
+});
+
 test('generation_config.json eos ids join the end-of-sequence set', () => {
   const d = join(dir, 'with-gen');
   saveTrainedTokenizer(trainTokenizer(['tiny text tiny text'], { vocabSize: 260 }), d);
