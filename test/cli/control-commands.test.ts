@@ -7,10 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { runView } from '../../runtime/runs.ts';
-import { PROJECT_ROOT } from '../../runtime/temporal.ts';
-import { FIXTURES, startTestServer, startWorker, waitFor } from '../temporal/helpers.ts';
+import { cliFor, FIXTURES, startTestServer, startWorker, waitFor } from '../temporal/helpers.ts';
 
 const QUICK = `
 name: cli-nightly
@@ -40,8 +38,7 @@ steps:
 test('start / list / pause / resume / cancel, and schedule create|list|describe|pause|unpause|trigger|delete', async (t) => {
   const s = await startTestServer(t);
   await startWorker(t, s);
-  const env = { DOCTOR_AGENT_HOME: s.store.root, TEMPORAL_ADDRESS: s.address };
-  const cli = (...args: string[]) => execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'doctor-agent.js'), ...args], { env, reject: false });
+  const cli = cliFor(s);
   const file = join(s.store.root, 'slow.yaml');
   writeFileSync(file, SLOW);
   const quick = join(s.store.root, 'quick.yaml');

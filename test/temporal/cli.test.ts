@@ -7,9 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { PROJECT_ROOT } from '../../runtime/temporal.ts';
-import { FIXTURES, pidAlive, startTestServer, waitFor } from './helpers.ts';
+import { cliFor, FIXTURES, pidAlive, startTestServer, waitFor } from './helpers.ts';
 
 const PIPELINE = `
 name: cli-test
@@ -41,8 +39,7 @@ steps:
 
 test('doctor-agent run / status / logs', async (t) => {
   const s = await startTestServer(t);
-  const env = { DOCTOR_AGENT_HOME: s.store.root, TEMPORAL_ADDRESS: s.address };
-  const cli = (...args: string[]) => execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'doctor-agent.js'), ...args], { env, reject: false });
+  const cli = cliFor(s);
   const ok = join(s.store.root, 'ok.yaml');
   const bad = join(s.store.root, 'bad.yaml');
   writeFileSync(ok, PIPELINE);

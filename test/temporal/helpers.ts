@@ -90,6 +90,12 @@ export function makePlan(name: string, steps: StepInput[]): Plan {
   return { ...plan, hash: hashJson(plan) };
 }
 
+/** Runs `bin/doctor-agent.js ARGS` against the test server's store and address; never throws on a failing exit. */
+export function cliFor(s: TestServer) {
+  const env = { DOCTOR_AGENT_HOME: s.store.root, TEMPORAL_ADDRESS: s.address };
+  return (...args: string[]) => execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'doctor-agent.js'), ...args], { env, reject: false });
+}
+
 /** argv of a node one-liner. */
 export const nodeEval = (code: string): string[] => [process.execPath, '-e', code];
 
