@@ -8,7 +8,7 @@
  *   take the correct option's text as the ground truth. Items that only make sense with
  *   their options ("EXCEPT", "all of the above") are labelled not reformulatable.
  */
-import type { ChatClient, ChatUsage } from './chat-client.ts';
+import { MalformedReplyError, type ChatClient, type ChatUsage } from './chat-client.ts';
 import type { McqItem, VerifiableItem } from './formats.ts';
 import { FILTER_LABELS, filterPrompt, rewritePrompt, type FilterLabel } from './prompts/construct.ts';
 
@@ -58,7 +58,7 @@ export async function llmConstruct(item: McqItem, client: ChatClient, opts: { fi
     const rewritten = await client.chatJson(rewritePrompt(item), checkRewrite, { usage: opts.usage, signal: opts.signal });
     return { status: 'kept', label, item: { ...item, ...rewritten } };
   } catch (err) {
-    if ((err as Error).name !== 'MalformedReplyError') throw err;
+    if (!(err instanceof MalformedReplyError)) throw err;
     return { status: 'failed', label, error: (err as Error).message };
   }
 }

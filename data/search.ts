@@ -13,7 +13,7 @@
  * the problem is unfinished, not failed, and runs again on resume.
  */
 import type { Rng } from '../common/rng.ts';
-import { addUsage, emptyUsage, type ChatClient, type ChatUsage } from './chat-client.ts';
+import { addUsage, emptyUsage, MalformedReplyError, type ChatClient, type ChatUsage } from './chat-client.ts';
 import type { VerifiableItem } from './formats.ts';
 import { hintPrompt, initialPrompt, naturalPrompt, responsePrompt, strategyPrompt, STRATEGIES, type CotStep, type Strategy } from './prompts/search.ts';
 import type { Verdict, Verifier } from './verifiers.ts';
@@ -85,7 +85,7 @@ export async function searchOne(
       try {
         round.steps = await ask(strategy ? strategyPrompt(question, chain, strategy) : initialPrompt(question));
       } catch (err) {
-        if ((err as Error).name !== 'MalformedReplyError') throw err;
+        if (!(err instanceof MalformedReplyError)) throw err;
         round.error = (err as Error).message;
         break; // this chain cannot go on; start a fresh one
       }
@@ -113,7 +113,7 @@ export async function searchOne(
         trace.chain = [...lastChain, ...round.steps];
       }
     } catch (err) {
-      if ((err as Error).name !== 'MalformedReplyError') throw err;
+      if (!(err instanceof MalformedReplyError)) throw err;
       round.error = (err as Error).message;
     }
   }
@@ -123,11 +123,11 @@ export async function searchOne(
     const natural = await teacher.chatJson(naturalPrompt(question, trace.chain), checkNatural, { usage, signal: deps.signal, parseRetries: config.parseRetries });
     const reply = await teacher.chat([{ role: 'user', content: responsePrompt(question, natural) }], { signal: deps.signal });
     addUsage(usage, reply);
-    if (!reply.text.trim()) throw Object.assign(new Error('the teacher gave an empty Response'), { name: 'MalformedReplyError' });
+    if (!reply.text.trim()) throw new MalformedReplyError('the teacher gave an empty Response');
     trace.sft = { Question: question, Complex_CoT: natural, Response: reply.text.trim() };
     if (trace.status === 'hinted') trace.sft.hinted = true;
   } catch (err) {
-    if ((err as Error).name !== 'MalformedReplyError') throw err;
+    if (!(err instanceof MalformedReplyError)) throw err;
     trace.error = `rewrite failed: ${(err as Error).message}`;
     trace.status = 'failed';
   }
