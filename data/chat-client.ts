@@ -113,7 +113,7 @@ export class ChatClient {
   readonly config: Required<Omit<ChatClientConfig, 'apiKey' | 'apiKeyEnv' | 'temperature'>> & { apiKey?: string; temperature?: number };
   /** The environment variable named for the key when it was not set (requests go without a key). */
   readonly missingKeyEnv?: string;
-  readonly usage: ChatUsage = { requests: 0, retries: 0, failures: 0, promptTokens: 0, completionTokens: 0 };
+  readonly usage: ChatUsage = emptyUsage();
   private active = 0;
   private waiting: (() => void)[] = [];
   private rng: Rng;
