@@ -20,7 +20,7 @@ import type {
 } from './types.ts';
 
 const DONE = new Set(['succeeded', 'cached', 'skipped']);
-const TERMINAL = new Set(['succeeded', 'cached', 'skipped', 'failed', 'cancelled']);
+const TERMINAL = new Set([...DONE, 'failed', 'cancelled']);
 
 const { prepareRun } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -210,7 +210,7 @@ function where(step: PlanStep): string {
   return `${step.source.file}:${step.source.line}:${step.source.col}`;
 }
 
-/** The innermost message of an activity failure (the job's own words), with its type when it is not a crash. */
+/** The innermost message of an activity failure: the job's own words. */
 function failureMessage(err: unknown): string {
   let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
   while (e?.cause) e = e.cause as typeof e;
