@@ -3,18 +3,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../engine/backend.ts';
-import { parseConfig } from '../../engine/config.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { saveModel } from '../../engine/checkpoint.ts';
+import { tinyConfig } from '../engine/tiny.ts';
 
 export const TOKENIZER = join(import.meta.dirname, '../fixtures/parity/tokenizer');
 
 export async function tinyModel(seed: number, opts: { initializerRange?: number; context?: number } = {}): Promise<string> {
   await initBackend();
   const dir = join(mkdtempSync(join(tmpdir(), 'eval-tiny-')), 'tiny');
-  const config = parseConfig({
-    model_type: 'qwen2', vocab_size: 1024, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: opts.context ?? 2048, tie_word_embeddings: true,
+  // The engine tests' tiny shape, with the parity tokenizer's vocabulary and special ids.
+  const config = tinyConfig({
+    vocab_size: 1024, max_position_embeddings: opts.context ?? 2048,
     initializer_range: opts.initializerRange ?? 0.02, eos_token_id: 1023, pad_token_id: 1021,
   });
   const model = new CausalLM(config).initRandom(seed);
