@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRun } from '../runtime/runs.ts';
-import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
+import { cleanupScope, FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
 import { median } from './lib/stats.ts';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 20);
@@ -27,8 +27,7 @@ const RESTARTS = Number(process.env.BENCH_RESTARTS ?? 3);
 const round = (x: number) => Math.round(x * 10) / 10;
 
 export async function run(): Promise<object> {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const scope = { after: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
+  const scope = cleanupScope();
   try {
     const s = await startTestServer(scope);
     const worker = await startWorker(scope, s);
@@ -93,7 +92,7 @@ export async function run(): Promise<object> {
       },
     };
   } finally {
-    for (const fn of cleanups.reverse()) await fn();
+    await scope.close();
   }
 }
 

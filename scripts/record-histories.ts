@@ -14,11 +14,10 @@ import type { Client } from '@temporalio/client';
 import { pauseRun, resumeRun, startRun } from '../runtime/runs.ts';
 import { PROJECT_ROOT } from '../runtime/temporal.ts';
 import { progressQuery } from '../workflows/definitions.ts';
-import { makePlan, nodeEval, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
+import { cleanupScope, makePlan, nodeEval, startTestServer, startWorker, waitFor } from '../test/temporal/helpers.ts';
 
 const OUT = join(PROJECT_ROOT, 'test', 'histories');
-const cleanups: (() => Promise<void> | void)[] = [];
-const scope = { after: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
+const scope = cleanupScope();
 
 async function save(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
@@ -87,5 +86,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  for (const fn of cleanups.reverse()) await fn();
+  await scope.close();
 }

@@ -44,6 +44,17 @@ export async function startTestServer(t: { after: TestContext['after'] }): Promi
   return { store, info, address: info.address, client, connection };
 }
 
+/** For code outside node:test (benchmarks, scripts): an `after` that collects cleanups, and close() that runs them, newest first. */
+export function cleanupScope(): { after: (fn: () => Promise<void> | void) => void; close: () => Promise<void> } {
+  const fns: (() => Promise<void> | void)[] = [];
+  return {
+    after: (fn) => void fns.push(fn),
+    close: async () => {
+      for (const fn of fns.reverse()) await fn();
+    },
+  };
+}
+
 /** An in-process worker set, shut down when the test file ends. */
 export async function startWorker(t: { after: TestContext['after'] }, s: TestServer, queues = ['cpu']): Promise<WorkerSet> {
   const set = await createWorkerSet({ address: s.address, store: s.store, queues });
