@@ -6,11 +6,11 @@
  *
  *   node --import tsx scripts/record-histories.ts
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { Client } from '@temporalio/client';
+import { writeFileAtomic } from '../common/fs.ts';
 import { pauseRun, resumeRun, startRun } from '../runtime/runs.ts';
 import { PROJECT_ROOT } from '../runtime/temporal.ts';
 import { progressQuery } from '../workflows/definitions.ts';
@@ -22,14 +22,13 @@ const scope = cleanupScope();
 async function save(client: Client, name: string, workflowId: string, runId?: string): Promise<void> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   const file = join(OUT, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) }, null, 1) + '\n');
+  writeFileAtomic(file, JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) }, null, 1) + '\n');
   console.log(`${file}: ${history.events?.length} events`);
 }
 
 const result = (o: string) => `console.log(JSON.stringify({type:'result',outputs:${o}}))`;
 
 async function main(): Promise<void> {
-  mkdirSync(OUT, { recursive: true });
   const s = await startTestServer(scope);
   await startWorker(scope, s);
   const c = s.client;
