@@ -4,7 +4,7 @@
  * list, pause, resume, cancel. The CLI commands are thin wrappers over these.
  */
 import { randomBytes } from 'node:crypto';
-import { Client, WorkflowHandle, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
+import { Client, WorkflowHandle, type WorkflowExecutionDescription } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Plan } from '../dsl/plan.ts';
 import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from '../workflows/definitions.ts';
@@ -190,5 +190,3 @@ export async function listRuns(client: Client, limit = 50): Promise<RunSummary[]
   }
   return out;
 }
-
-export { WorkflowNotFoundError };
