@@ -2,35 +2,19 @@
 // in a real child process speaking the JSON-lines protocol.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { parseJobLine, type JobMessage, type JobSpec } from '../../runtime/protocol.ts';
+import type { JobMessage } from '../../runtime/protocol.ts';
+import { runJobProcess } from '../helpers/job-process.ts';
 import { EvalFile, McqItem, SftItem, VerifiableItem } from '../../data/formats.ts';
 import { generateKb, serializeKb } from '../../data/kb/generate.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-const run = promisify(execFile);
-
-async function runJob(params: Record<string, unknown>): Promise<{ code: number; messages: JobMessage[]; outDir: string }> {
-  const base = mkdtempSync(join(tmpdir(), 'kb-job-'));
-  const outDir = join(base, 'step');
+async function runJob(params: Record<string, unknown>): Promise<{ code: number | null; messages: JobMessage[]; outDir: string }> {
+  const outDir = join(mkdtempSync(join(tmpdir(), 'kb-job-')), 'step');
   mkdirSync(outDir);
-  const spec: JobSpec = { kind: 'data.knowledge_base', runId: 'r1', stepId: 'kb', params, outDir, attempt: 1 };
-  const specFile = join(base, 'spec.json');
-  writeFileSync(specFile, JSON.stringify(spec));
-  let stdout = '';
-  let code = 0;
-  try {
-    ({ stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs/main.ts'), specFile], { cwd: ROOT, maxBuffer: 64 << 20 }));
-  } catch (err) {
-    const e = err as { code: number; stdout: string };
-    code = e.code;
-    stdout = e.stdout;
-  }
-  return { code, outDir, messages: stdout.split('\n').map(parseJobLine).filter((m): m is JobMessage => m !== undefined) };
+  const { code, messages } = await runJobProcess({ kind: 'data.knowledge_base', runId: 'r1', stepId: 'kb', params, outDir, attempt: 1 });
+  return { code, outDir, messages };
 }
 
 test('the job writes mcq, verifiable, sft and eval files, reports progress and artifacts, and returns their paths', async () => {

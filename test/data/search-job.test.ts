@@ -3,21 +3,18 @@
 // The job runs as a real child process (jobs/main.ts) and is killed with SIGKILL mid-way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { loadItems } from '../../data/loaders.ts';
 import { CACHE_FILE } from '../../data/item-runner.ts';
 import { run } from '../../jobs/data.search_reasoning.ts';
-import { parseJobLine, type JobMessage, type JobSpec } from '../../runtime/protocol.ts';
+import type { JobMessage, JobSpec } from '../../runtime/protocol.ts';
+import { startJobProcess, type JobExit } from '../helpers/job-process.ts';
 import { startOpenAiServer, type Scripted } from '../helpers/openai-server.ts';
 import { recordingContext } from './job-ctx.ts';
 import { kindOf, questionOf, searchTeacher } from './teacher-script.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const N = 10;
 const question = (i: number) => `Case ${i}: a patient with findings ${i}; what is the diagnosis?`;
 const indexOf = (q: string) => Number(/^Case (\d+):/.exec(q)?.[1]);
@@ -33,21 +30,8 @@ function inputFile(): string {
 const conclude = (q: string, _k: unknown, n: number) => (indexOf(q) % 2 === 0 || n >= 1 ? right(q) : 'Something else');
 const requestsPerCase = (i: number) => (i % 2 === 0 ? 3 : 4);
 
-function runJob(spec: JobSpec, onMessage: (m: JobMessage, kill: () => void) => void): Promise<{ code: number | null; signal: string | null; messages: JobMessage[]; stderr: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'spec-'));
-  const specPath = join(dir, 'spec.json');
-  writeFileSync(specPath, JSON.stringify(spec));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs/main.ts'), specPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const messages: JobMessage[] = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const m = parseJobLine(line);
-    if (!m) return;
-    messages.push(m);
-    onMessage(m, () => child.kill('SIGKILL'));
-  });
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, messages, stderr })));
+function runJob(spec: JobSpec, onMessage: (m: JobMessage, kill: () => void) => void): Promise<JobExit> {
+  return startJobProcess(spec, (m, child) => onMessage(m, () => child.kill('SIGKILL'))).done;
 }
 
 test('crash halfway (SIGKILL): the second run does only the unfinished problems; 429 and 5xx are survived', { timeout: 90_000 }, async () => {

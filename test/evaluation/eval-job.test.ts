@@ -4,12 +4,11 @@
 // tiny random engine checkpoint itself.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { parseJobLine, type JobMessage, type JobSpec } from '../../runtime/protocol.ts';
+import type { JobMessage } from '../../runtime/protocol.ts';
+import { runJobProcess } from '../helpers/job-process.ts';
 import { startServer } from '../../evaluation/server.ts';
 import { readResults } from '../../evaluation/results.ts';
 import { scriptedBackend } from './scripted-backend.ts';
@@ -17,22 +16,9 @@ import { tinyModel } from './tiny-model.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const SAMPLE = join(ROOT, '../shared/data/eval-format-sample.json');
-const run = promisify(execFile);
 
-async function runJob(params: Record<string, unknown>, outDir: string): Promise<{ code: number; messages: JobMessage[] }> {
-  const spec: JobSpec = { kind: 'eval.sglang', runId: 'r1', stepId: 'eval', params, outDir, attempt: 1 };
-  const specFile = join(outDir, '..', `spec-${Date.now()}.json`);
-  writeFileSync(specFile, JSON.stringify(spec));
-  let stdout = '';
-  let code = 0;
-  try {
-    ({ stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs/main.ts'), specFile], { cwd: ROOT, maxBuffer: 32 << 20 }));
-  } catch (err) {
-    const e = err as { code: number; stdout: string };
-    code = e.code;
-    stdout = e.stdout;
-  }
-  return { code, messages: stdout.split('\n').map(parseJobLine).filter((m): m is JobMessage => m !== undefined) };
+async function runJob(params: Record<string, unknown>, outDir: string): Promise<{ code: number | null; messages: JobMessage[] }> {
+  return runJobProcess({ kind: 'eval.sglang', runId: 'r1', stepId: 'eval', params, outDir, attempt: 1 });
 }
 
 const outDir = () => {
