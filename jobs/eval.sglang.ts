@@ -6,11 +6,11 @@
  * they arrive, so a retried attempt asks only what is missing.
  */
 import { copyFileSync, existsSync } from 'node:fs';
-import fg from 'fast-glob';
 import { join, resolve } from 'node:path';
-import { readJsonFile, writeFileAtomic } from '../common/fs.ts';
+import { writeFileAtomic } from '../common/fs.ts';
 import { EvalSglangParams } from '../dsl/kinds/eval-sglang.ts';
 import { runEval, RESULTS_FILE, REPORT_FILE, type EvalReport } from '../evaluation/client.ts';
+import { globReportFiles, loadReports, seriesOf, seriesReportFiles } from '../evaluation/history.ts';
 import { renderReportHtml } from '../evaluation/report.ts';
 import { startServer, type RunningServer } from '../evaluation/server.ts';
 import { UserError, type JobContext } from './context.ts';
@@ -61,7 +61,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
       maxTokens: p.max_new_tokens,
       seed: p.seed,
       concurrency: p.concurrency,
-      limitPerSource: p.limit_per_source,
+      limitPerSource: p.limit_per_source || undefined,
       policy: p.policy,
       signal: ctx.signal,
       onProgress(done, total, row) {
@@ -77,7 +77,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     for (const [source, s] of Object.entries(a.sources)) metrics[`accuracy/${source}`] = s.accuracy;
     ctx.metric(metrics);
     const html = join(ctx.outDir, 'report.html');
-    writeFileAtomic(html, await renderReportHtml(report, p.history ? earlierReports(p.history, join(ctx.outDir, REPORT_FILE), ctx) : []));
+    writeFileAtomic(html, await renderReportHtml(report, earlierReports(p.history, report, ctx)));
     ctx.artifact('report', html);
     ctx.artifact('results', resultsFile);
     ctx.artifact('report.json', join(ctx.outDir, 'report.json'));
@@ -89,18 +89,12 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
   }
 }
 
-/** Earlier reports matching the glob (this step's own report excluded); unreadable ones are skipped with a warning. */
-function earlierReports(pattern: string, own: string, ctx: JobContext): EvalReport[] {
-  const out: EvalReport[] = [];
-  for (const file of fg.sync(pattern, { absolute: true, onlyFiles: true }).sort()) {
-    if (resolve(file) === resolve(own)) continue;
-    try {
-      const r = readJsonFile<EvalReport>(file);
-      if (r?.accuracy?.sources && r.timing?.finished_at) out.push(r);
-      else ctx.log(`${file}: not an evaluation report, left out of the chart`, 'warn');
-    } catch (err) {
-      ctx.log(`${(err as Error).message}; left out of the chart`, 'warn');
-    }
-  }
-  return out;
+/** The reports `history` names (a glob, or `auto`: see evaluation/history.ts) that finished before this one. */
+function earlierReports(history: string | undefined, report: EvalReport, ctx: JobContext): EvalReport[] {
+  if (!history) return [];
+  const files = history === 'auto' ? seriesReportFiles(ctx.outDir, ctx.spec.runId, ctx.spec.stepId) : globReportFiles(history);
+  const found = loadReports(files, join(ctx.outDir, REPORT_FILE), report.timing.finished_at, (m) => ctx.log(m, 'warn'));
+  const where = history === 'auto' ? `runs of series ${seriesOf(ctx.spec.runId) ?? '(none: the run id has no time stamp)'}` : history;
+  ctx.log(`accuracy over time: ${found.length} earlier report(s) from ${where}`);
+  return found;
 }

@@ -18,9 +18,13 @@ export const EvalSglangParams = z
     top_p: z.number().gt(0).max(1).default(0.9).describe('Nucleus sampling.'),
     max_new_tokens: z.number().int().positive().default(2048).describe('Max tokens generated per answer.'),
     concurrency: z.number().int().positive().default(32).describe('Requests in flight at once.'),
-    limit_per_source: z.number().int().positive().optional().describe('Evaluate only the first N items of each source.'),
+    limit_per_source: z.number().int().min(0).optional().describe('Evaluate only the first N items of each source (0: every item).'),
     max_batch: z.number().int().positive().optional().describe('With model: sequences the built-in server decodes together (default: concurrency).'),
-    history: z.string().min(1).optional().describe('Glob of earlier report.json files (e.g. nightly runs) for the accuracy-over-time chart.'),
+    history: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Earlier reports for the accuracy-over-time chart: a glob of report.json files, or "auto" for this step\'s reports in the earlier runs of the same schedule (runs started by hand: of the same pipeline) in the artifact store.'),
     policy: z.enum(['last', 'first']).default('last').describe('Which extracted answer is scored: the last match in the final response or the first (both are reported).'),
     seed: Seed,
   })
