@@ -3,12 +3,8 @@
  * then one `A. text` line per option. The strict variant also asks the model to end
  * with `The answer is X.`, which makes the letter easy to extract.
  */
+import type { ChatMessage } from '../data/chat-client.ts';
 import type { McqItem } from '../data/formats.ts';
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
 
 const INSTRUCTION = 'Please answer the following multiple-choice question:';
 const STRICT_INSTRUCTION =
