@@ -151,7 +151,7 @@ async function restartOnce(s: Awaited<ReturnType<typeof startTestServer>>) {
     timeouts: { stepMs: 300_000, attemptMs: 300_000, heartbeatMs: HEARTBEAT_MS },
   }]);
   const h = await startRun(s.client, plan);
-  const starts = join(s.store.runDir(h.workflowId), 'steps', 'count', 'starts.log');
+  const starts = join(s.store.stepPath(h.workflowId, 'count'), 'starts.log');
   const lines = () => (existsSync(starts) ? readFileSync(starts, 'utf8').trim().split('\n').length : 0);
   await waitFor('the job to run', () => (lines() >= 1 ? true : undefined), 120_000);
   await sleep(1000);

@@ -40,9 +40,14 @@ export class ArtifactStore {
     return join(this.root, 'runs', safeName('run id', runId));
   }
 
+  /** The step's folder, as a path only (readers use it: nothing is created). */
+  stepPath(runId: string, stepId: string): string {
+    return join(this.runDir(runId), 'steps', safeName('step id', stepId));
+  }
+
   /** The step's folder, created if missing. */
   stepDir(runId: string, stepId: string): string {
-    const dir = join(this.runDir(runId), 'steps', safeName('step id', stepId));
+    const dir = this.stepPath(runId, stepId);
     mkdirSync(dir, { recursive: true });
     return dir;
   }

@@ -55,7 +55,7 @@ export function registerLogs(program: Command): void {
       const steps = o.step ? [o.step] : ids;
       const w = Math.max(0, ...steps.map((s) => s.length));
       const files = steps.map((s) => ({
-        file: join(store.runDir(id), 'steps', s, 'step.log'),
+        file: join(store.stepPath(id, s), 'step.log'),
         offset: 0,
         write: prefixed(o.step ? '' : `${s.padEnd(w)} | `, { rest: '' }),
       }));

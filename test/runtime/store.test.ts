@@ -21,6 +21,11 @@ test('one folder per run and per step, with the log, metrics and checkpoints ins
   assert.equal(s.serverDir(), join(root, 'server'));
   assert.equal(s.cacheDir(), join(root, 'cache'));
   assert.notEqual(s.stepDir('run-2', 'sft'), step);
+  // stepPath names the same folder but only reads: it creates nothing.
+  assert.equal(s.stepPath('run-1', 'sft'), step);
+  assert.equal(s.stepPath('run-3', 'sft'), join(root, 'runs', 'run-3', 'steps', 'sft'));
+  assert.equal(existsSync(join(root, 'runs', 'run-3')), false);
+  assert.throws(() => s.stepPath('run-1', '..'), /invalid step id/);
 });
 
 test('run manifests round-trip, and ids cannot escape the store', () => {

@@ -85,7 +85,7 @@ steps:
   let err = '';
   attached.stderr?.on('data', (d: Buffer) => void (err += String(d)));
   const runId = await waitFor('the run to start', () => /run (cli-detach-\S+) started/.exec(err)?.[1], 60_000);
-  const starts = join(s.store.runDir(runId), 'steps', 'count', 'starts.log');
+  const starts = join(s.store.stepPath(runId, 'count'), 'starts.log');
   await waitFor('the job to run', () => existsSync(starts) || undefined, 60_000);
   attached.kill('SIGINT');
   const detached = await attached;

@@ -55,7 +55,7 @@ test('durability on a real dev server', async (t) => {
     const expected = await uninterrupted(n);
     const first = spawnWorker(s);
     const h = await startRun(s.client, counterPlan('killed', n, 100));
-    const stepDir = join(s.store.runDir(h.workflowId), 'steps', 'count');
+    const stepDir = s.store.stepPath(h.workflowId, 'count');
     await waitFor('a checkpoint at item 10', () => existsSync(join(stepDir, 'ckpt', 'step-10.json')) || undefined, 60_000);
     const jobPid = Number(readFileSync(join(stepDir, 'pid'), 'utf8'));
     const live = await runView(s.client, h.workflowId);
@@ -85,7 +85,7 @@ test('durability on a real dev server', async (t) => {
     const n = 30;
     const expected = await uninterrupted(n);
     const h = await startRun(s.client, counterPlan('restart', n, 100));
-    const stepDir = join(s.store.runDir(h.workflowId), 'steps', 'count');
+    const stepDir = s.store.stepPath(h.workflowId, 'count');
     await waitFor('a first checkpoint', () => existsSync(join(stepDir, 'ckpt', 'step-5.json')) || undefined, 60_000);
     assert.equal(await stopServer(serverPaths(s.store)), true);
     await sleep(1000);

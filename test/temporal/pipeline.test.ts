@@ -88,7 +88,7 @@ test('the Plan interpreter on a real dev server', async (t) => {
   await t.test('cancelling a run stops its job process', async () => {
     const plan = makePlan('cancel', [{ id: 'sleep', with: { run: nodeEval(sleeper(60_000)) } }]);
     const h = await startRun(s.client, plan);
-    const pidFile = join(s.store.runDir(h.workflowId), 'steps', 'sleep', 'pid');
+    const pidFile = join(s.store.stepPath(h.workflowId, 'sleep'), 'pid');
     const pid = await waitFor('the job to start', () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined));
     assert.equal(pidAlive(pid), true);
     await h.cancel();
