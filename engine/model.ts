@@ -16,6 +16,7 @@ import { Rng } from '../common/rng.ts';
 import { weightShapes, type ModelConfig } from './config.ts';
 import { embedding, linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
+import { batchMatMul } from './attention-kernel.ts';
 
 /** Keys and values of every layer for the tokens seen so far; `forward` appends to it. */
 export interface KVCache {
@@ -198,9 +199,9 @@ export class CausalLM {
       const qb = rows === T * rep ? qh : tf.slice(qh, [0, t0 * rep, 0], [G, rows, d]);
       const kb = keys === S ? kT : tf.slice(kT, [0, 0, 0], [G, d, keys]);
       const vb = keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
-      let scores: tf.Tensor = tf.matMul(qb, kb);
+      let scores: tf.Tensor = batchMatMul(qb, kb);
       if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
-      return tf.matMul(tf.softmax(scores) as tf.Tensor3D, vb);
+      return batchMatMul(tf.softmax(scores) as tf.Tensor3D, vb);
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
     const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);

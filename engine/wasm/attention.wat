@@ -1,0 +1,123 @@
+;; Matrix products for attention, with 128-bit SIMD (4 float32 lanes).
+;; Addresses are byte offsets into the module's own memory; sizes count float32 elements.
+(module
+  (memory (export "memory") 1)
+
+  ;; C = A B for one matrix: C [M, N] and B [K, N] row-major, A(i, k) read at a + 4 * (i * sai + k * sak),
+  ;; so A may be row-major [M, K] (sai = K, sak = 1) or transposed, stored [K, M] (sai = 1, sak = M).
+  ;; Each output row goes 16 columns at a time (four vector accumulators), then 4, then 1.
+  (func (export "mm")
+    (param $a i32) (param $b i32) (param $c i32)
+    (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32)
+    (local $i i32) (local $j i32) (local $k i32)
+    (local $a0 i32) (local $ap i32) (local $bp i32) (local $cp i32)
+    (local $rowB i32) (local $stepA i32)
+    (local $s v128) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (local $f f32)
+    (local.set $rowB (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $stepA (i32.shl (local.get $sak) (i32.const 2)))
+    (local.set $cp (local.get $c))
+    (local.set $i (i32.const 0))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $M)))
+        (local.set $a0 (i32.add (local.get $a) (i32.shl (i32.mul (local.get $i) (local.get $sai)) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        ;; 16 columns
+        (block $c16_done
+          (loop $c16
+            (br_if $c16_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $N)))
+            (local.set $x0 (v128.const i32x4 0 0 0 0))
+            (local.set $x1 (v128.const i32x4 0 0 0 0))
+            (local.set $x2 (v128.const i32x4 0 0 0 0))
+            (local.set $x3 (v128.const i32x4 0 0 0 0))
+            (local.set $ap (local.get $a0))
+            (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $k (local.get $K))
+            (block $k_done
+              (loop $ks
+                (br_if $k_done (i32.eqz (local.get $k)))
+                (local.set $s (f32x4.splat (f32.load (local.get $ap))))
+                (local.set $x0 (f32x4.add (local.get $x0) (f32x4.mul (local.get $s) (v128.load align=4 (local.get $bp)))))
+                (local.set $x1 (f32x4.add (local.get $x1) (f32x4.mul (local.get $s) (v128.load offset=16 align=4 (local.get $bp)))))
+                (local.set $x2 (f32x4.add (local.get $x2) (f32x4.mul (local.get $s) (v128.load offset=32 align=4 (local.get $bp)))))
+                (local.set $x3 (f32x4.add (local.get $x3) (f32x4.mul (local.get $s) (v128.load offset=48 align=4 (local.get $bp)))))
+                (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
+                (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+                (br $ks)))
+            (v128.store align=4 (local.get $cp) (local.get $x0))
+            (v128.store offset=16 align=4 (local.get $cp) (local.get $x1))
+            (v128.store offset=32 align=4 (local.get $cp) (local.get $x2))
+            (v128.store offset=48 align=4 (local.get $cp) (local.get $x3))
+            (local.set $cp (i32.add (local.get $cp) (i32.const 64)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $c16)))
+        ;; 4 columns
+        (block $c4_done
+          (loop $c4
+            (br_if $c4_done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $N)))
+            (local.set $x0 (v128.const i32x4 0 0 0 0))
+            (local.set $ap (local.get $a0))
+            (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $k (local.get $K))
+            (block $k4_done
+              (loop $k4
+                (br_if $k4_done (i32.eqz (local.get $k)))
+                (local.set $x0 (f32x4.add (local.get $x0)
+                  (f32x4.mul (f32x4.splat (f32.load (local.get $ap))) (v128.load align=4 (local.get $bp)))))
+                (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
+                (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+                (br $k4)))
+            (v128.store align=4 (local.get $cp) (local.get $x0))
+            (local.set $cp (i32.add (local.get $cp) (i32.const 16)))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $c4)))
+        ;; single columns
+        (block $c1_done
+          (loop $c1
+            (br_if $c1_done (i32.ge_u (local.get $j) (local.get $N)))
+            (local.set $f (f32.const 0))
+            (local.set $ap (local.get $a0))
+            (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $k (local.get $K))
+            (block $k1_done
+              (loop $k1
+                (br_if $k1_done (i32.eqz (local.get $k)))
+                (local.set $f (f32.add (local.get $f) (f32.mul (f32.load (local.get $ap)) (f32.load (local.get $bp)))))
+                (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
+                (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+                (br $k1)))
+            (f32.store (local.get $cp) (local.get $f))
+            (local.set $cp (i32.add (local.get $cp) (i32.const 4)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $c1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+  )
+
+  ;; dst [C, R] = transpose of src [R, C], both row-major.
+  (func (export "transpose") (param $src i32) (param $dst i32) (param $R i32) (param $C i32)
+    (local $r i32) (local $c i32) (local $sp i32) (local $dp i32) (local $rowD i32)
+    (local.set $rowD (i32.shl (local.get $R) (i32.const 2)))
+    (local.set $sp (local.get $src))
+    (local.set $r (i32.const 0))
+    (block $r_done
+      (loop $rs
+        (br_if $r_done (i32.ge_u (local.get $r) (local.get $R)))
+        (local.set $dp (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $c (local.get $C))
+        (block $c_done
+          (loop $cs
+            (br_if $c_done (i32.eqz (local.get $c)))
+            (f32.store (local.get $dp) (f32.load (local.get $sp)))
+            (local.set $sp (i32.add (local.get $sp) (i32.const 4)))
+            (local.set $dp (i32.add (local.get $dp) (local.get $rowD)))
+            (local.set $c (i32.sub (local.get $c) (i32.const 1)))
+            (br $cs)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rs)))
+  )
+)
