@@ -1,6 +1,7 @@
 /** The doctor-agent command line: builds the program from the registrars and runs it. */
 import { Command } from 'commander';
 import { CompileError } from '../dsl/diagnostics.ts';
+import { UserError } from '../jobs/context.ts';
 import { registrars } from './commands/index.ts';
 
 export function buildProgram(): Command {
@@ -12,12 +13,17 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Prints a user error (no stack trace) and sets exit code 1; anything else is a bug and shows its stack. */
+/**
+ * Prints a user error (no stack trace, then its hint when it has one) and sets exit code 1;
+ * anything else is a bug and shows its stack. A user error is a UserError or a subclass
+ * (e.g. DataError, whatever its name), or any error named 'UserError' or marked `user`.
+ */
 export function reportError(err: unknown): void {
   if (err instanceof CompileError) {
     process.stderr.write(err.format() + '\n');
-  } else if (err instanceof Error && (err.name === 'UserError' || (err as { user?: boolean }).user)) {
-    process.stderr.write(`error: ${err.message}\n`);
+  } else if (err instanceof UserError || (err instanceof Error && (err.name === 'UserError' || (err as { user?: boolean }).user))) {
+    const hint = err instanceof UserError && err.hint ? `\n  ${err.hint}` : '';
+    process.stderr.write(`error: ${err.message}${hint}\n`);
   } else {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   }

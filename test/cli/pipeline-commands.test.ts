@@ -30,6 +30,18 @@ test('validate: ok files pass, a bad one prints FILE:LINE:COL, the line and a ca
   assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
 });
 
+test('bad records in a data file are a user error: the records and the hint, exit 1, no stack trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  const data = join(dir, 'eval.json');
+  writeFileSync(data, '[{"question": 1}]');
+  // The data is read before any request: the server address is never contacted.
+  const r = cli('eval', '--data', data, '--base-url', 'http://127.0.0.1:9/v1', '--model-name', 'm', '--out', join(dir, 'out'));
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /^error: .*eval\.json: 1 bad record\(s\):\n  .*record \[0\]: field "question"/);
+  assert.match(r.err, /\n  fix the records listed, or set on_bad_record: skip/);
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+});
+
 test('compile --json prints exactly the Plan the compiler returns', () => {
   const r = cli('compile', 'pipelines/huatuo-tiny.yaml', '--json', '--set', 'seed=7');
   assert.equal(r.code, 0, r.err);
