@@ -13,17 +13,12 @@ import { runEval, RESULTS_FILE, REPORT_FILE, type EvalReport } from '../evaluati
 import { globReportFiles, loadReports, seriesOf, seriesReportFiles } from '../evaluation/history.ts';
 import { renderReportHtml } from '../evaluation/report.ts';
 import { startServer, type RunningServer } from '../evaluation/server.ts';
-import { UserError, type JobContext } from './context.ts';
+import { parseParams, UserError, type JobContext } from './context.ts';
 
 const CHECKPOINT_EVERY = 25;
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
-  const parsed = EvalSglangParams.safeParse(ctx.params);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new UserError(`with.${i.path.join('.') || '(params)'}: ${i.message}`, { hint: 'see docs/pipeline-language.md, eval.sglang' });
-  }
-  const p = parsed.data;
+  const p = parseParams(EvalSglangParams, ctx.params, 'eval.sglang');
   if (!existsSync(p.data)) throw new UserError(`${p.data}: evaluation file not found`, { where: p.data, hint: 'check with.data' });
   const resultsFile = join(ctx.outDir, RESULTS_FILE);
   // A checkpoint from an attempt that wrote elsewhere: start from its answers.

@@ -4,15 +4,10 @@ import { grpoAdvantages } from '../rl/advantages.ts';
 import { broadcast } from '../rl/batch.ts';
 import { grpoUpdate } from '../rl/grpo.ts';
 import { runRl, type Algorithm } from '../rl/loop.ts';
-import { UserError, type JobContext } from './context.ts';
+import { parseParams, type JobContext } from './context.ts';
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
-  const parsed = GrpoParams.safeParse(ctx.params);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new UserError(`with.${i.path.join('.') || '(params)'}: ${i.message}`, { hint: 'see docs/pipeline-language.md, rl.grpo' });
-  }
-  const p = parsed.data;
+  const p = parseParams(GrpoParams, ctx.params, 'rl.grpo');
   const algo: Algorithm = {
     kind: 'rl.grpo',
     promptsPerIteration: p.prompts_per_iteration,

@@ -6,17 +6,12 @@ import { AdamW } from '../engine/optim.ts';
 import { runRl, type Algorithm } from '../rl/loop.ts';
 import { loadValueModel, ppoTargets, ppoUpdate, valuesOf } from '../rl/ppo.ts';
 import { OPTIMIZER_FILE } from '../train/checkpoint.ts';
-import { UserError, type JobContext } from './context.ts';
+import { parseParams, type JobContext } from './context.ts';
 
 const VALUE_DIR = 'value';
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
-  const parsed = PpoParams.safeParse(ctx.params);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new UserError(`with.${i.path.join('.') || '(params)'}: ${i.message}`, { hint: 'see docs/pipeline-language.md, rl.ppo' });
-  }
-  const p = parsed.data;
+  const p = parseParams(PpoParams, ctx.params, 'rl.ppo');
   let vm: CausalLM | undefined;
   let vOpt: AdamW | undefined;
   const algo: Algorithm = {
