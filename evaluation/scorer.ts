@@ -12,6 +12,7 @@
  *
  * Pure functions only.
  */
+import { extractFinalResponse } from '../data/verifiers.ts';
 
 export type RuleName = 'answer-phrase' | 'parenthesized' | 'lone-letter' | 'option-text' | 'similarity';
 
@@ -30,13 +31,8 @@ interface Match {
 
 type Rule = (text: string, options: Record<string, string>) => Match[];
 
-const FINAL_HEADING = '## Final Response';
-
-/** The part of a response the answer is read from. */
-export function finalResponse(text: string): string {
-  const at = text.lastIndexOf(FINAL_HEADING);
-  return (at < 0 ? text : text.slice(at + FINAL_HEADING.length)).trim();
-}
+/** The part of a response the answer is read from: the same cut the verifiers judge. */
+export const finalResponse = extractFinalResponse;
 
 const ANSWER_PHRASE =
   /\b(?:answer|option|choice)(?:\s+(?:is|would be|should be|=))?\s*(?:option|choice)?\s*[:=]?\s*[*_"'`]*\s*([([])?\s*([A-Za-z])\s*([)\]])?(?![A-Za-z0-9])/gi;
