@@ -1,74 +1,156 @@
 /**
  * Batched matrix products for attention, a [G, M, K] @ b [G, K, N] -> [G, M, N], run by a small
- * WebAssembly SIMD kernel (engine/wasm/attention.wat) on the tensors' host data. On the wasm
- * backend tfjs's own batched matMul has no fast path (about 1.5-2 GFLOP/s); this kernel, copies
- * in and out included, is several times faster at attention's shapes. The gradient uses the same
- * kernel: da = dy @ bᵀ, db = aᵀ @ dy.
+ * WebAssembly SIMD kernel (engine/wasm/attention.wat). On the wasm backend tfjs's own batched
+ * matMul has no fast path (about 1.5-2 GFLOP/s); this kernel reads and writes the tensors in the
+ * backend's heap in place and is several times faster at attention's shapes. On the cpu backend
+ * it works on the tensors' arrays through a memory of its own (one copy in, one out).
  *
- * Used on the wasm and cpu backends (host data is one copy away); elsewhere (e.g. tfjs-node), or
- * when the kernel cannot load, `batchMatMul` is plain tf.matMul. The choice is logged once.
+ * It is a registered kernel, AttentionMatMul, with a `layout` attribute (`nn` a @ b, `nt` a @ bᵀ,
+ * `tn` aᵀ @ b) and a registered gradient: da = dy @ bᵀ, db = aᵀ @ dy. Where it is not registered
+ * (e.g. tfjs-node) or the module cannot load, `batchMatMul` is plain tf.matMul; the choice is logged once.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from './tf.ts';
 
+/** `nn` a [G, M, K] @ b [G, K, N]; `nt` a [G, M, K] @ bᵀ with b [G, N, K]; `tn` aᵀ @ b with a [G, K, M]. */
+export type Layout = 'nn' | 'nt' | 'tn';
+
 interface Exports {
-  memory: WebAssembly.Memory;
   mm(a: number, b: number, c: number, M: number, K: number, N: number, sai: number, sak: number): void;
   transpose(src: number, dst: number, R: number, C: number): void;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');
+export const KERNEL_NAME = 'AttentionMatMul';
 
-let kernel: Exports | null | undefined;
+let compiled: WebAssembly.Module | null | undefined;
 let loadError = '';
 
-/** The kernel's exports, or null (with the reason in loadError) when it cannot load. */
-function load(): Exports | null {
-  if (kernel !== undefined) return kernel;
+function instantiate(memory: WebAssembly.Memory): Exports | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(readFileSync(WASM_PATH));
+    } catch (e) {
+      loadError = (e as Error).message;
+      compiled = null;
+    }
+  }
+  if (!compiled) return null;
   try {
-    const module = new WebAssembly.Module(readFileSync(WASM_PATH));
-    kernel = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+    return new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as Exports;
   } catch (e) {
     loadError = (e as Error).message;
-    kernel = null;
+    return null;
   }
-  return kernel;
 }
 
-/** How products of operand layouts are formed: `nn` a @ b, `nt` a @ bᵀ, `tn` aᵀ @ b. */
-export type Layout = 'nn' | 'nt' | 'tn';
+/** G, M, K, N of a product from its operands' shapes and layout. */
+function dims(aShape: number[], bShape: number[], layout: Layout): [number, number, number, number] {
+  const [G, a1, a2] = aShape, [, b1, b2] = bShape;
+  if (layout === 'tn') return [G, a2, a1, b2];
+  if (layout === 'nt') return [G, a1, a2, b1];
+  return [G, a1, a2, b2];
+}
 
-/**
- * The batched product on host arrays: for `nn` a is [G, M, K] and b [G, K, N]; for `nt` b is
- * [G, N, K]; for `tn` a is [G, K, M]. Returns c [G, M, N] as a view into the kernel's memory,
- * valid until the next call (copy it to keep it).
- */
-export function hostBatchMatMul(a: Float32Array, b: Float32Array, G: number, M: number, K: number, N: number, layout: Layout): Float32Array {
-  const k = load();
-  if (!k) throw new Error(`attention kernel unavailable: ${loadError}`);
-  if (a.length !== G * M * K || b.length !== G * K * N) {
-    throw new Error(`hostBatchMatMul: operand sizes ${a.length} and ${b.length} do not fit G=${G} M=${M} K=${K} N=${N}`);
-  }
-  // Layout in the kernel's memory: a, b, c, then one transposed matrix of b (for `nt`).
-  const aOff = 0, bOff = aOff + a.length * 4, cOff = bOff + b.length * 4, tOff = cOff + G * M * N * 4;
-  const need = tOff + (layout === 'nt' ? K * N * 4 : 0);
-  const have = k.memory.buffer.byteLength;
-  if (need > have) k.memory.grow(Math.ceil((need - have) / 65536));
-  const heap = new Float32Array(k.memory.buffer);
-  heap.set(a, aOff / 4);
-  heap.set(b, bOff / 4);
+/** Runs the product for G matrices at byte addresses a, b, c; t is room for one K x N matrix (`nt` only). */
+function run(k: Exports, a: number, b: number, c: number, t: number, G: number, M: number, K: number, N: number, layout: Layout): void {
   const sai = layout === 'tn' ? 1 : K, sak = layout === 'tn' ? M : 1;
   for (let g = 0; g < G; g++) {
-    const ag = aOff + g * M * K * 4, bg = bOff + g * K * N * 4, cg = cOff + g * M * N * 4;
+    const ag = a + g * M * K * 4, bg = b + g * K * N * 4, cg = c + g * M * N * 4;
     if (layout === 'nt') {
-      k.transpose(bg, tOff, N, K);
-      k.mm(ag, tOff, cg, M, K, N, sai, sak);
+      k.transpose(bg, t, N, K);
+      k.mm(ag, t, cg, M, K, N, sai, sak);
     } else {
       k.mm(ag, bg, cg, M, K, N, sai, sak);
     }
   }
+}
+
+let host: { k: Exports; memory: WebAssembly.Memory } | null | undefined;
+
+/**
+ * The product on host arrays (operand shapes as for `layout`), through the kernel's own memory.
+ * Returns c [G, M, N] as a view into that memory, valid until the next call (copy it to keep it).
+ */
+export function hostBatchMatMul(a: Float32Array, b: Float32Array, G: number, M: number, K: number, N: number, layout: Layout): Float32Array {
+  if (host === undefined) {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const k = instantiate(memory);
+    host = k ? { k, memory } : null;
+  }
+  if (!host) throw new Error(`attention kernel unavailable: ${loadError}`);
+  if (a.length !== G * M * K || b.length !== G * K * N) {
+    throw new Error(`hostBatchMatMul: operand sizes ${a.length} and ${b.length} do not fit G=${G} M=${M} K=${K} N=${N}`);
+  }
+  const aOff = 0, bOff = a.length * 4, cOff = bOff + b.length * 4, tOff = cOff + G * M * N * 4;
+  const need = tOff + K * N * 4, have = host.memory.buffer.byteLength;
+  if (need > have) host.memory.grow(Math.ceil((need - have) / 65536));
+  const heap = new Float32Array(host.memory.buffer);
+  heap.set(a, aOff / 4);
+  heap.set(b, bOff / 4);
+  run(host.k, aOff, bOff, cOff, tOff, G, M, K, N, layout);
   return heap.subarray(cOff / 4, cOff / 4 + G * M * N);
+}
+
+/** The parts of the backends the kernels use (tfjs-backend-wasm's and -cpu's own fields). */
+interface WasmBackend {
+  wasm: { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
+  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+interface CpuBackend {
+  data: { get(id: tf.DataId): { values: tf.backend_util.BackendValues } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+type KernelArgs = { inputs: { a: tf.TensorInfo; b: tf.TensorInfo }; backend: unknown; attrs?: tf.NamedAttrMap };
+
+const wasmInstances = new WeakMap<object, Exports | null>();
+
+function wasmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as WasmBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
+  let k = wasmInstances.get(be);
+  if (k === undefined) {
+    k = instantiate(be.wasm.asm.memory);
+    wasmInstances.set(be, k);
+  }
+  if (!k) throw new Error(`attention kernel unavailable on the wasm backend: ${loadError}`);
+  const [G, M, K, N] = dims(a.shape, b.shape, layout);
+  const out = be.makeOutput([G, M, N], 'float32');
+  const t = layout === 'nt' ? be.wasm._malloc(K * N * 4) : 0;
+  const at = (x: tf.TensorInfo) => be.dataIdMap.get(x.dataId).memoryOffset;
+  run(k, at(a), at(b), at(out), t, G, M, K, N, layout);
+  if (t) be.wasm._free(t);
+  return out;
+}
+
+function cpuKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as CpuBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
+  const [G, M, K, N] = dims(a.shape, b.shape, layout);
+  const values = (x: tf.TensorInfo) => be.data.get(x.dataId).values as Float32Array;
+  return be.makeTensorInfo([G, M, N], 'float32', hostBatchMatMul(values(a), values(b), G, M, K, N, layout).slice());
+}
+
+function product(a: tf.Tensor, b: tf.Tensor, layout: Layout): tf.Tensor3D {
+  return tf.engine().runKernel(KERNEL_NAME, { a, b }, { layout }) as tf.Tensor3D;
+}
+
+let registered = false;
+
+/** Registers the kernel (wasm and cpu backends) and its gradient, once. */
+function register(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({ kernelName: KERNEL_NAME, backendName: 'wasm', kernelFunc: wasmKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: KERNEL_NAME, backendName: 'cpu', kernelFunc: cpuKernel as unknown as tf.KernelFunc });
+  tf.registerGradient({
+    kernelName: KERNEL_NAME,
+    inputsToSave: ['a', 'b'],
+    gradFunc: ((dy: tf.Tensor, [a, b]: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      if (attrs.layout !== 'nn') throw new Error(`${KERNEL_NAME}: only the nn layout has a gradient`);
+      return { a: () => product(dy, b, 'nt'), b: () => product(a, dy, 'tn') };
+    }) as unknown as tf.GradFunc,
+  });
 }
 
 const logged = new Set<string>();
@@ -79,39 +161,36 @@ export function setAttentionKernel(on: boolean): void {
   enabled = on;
 }
 
-/** Whether batchMatMul runs the kernel on the current backend (logged once per choice). */
+/** Whether the kernel loads and serves the current backend (wasm or cpu); logs the choice once. */
 export function kernelActive(): boolean {
   const backend = tf.getBackend();
-  const active = enabled && (backend === 'wasm' || backend === 'cpu') && load() !== null;
-  const why = !enabled ? 'turned off' : load() === null ? `kernel did not load: ${loadError}` : `backend ${backend}`;
-  const line = active
-    ? `attention matMuls: WebAssembly SIMD kernel on the ${backend} backend`
-    : `attention matMuls: tf.matMul (${why})`;
+  let why = '';
+  if (!enabled) why = 'turned off';
+  else if (backend !== 'wasm' && backend !== 'cpu') why = `no kernel for the ${backend} backend`;
+  else if (!compiledOk()) why = `the module did not load: ${loadError}`;
+  else if (backend === 'wasm' && !wasmReady()) why = `the wasm backend's memory cannot be shared: ${loadError}`;
+  const line = why ? `attention matMuls: tf.matMul (${why})` : `attention matMuls: WebAssembly SIMD kernel on the ${backend} backend`;
   if (!logged.has(line)) {
     process.stderr.write(`engine: ${line}\n`);
     logged.add(line);
   }
-  return active;
+  return !why;
 }
 
-/** The product as a new tensor [G, M, N] (a copy of the kernel's output). */
-function product(a: tf.Tensor, b: tf.Tensor, G: number, M: number, K: number, N: number, layout: Layout): tf.Tensor3D {
-  const c = hostBatchMatMul(a.dataSync() as Float32Array, b.dataSync() as Float32Array, G, M, K, N, layout);
-  // The wasm backend copies what it is given; the cpu backend keeps the array, so it gets its own.
-  return tf.tensor3d(tf.getBackend() === 'wasm' ? c : c.slice(), [G, M, N]);
+function compiledOk(): boolean {
+  if (compiled === undefined) instantiate(new WebAssembly.Memory({ initial: 1 }));
+  return compiled !== null;
 }
 
-const kernelMatMul = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: tf.GradSaveFunc) => {
-  const [G, M, K] = a.shape, N = b.shape[2];
-  save([a, b]);
-  return {
-    value: product(a, b, G, M, K, N, 'nn'),
-    gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [
-      product(dy, sb, G, M, N, K, 'nt'), // [G, M, K] = dy [G, M, N] @ bᵀ
-      product(sa, dy, G, K, M, N, 'tn'), // [G, K, N] = aᵀ [G, K, M] @ dy
-    ],
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]);
+function wasmReady(): boolean {
+  const be = tf.backend() as unknown as WasmBackend;
+  if (!wasmInstances.has(be)) {
+    const memory = be.wasm?.asm?.memory;
+    wasmInstances.set(be, memory instanceof WebAssembly.Memory ? instantiate(memory) : null);
+    if (!(memory instanceof WebAssembly.Memory)) loadError = 'no memory found on the backend';
+  }
+  return wasmInstances.get(be) !== null;
+}
 
 /** a [G, M, K] @ b [G, K, N] -> [G, M, N], float32, with gradients for both. */
 export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
@@ -119,5 +198,6 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
     throw new Error(`batchMatMul: shapes [${a.shape}] and [${b.shape}] do not multiply`);
   }
   if (!kernelActive() || a.dtype !== 'float32' || b.dtype !== 'float32') return tf.matMul(a, b);
-  return kernelMatMul(a, b) as tf.Tensor3D;
+  register();
+  return product(a, b, 'nn');
 }

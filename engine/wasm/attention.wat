@@ -1,7 +1,8 @@
 ;; Matrix products for attention, with 128-bit SIMD (4 float32 lanes).
-;; Addresses are byte offsets into the module's own memory; sizes count float32 elements.
+;; Addresses are byte offsets into the imported memory (the wasm backend's own heap, so tensors are
+;; read and written in place, or a memory of the caller's); sizes count float32 elements.
 (module
-  (memory (export "memory") 1)
+  (import "env" "memory" (memory 1))
 
   ;; C = A B for one matrix: C [M, N] and B [K, N] row-major, A(i, k) read at a + 4 * (i * sai + k * sak),
   ;; so A may be row-major [M, K] (sai = K, sak = 1) or transposed, stored [K, M] (sai = 1, sak = M).
