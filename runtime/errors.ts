@@ -4,16 +4,13 @@
  * a JobFailedError is retried like any crash, a JobCancelledError ends the attempt
  * because the caller asked it to.
  */
+import { UserError } from '../jobs/context.ts';
 
 /** Bad input or config. Never retried; the message says what is wrong, `where` and `hint` say where and what to do. */
-export class JobUserError extends Error {
-  readonly where?: string;
-  readonly hint?: string;
+export class JobUserError extends UserError {
   constructor(message: string, opts: { where?: string; hint?: string } = {}) {
-    super(message);
+    super(message, opts);
     this.name = 'JobUserError';
-    this.where = opts.where;
-    this.hint = opts.hint;
   }
 }
 
