@@ -56,15 +56,23 @@ export function maskedCrossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, we
   });
 }
 
-/** Per-token log-probs of each sequence's own tokens under the model, times the mask: [B, T] (entry t scores token t). */
-export function maskedTokenLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Tensor2D {
+/** The model's logits [B, T, V] for the sequences, with their next-token targets and weights [B, T] (call inside a tidy). */
+function forwardNextToken(model: CausalLM, inputIds: Rows, lossMask: Rows): { logits: tf.Tensor3D; targets: tf.Tensor2D; weights: tf.Tensor2D } {
   const ids = rows(inputIds);
   const { targets, weights } = shiftForNextToken(ids, lossMask);
+  const B = ids.length, T = ids[0].length;
+  return {
+    logits: model.forward(tf.tensor2d(ids, [B, T], 'int32')),
+    targets: tf.tensor2d(targets, [B, T], 'int32'),
+    weights: tf.tensor2d(weights, [B, T]),
+  };
+}
+
+/** Per-token log-probs of each sequence's own tokens under the model, times the mask: [B, T] (entry t scores token t). */
+export function maskedTokenLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Tensor2D {
   return tf.tidy(() => {
-    const B = ids.length, T = ids[0].length;
-    const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
-    const lp = tf.mul(tokenLogProbs(logits, tf.tensor2d(targets, [B, T], 'int32')), tf.tensor2d(weights, [B, T])) as tf.Tensor2D;
-    return shiftRight(lp);
+    const { logits, targets, weights } = forwardNextToken(model, inputIds, lossMask);
+    return shiftRight(tf.mul(tokenLogProbs(logits, targets), weights) as tf.Tensor2D);
   });
 }
 
@@ -83,11 +91,8 @@ export function sequenceLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows
 
 /** The causal language-modelling loss: mean NLL of the masked tokens (SFT: the assistant turn). */
 export function causalLmLoss(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Scalar {
-  const ids = rows(inputIds);
-  const { targets, weights } = shiftForNextToken(ids, lossMask);
   return tf.tidy(() => {
-    const B = ids.length, T = ids[0].length;
-    const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
-    return maskedCrossEntropy(logits, tf.tensor2d(targets, [B, T], 'int32'), tf.tensor2d(weights, [B, T]));
+    const { logits, targets, weights } = forwardNextToken(model, inputIds, lossMask);
+    return maskedCrossEntropy(logits, targets, weights);
   });
 }
