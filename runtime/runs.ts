@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, WorkflowHandle, type WorkflowExecutionDescription } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Plan } from '../dsl/plan.ts';
+import { UserError } from '../jobs/context.ts';
 import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from '../workflows/definitions.ts';
 import type { pipeline } from '../workflows/pipeline.ts';
 import {
@@ -123,10 +124,9 @@ export async function runInput(client: Client, id: string): Promise<PipelineInpu
 }
 
 /** Thrown when a run is asked to do something only a running run can. */
-export class RunClosedError extends Error {
+export class RunClosedError extends UserError {
   constructor(id: string, status: string) {
     super(`run ${id} is over (${status.toLowerCase()})`);
-    this.name = 'UserError';
   }
 }
 
