@@ -1,11 +1,11 @@
 /** Pipeline params: declared types, defaults, then `--params FILE`, then `--set NAME=VALUE`. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Diagnostic } from './diagnostics.ts';
 import { diagnosticFor, displayPath, type Loaded } from './load.ts';
 import type { ParamSpec } from './schema.ts';
-import { diagnosticAt, parseSource } from './source.ts';
+import { diagnosticAt, readSource } from './source.ts';
 import { didYouMean } from './suggest.ts';
 
 export interface ParamOverrides {
@@ -83,7 +83,7 @@ export function resolveParams(loaded: Loaded, overrides: ParamOverrides, errors:
     if (!existsSync(abs)) {
       errors.push({ file: shown, line: 0, col: 0, message: 'params file not found' });
     } else {
-      const { src, errors: yamlErrors } = parseSource(readFileSync(abs, 'utf8'), shown, abs);
+      const { src, errors: yamlErrors } = readSource(abs, shown);
       errors.push(...yamlErrors);
       const data = yamlErrors.length ? undefined : (src.doc.toJS() as unknown);
       if (!yamlErrors.length && (data === null || typeof data !== 'object' || Array.isArray(data))) {
