@@ -30,6 +30,7 @@ import { AdamW } from '../engine/optim.ts';
 import { trainStep } from '../engine/train.ts';
 import { causalLmLoss } from '../engine/loss.ts';
 import { generate } from '../engine/generate.ts';
+import { kernelActive, setAttentionKernel } from '../engine/attention-kernel.ts';
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -189,6 +190,43 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
   return results;
 }
 
+/**
+ * Tiny training with attention's WebAssembly kernel on and off (tf.matMul), runs alternating,
+ * medians: what the kernel itself gains on this backend.
+ */
+function benchAttentionKernel(c: ModelConfig, B: number, T: number, runs: number) {
+  if (!kernelActive()) return { skipped: `the attention kernel does not serve the ${tf.getBackend()} backend` };
+  const model = new CausalLM(c).initRandom(1);
+  const opt = new AdamW(model.params);
+  const ids = randomRows(lcg(5), B, T, c.vocab_size);
+  const mask = ids.map((r) => r.map(() => 1));
+  const step = () => { trainStep(model, opt, [{ ids }], (m, b) => causalLmLoss(m, b.ids, mask), { lr: 1e-4, maxGradNorm: 1 }); };
+  const times = new Map<boolean, Times>([[true, { wall: [], cpu: [] }], [false, { wall: [], cpu: [] }]]);
+  try {
+    for (const on of [true, false]) { setAttentionKernel(on); step(); }
+    for (let i = 0; i < runs; i++) {
+      for (const on of [true, false]) {
+        setAttentionKernel(on);
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        step();
+        times.get(on)!.wall.push((performance.now() - t0) / 1000);
+        const u = process.cpuUsage(c0);
+        times.get(on)!.cpu.push((u.user + u.system) / 1e6);
+      }
+    }
+  } finally {
+    setAttentionKernel(true);
+    opt.dispose();
+    model.dispose();
+  }
+  const rate = (t: Times) => ({ tokensPerSec: Math.round((B * T) / median(t.wall)), tokensPerCpuSecond: Math.round((B * T) / median(t.cpu)) });
+  const on = rate(times.get(true)!), off = rate(times.get(false)!);
+  const r = { preset: 'tiny', batch: B, seqLen: T, kernel: on, tfMatMul: off, speedupCpuTime: +(on.tokensPerCpuSecond / off.tokensPerCpuSecond).toFixed(2) };
+  process.stderr.write(`attention kernel, train tiny B=${B} T=${T}: ${on.tokensPerCpuSecond} tokens per CPU second with it, ${off.tokensPerCpuSecond} with tf.matMul (${r.speedupCpuTime}x)\n`);
+  return r;
+}
+
 async function benchGeneration(name: string, c: ModelConfig, batches: number[], newTokens: number, runs: number, ref?: TorchReference) {
   const model = new CausalLM(c).initRandom(2);
   const rng = lcg(11);
@@ -248,8 +286,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const started = process.env.BENCH_NO_TORCH === '1' ? { skipped: 'BENCH_NO_TORCH=1' } : await TorchReference.start();
   const ref = started instanceof TorchReference ? started : undefined;
   process.stderr.write(ref ? `PyTorch reference: torch ${ref.versions.torch}, threads ${TORCH_THREADS.join(' and ')}, interleaved\n` : `PyTorch comparison skipped: ${(started as { skipped: string }).skipped}\n`);
-  let training, generation;
+  let training, generation, attentionKernel;
   try {
+    attentionKernel = benchAttentionKernel(tiny, 32, 64, runs);
     training = [
       ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peak, ref)),
       ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peak, ref)),
@@ -279,6 +318,8 @@ export async function run(): Promise<Record<string, unknown>> {
     // Ratios ours / PyTorch (CPU, same model, batch and lengths, interleaved runs) sit in each
     // figure's `torch` entry, per PyTorch thread count; ours is single-threaded.
     torchReference: ref ? { ...ref.versions, threads: TORCH_THREADS, script: 'bench/torch_reference.py' } : started,
+    // Tiny training with attention's kernel on and off, alternating (see engine/attention-kernel.ts).
+    attentionKernel,
     training,
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },
