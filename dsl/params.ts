@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Diagnostic } from './diagnostics.ts';
+import { describeValue } from './issues.ts';
 import { diagnosticFor, displayPath, type Loaded } from './load.ts';
 import type { ParamSpec } from './schema.ts';
 import { diagnosticAt, readSource } from './source.ts';
@@ -19,29 +20,22 @@ export interface ParamOverrides {
 export function paramTypeError(spec: ParamSpec, v: unknown): string | undefined {
   switch (spec.type) {
     case 'string':
-      return typeof v === 'string' ? undefined : `expected a string, got ${show(v)}`;
+      return typeof v === 'string' ? undefined : `expected a string, got ${describeValue(v)}`;
     case 'path':
-      return typeof v === 'string' && v !== '' ? undefined : `expected a file or folder path, got ${show(v)}`;
+      return typeof v === 'string' && v !== '' ? undefined : `expected a file or folder path, got ${describeValue(v)}`;
     case 'number':
-      return typeof v === 'number' && Number.isFinite(v) ? undefined : `expected a number, got ${show(v)}`;
+      return typeof v === 'number' && Number.isFinite(v) ? undefined : `expected a number, got ${describeValue(v)}`;
     case 'integer':
-      return Number.isInteger(v) ? undefined : `expected an integer, got ${show(v)}`;
+      return Number.isInteger(v) ? undefined : `expected an integer, got ${describeValue(v)}`;
     case 'boolean':
-      return typeof v === 'boolean' ? undefined : `expected true or false, got ${show(v)}`;
+      return typeof v === 'boolean' ? undefined : `expected true or false, got ${describeValue(v)}`;
     case 'enum': {
       const values = spec.values ?? [];
       if (values.includes(v as string | number)) return undefined;
       const hint = typeof v === 'string' ? didYouMean(v, values.map(String)) : '';
-      return `expected one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${show(v)}${hint}`;
+      return `expected one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describeValue(v)}${hint}`;
     }
   }
-}
-
-function show(v: unknown): string {
-  if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
-  if (v === null || v === undefined) return 'nothing';
-  if (typeof v === 'object') return Array.isArray(v) ? 'a list' : 'a mapping';
-  return `${typeof v} ${String(v)}`;
 }
 
 /** A --set value: strings and paths as written; other types read as a YAML scalar. */

@@ -144,6 +144,8 @@ test('a required param is satisfied by --set; enum values are checked', () => {
   assert.equal(ok.plan?.steps[1].with.model, 'runs/x/model');
   const bad = compileText(BASE.replace('params:', 'params:\n  rl: { type: enum, values: [ppo, grpo], default: ppo }'), { set: ['rl=gpro'] });
   assert.match(bad.formatted!, /--set: param 'rl': expected one of "ppo", "grpo", got string "gpro" \(did you mean 'grpo'\?\)/);
+  const empty = compileText(BASE, { set: ['lr='] });
+  assert.match(empty.formatted!, /--set: param 'lr': expected a number, got null \(an empty value\)/);
 });
 
 test('a missing pipeline file is one short error', () => {
