@@ -3,6 +3,7 @@
  * marked in the mask, and per-token numbers (log-probs of the old and the reference
  * policy, advantages, values) aligned with it: entry t belongs to token t.
  */
+import type { Rng } from '../common/rng.ts';
 import * as tf from '../engine/tf.ts';
 import { maskedTokenLogProbs } from '../engine/loss.ts';
 import type { CausalLM } from '../engine/model.ts';
@@ -41,8 +42,34 @@ export function tokenLogProbs(model: CausalLM, seq: Pick<Sequences, 'ids' | 'mas
 }
 
 /** Rows `idx` of a [B][T] table. */
-export function pick<T>(rows: T[], idx: number[]): T[] {
+function pick<T>(rows: T[], idx: number[]): T[] {
   return idx.map((i) => rows[i]);
+}
+
+/** Cuts a mini-batch's rows to its own longest sequence. */
+function trimmed<B extends { ids: number[][]; mask: number[][] }>(b: B, fields: (keyof B)[]): B {
+  let T = 0;
+  for (const m of b.mask) T = Math.max(T, m.lastIndexOf(1) + 1);
+  const out = { ...b };
+  for (const f of ['ids', 'mask', ...fields] as (keyof B)[]) (out[f] as unknown) = (b[f] as number[][]).map((r) => r.slice(0, T));
+  return out;
+}
+
+/** Shuffled mini-batches of row indices for each epoch. */
+export function miniBatches(n: number, size: number, epochs: number, rng: Rng): number[][] {
+  const out: number[][] = [];
+  for (let e = 0; e < epochs; e++) {
+    const order = rng.shuffle([...Array(n).keys()]);
+    for (let s = 0; s < n; s += size) out.push(order.slice(s, s + size));
+  }
+  return out;
+}
+
+/** Rows `idx` of the batch's ids, mask and per-token `fields`, cut to their own longest sequence. */
+export function miniBatch<K extends string>(batch: Pick<Sequences, 'ids' | 'mask'> & Record<K, number[][]>, idx: number[], fields: K[]): Pick<Sequences, 'ids' | 'mask'> & Record<K, number[][]> {
+  const out = { ids: pick(batch.ids, idx), mask: pick(batch.mask, idx) } as Pick<Sequences, 'ids' | 'mask'> & Record<K, number[][]>;
+  for (const f of fields) (out as Record<K, number[][]>)[f] = pick(batch[f], idx);
+  return trimmed(out, fields);
 }
 
 /** A response-level number broadcast over its tokens (0 off the mask). */

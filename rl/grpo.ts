@@ -11,7 +11,7 @@ import type { CausalLM } from '../engine/model.ts';
 import type { AdamW } from '../engine/optim.ts';
 import { trainStep } from '../engine/train.ts';
 import { KL_PENALTIES, maskedMean, POLICY_LOSSES, type KlPenalty } from './losses.ts';
-import { pick, tensor, type Sequences } from './batch.ts';
+import { miniBatch, miniBatches, tensor, type Sequences } from './batch.ts';
 
 export interface PolicyBatch extends Sequences {
   advantages: number[][];
@@ -38,35 +38,13 @@ export interface UpdateStats {
   steps: number;
 }
 
-/** Cuts a mini-batch's rows to its own longest sequence. */
-export function trimmed<B extends { ids: number[][]; mask: number[][] }>(b: B, fields: (keyof B)[]): B {
-  let T = 0;
-  for (const m of b.mask) T = Math.max(T, m.lastIndexOf(1) + 1);
-  const out = { ...b };
-  for (const f of ['ids', 'mask', ...fields] as (keyof B)[]) (out[f] as unknown) = (b[f] as number[][]).map((r) => r.slice(0, T));
-  return out;
-}
-
-/** Shuffled mini-batches of row indices for each epoch. */
-export function miniBatches(n: number, size: number, epochs: number, rng: Rng): number[][] {
-  const out: number[][] = [];
-  for (let e = 0; e < epochs; e++) {
-    const order = rng.shuffle([...Array(n).keys()]);
-    for (let s = 0; s < n; s += size) out.push(order.slice(s, s + size));
-  }
-  return out;
-}
-
 export function grpoUpdate(policy: CausalLM, optimizer: AdamW, batch: PolicyBatch, o: UpdateOptions, rng: Rng): UpdateStats {
   const klFn = KL_PENALTIES[o.kl ?? 'k3'];
   const policyLoss = POLICY_LOSSES.ppo_clip;
   const sums = { loss: 0, pg_loss: 0, kl: 0, clip_frac: 0, grad_norm: 0 };
   const plan = miniBatches(batch.ids.length, o.miniBatchSize, o.epochs, rng);
   for (const idx of plan) {
-    const mb = trimmed({
-      ids: pick(batch.ids, idx), mask: pick(batch.mask, idx), advantages: pick(batch.advantages, idx),
-      oldLogp: pick(batch.oldLogp, idx), refLogp: pick(batch.refLogp, idx),
-    }, ['advantages', 'oldLogp', 'refLogp']);
+    const mb = miniBatch(batch, idx, ['advantages', 'oldLogp', 'refLogp']);
     let pg = 0, kl = 0, cf = 0;
     const r = trainStep(policy, optimizer, [mb], (model, b) => tf.tidy(() => {
       const mask = tensor(b.mask);

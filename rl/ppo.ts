@@ -19,8 +19,7 @@ import { CausalLM } from '../engine/model.ts';
 import type { AdamW } from '../engine/optim.ts';
 import { trainStep } from '../engine/train.ts';
 import { gaeAdvantages, whiten } from './advantages.ts';
-import { inChunks, pick, tensor, type Sequences } from './batch.ts';
-import { miniBatches, trimmed } from './grpo.ts';
+import { inChunks, miniBatch, miniBatches, tensor, type Sequences } from './batch.ts';
 import { clippedValueLoss, POLICY_LOSSES } from './losses.ts';
 
 /** A value model from a model folder: same trunk, untied zero head. A folder already untied is taken as is. */
@@ -95,10 +94,7 @@ export function ppoUpdate(policy: CausalLM, optimizer: AdamW, vm: CausalLM, vOpt
   const sums = { pg_loss: 0, vf_loss: 0, clip_frac: 0, grad_norm: 0, value_grad_norm: 0 };
   const plan = miniBatches(batch.ids.length, o.miniBatchSize, o.epochs, rng);
   for (const idx of plan) {
-    const mb = trimmed({
-      ids: pick(batch.ids, idx), mask: pick(batch.mask, idx), advantages: pick(batch.advantages, idx), returns: pick(batch.returns, idx),
-      oldLogp: pick(batch.oldLogp, idx), oldValues: pick(batch.oldValues, idx),
-    }, ['advantages', 'returns', 'oldLogp', 'oldValues']);
+    const mb = miniBatch(batch, idx, ['advantages', 'returns', 'oldLogp', 'oldValues']);
     let cf = 0;
     const r = trainStep(policy, optimizer, [mb], (model, b) => tf.tidy(() => {
       const p = POLICY_LOSSES.ppo_clip(maskedTokenLogProbs(model, b.ids, b.mask), tensor(b.oldLogp), tensor(b.advantages), tensor(b.mask), o.clip);
