@@ -30,16 +30,11 @@ import { AdamW } from '../engine/optim.ts';
 import { trainStep } from '../engine/train.ts';
 import { causalLmLoss } from '../engine/loss.ts';
 import { generate } from '../engine/generate.ts';
+import { median } from './lib/stats.ts';
 import { kernelActive, setAttentionKernel } from '../engine/attention-kernel.ts';
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 type Times = { wall: number[]; cpu: number[] };
 const TORCH_THREADS = [1, 2];
