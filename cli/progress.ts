@@ -24,14 +24,14 @@ function stateText(r: StepRecord): string {
 }
 
 export class ProgressView {
-  private readonly tty: boolean;
+  private readonly stream: NodeJS.WriteStream;
   private multi?: cliProgress.MultiBar;
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private readonly seen = new Map<string, string>();
 
   constructor(stream: NodeJS.WriteStream = process.stderr) {
-    this.tty = !!stream.isTTY;
-    if (this.tty) {
+    this.stream = stream;
+    if (stream.isTTY) {
       this.multi = new cliProgress.MultiBar({
         stream,
         format: ' {step} |{bar}| {count} {state} {metrics}',
@@ -67,7 +67,7 @@ export class ProgressView {
         const line = `${r.id}: ${stateText(r)}`;
         if (this.seen.get(r.id) !== line) {
           this.seen.set(r.id, line);
-          if (r.state !== 'pending') process.stderr.write(`  ${line}${r.error ? ` — ${r.error}` : ''}\n`);
+          if (r.state !== 'pending') this.stream.write(`  ${line}${r.error ? ` — ${r.error}` : ''}\n`);
         }
       }
     }
