@@ -18,7 +18,7 @@ import { rewardOf, score } from '../../rl/score.ts';
 import { run } from '../../jobs/rl.grpo.ts';
 import { recordingContext } from '../data/job-ctx.ts';
 import { tinyConfig } from '../engine/tiny.ts';
-import { startJob, tempDir, writeSpec } from '../train/helpers.ts';
+import { startJob, tempDir } from '../train/helpers.ts';
 import { trainPolicy } from './fixture.ts';
 
 const dir = tempDir('grpo-test');
@@ -95,7 +95,7 @@ test('a GRPO run: metrics per iteration, checkpoints with trainer state, weights
 
 test('GRPO: SIGKILL after a checkpoint, resume: final weights bit-identical', async () => {
   const job = (name: string, resumeFrom?: string) =>
-    writeSpec(dir, { kind: 'rl.grpo', runId: 'r', stepId: name, params: params(), outDir: join(dir, name), attempt: resumeFrom ? 2 : 1, resumeFrom });
+    ({ kind: 'rl.grpo', runId: 'r', stepId: name, params: params(), outDir: join(dir, name), attempt: resumeFrom ? 2 : 1, resumeFrom });
   const straight = startJob(job('straight'), () => {});
   let checkpoint: string | undefined;
   const killed = startJob(job('killed'), (m, child) => {

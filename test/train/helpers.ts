@@ -2,9 +2,10 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKb } from '../../data/kb/generate.ts';
-import type { JobMessage } from '../../runtime/protocol.ts';
+import type { JobMessage, JobSpec } from '../../runtime/protocol.ts';
+import { startJobProcess } from '../helpers/job-process.ts';
 
 export function tempDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `da-${name}-`));
@@ -21,32 +22,17 @@ export function writeKbData(dir: string, n: number, seed = 7): { sft: string; ve
   return { sft, verifiable };
 }
 
-const MAIN = new URL('../../jobs/main.ts', import.meta.url).pathname;
-
-/** Starts jobs/main.ts on a spec in a child process; `onMessage` sees each protocol line. */
-export function startJob(specPath: string, onMessage: (m: JobMessage, child: ChildProcess) => void): { child: ChildProcess; done: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, specPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.trim()) onMessage(JSON.parse(line) as JobMessage, child);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    if (code !== 0 && code !== null) process.stderr.write(err);
-    resolve(code);
-  }));
-  return { child, done };
-}
-
-export function writeSpec(dir: string, spec: Record<string, unknown>): string {
-  const path = join(dir, `spec-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify(spec));
-  return path;
+/**
+ * Starts jobs/main.ts on a spec in a child process (test/helpers/job-process.ts); `onMessage` sees each
+ * protocol message. `done` is the exit code (null when killed); a failed job's stderr is printed.
+ */
+export function startJob(spec: JobSpec, onMessage: (m: JobMessage, child: ChildProcess) => void): { child: ChildProcess; done: Promise<number | null> } {
+  const { child, done } = startJobProcess(spec, onMessage);
+  return {
+    child,
+    done: done.then((r) => {
+      if (r.code !== 0 && r.code !== null) process.stderr.write(r.stderr);
+      return r.code;
+    }),
+  };
 }

@@ -14,7 +14,7 @@ import { sftTarget, type SftItem } from '../../data/formats.ts';
 import { encodeSft, renderSft } from '../../train/sft-data.ts';
 import { run } from '../../jobs/train.sft.ts';
 import { recordingContext } from '../data/job-ctx.ts';
-import { startJob, tempDir, writeKbData, writeSpec } from './helpers.ts';
+import { startJob, tempDir, writeKbData } from './helpers.ts';
 
 const dir = tempDir('sft-test');
 const data = writeKbData(join(dir, 'data'), 8);
@@ -77,7 +77,7 @@ test('the loss falls on a small set; metrics and final HF folder', async () => {
 test('SIGKILL after a checkpoint, resume: final weights bit-identical to an uninterrupted run', async () => {
   const params = { ...base, epochs: 2, save_every: 2 };
   const job = (name: string, resumeFrom?: string) =>
-    writeSpec(dir, { kind: 'train.sft', runId: 'r', stepId: name, params, outDir: join(dir, name), attempt: resumeFrom ? 2 : 1, resumeFrom });
+    ({ kind: 'train.sft', runId: 'r', stepId: name, params, outDir: join(dir, name), attempt: resumeFrom ? 2 : 1, resumeFrom });
 
   const straight = startJob(job('straight'), () => {});
   assert.equal(await straight.done, 0);
