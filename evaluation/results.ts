@@ -36,10 +36,12 @@ export function readResults(file: string): ResultRow[] {
   const lines = text.split('\n');
   const rows: ResultRow[] = [];
   let torn = false;
+  let lastLine = lines.length - 1;
+  while (lastLine >= 0 && !lines[lastLine].trim()) lastLine--;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (!line.trim()) continue;
-    const isLast = lines.slice(i + 1).every((l) => !l.trim());
+    const isLast = i === lastLine;
     let row: ResultRow;
     try {
       row = JSON.parse(line) as ResultRow;
