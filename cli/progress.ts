@@ -5,6 +5,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { PipelineProgress, StepRecord } from '../workflows/types.ts';
+import { progressText, stateText } from './format/step-text.ts';
 
 const METRICS = ['loss', 'reward', 'accuracy'];
 
@@ -16,11 +17,6 @@ function metricText(r: StepRecord): string {
 
 function formatNumber(x: number): string {
   return Math.abs(x) >= 1000 || (x !== 0 && Math.abs(x) < 0.001) ? x.toExponential(2) : String(Number(x.toPrecision(4)));
-}
-
-function stateText(r: StepRecord): string {
-  const attempt = r.attempt && r.attempt > 1 ? ` (attempt ${r.attempt})` : '';
-  return `${r.state}${attempt}`;
 }
 
 export class ProgressView {
@@ -51,9 +47,7 @@ export class ProgressView {
         const finished = ['succeeded', 'cached', 'skipped'].includes(r.state);
         const total = r.progress?.total && r.progress.total > 0 ? r.progress.total : 1;
         const value = finished ? total : r.progress?.total ? r.progress.current : 0;
-        const count = r.progress
-          ? `${r.progress.current}${r.progress.total ? `/${r.progress.total}` : ''}${r.progress.unit ? ` ${r.progress.unit}` : ''}`
-          : '';
+        const count = r.progress ? progressText(r.progress) : '';
         const payload = { step: r.id.padEnd(width), state: stateText(r), metrics: metricText(r), count };
         let bar = this.bars.get(r.id);
         if (!bar) {

@@ -3,6 +3,7 @@
  * client (through runtime/runs.ts): import it inside a command's action.
  */
 import { closedStatus, type RunView } from '../../runtime/runs.ts';
+import { progressText, stateText } from './step-text.ts';
 
 function duration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -27,8 +28,8 @@ export function formatRunView(v: RunView, link?: string): string {
     const w = Math.max(...p.steps.map((s) => s.id.length));
     lines.push('');
     for (const s of p.steps) {
-      const bits = [s.state + (s.attempt && s.attempt > 1 ? ` (attempt ${s.attempt})` : '')];
-      if (s.progress) bits.push(`${s.progress.current}${s.progress.total ? `/${s.progress.total}` : ''}${s.progress.unit ? ` ${s.progress.unit}` : ''}`);
+      const bits = [stateText(s)];
+      if (s.progress) bits.push(progressText(s.progress));
       const m = Object.entries(s.metrics ?? {}).slice(0, 4).map(([k, x]) => `${k}=${Number(x.toPrecision(4))}`);
       if (m.length) bits.push(m.join(' '));
       const outputs = s.state === 'succeeded' || s.state === 'cached' ? Object.entries(s.outputs ?? {}) : [];
