@@ -27,13 +27,11 @@ export class ItemCache<T = unknown> {
    */
   constructor(readonly path: string, readonly stage: string, seedFrom?: string) {
     mkdirSync(dirname(path), { recursive: true });
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
     // A torn last line must not glue itself to the next append: start on a fresh line.
-    if (existsSync(path)) {
-      const text = readFileSync(path, 'utf8');
-      if (text.length > 0 && !text.endsWith('\n')) appendFileSync(path, '\n');
-    }
-    let torn = this.load(path, false);
-    if (seedFrom && seedFrom !== path && existsSync(seedFrom)) torn += this.load(seedFrom, true);
+    if (text.length > 0 && !text.endsWith('\n')) appendFileSync(path, '\n');
+    let torn = this.load(text, false);
+    if (seedFrom && seedFrom !== path && existsSync(seedFrom)) torn += this.load(readFileSync(seedFrom, 'utf8'), true);
     this.tornLines = torn;
   }
 
@@ -62,10 +60,10 @@ export class ItemCache<T = unknown> {
     this.entries.set(id, value);
   }
 
-  private load(file: string, copyForward: boolean): number {
-    if (!existsSync(file)) return 0;
+  /** Takes the lines of a cache file's text; returns how many could not be parsed. */
+  private load(fileText: string, copyForward: boolean): number {
     let torn = 0;
-    for (const text of readFileSync(file, 'utf8').split('\n')) {
+    for (const text of fileText.split('\n')) {
       if (!text.trim()) continue;
       let line: CacheLine<T>;
       try {
