@@ -16,6 +16,7 @@ import { loadModel, saveModel } from '../../engine/checkpoint.ts';
 import { generate } from '../../engine/generate.ts';
 import type { CausalLM } from '../../engine/model.ts';
 import { readJsonFile } from '../../common/fs.ts';
+import { maxAbsDiff } from './tiny.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/parity/', import.meta.url));
 const TOL = 1e-4;
@@ -35,13 +36,6 @@ const ref = readJsonFile<{ models: Record<string, ModelRef> }>(FIXTURE + 'refere
 function f32(b64: string): Float32Array {
   const buf = Buffer.from(b64, 'base64');
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Logits [B, T, V] of the reference input ids, as a flat array. */
