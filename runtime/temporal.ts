@@ -91,7 +91,8 @@ export function readServerInfo(p: ServerPaths): ServerInfo | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (one owned by another user counts). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

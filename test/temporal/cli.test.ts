@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliFor, FIXTURES, pidAlive, startTestServer, waitFor } from './helpers.ts';
+import { pidAlive } from '../../runtime/temporal.ts';
+import { cliFor, FIXTURES, startTestServer, waitFor } from './helpers.ts';
 
 const PIPELINE = `
 name: cli-test

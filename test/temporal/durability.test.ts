@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { parseJobLine } from '../../runtime/protocol.ts';
 import { runView, startRun } from '../../runtime/runs.ts';
-import { serverPaths, startServer, stopServer } from '../../runtime/temporal.ts';
-import { FIXTURES, makePlan, pidAlive, spawnWorker, startTestServer, startWorker, waitFor } from './helpers.ts';
+import { pidAlive, serverPaths, startServer, stopServer } from '../../runtime/temporal.ts';
+import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from './helpers.ts';
 
 const COUNTER = join(FIXTURES, 'counter.mjs');
 

@@ -110,15 +110,6 @@ export function cliFor(s: TestServer) {
 /** argv of a node one-liner. */
 export const nodeEval = (code: string): string[] => [process.execPath, '-e', code];
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

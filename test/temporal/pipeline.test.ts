@@ -13,7 +13,8 @@ import { isCancellation } from '@temporalio/workflow';
 import { progressQuery } from '../../workflows/definitions.ts';
 import { createSchedule, deleteSchedule, describeSchedule, pauseSchedule, scheduleRuns, triggerSchedule } from '../../runtime/schedules.ts';
 import { listRuns, pauseRun, resumeRun, runView, startRun } from '../../runtime/runs.ts';
-import { makePlan, nodeEval, pidAlive, startTestServer, startWorker, waitFor } from './helpers.ts';
+import { pidAlive } from '../../runtime/temporal.ts';
+import { makePlan, nodeEval, startTestServer, startWorker, waitFor } from './helpers.ts';
 
 const result = (outputs: string) => `console.log(JSON.stringify({type:'result',outputs:${outputs}}));`;
 /** Node code: touch <dir>/<me>, then wait (at most 20 s) for <dir>/<other>. */

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { ArtifactStore } from '../../runtime/store.ts';
 import {
-  PROJECT_ROOT, TemporalCliNotFound, freePort, frontendReady, resolveTemporalCli, serverPaths, serverStatus, startServer, stopServer,
+  PROJECT_ROOT, TemporalCliNotFound, freePort, frontendReady, pidAlive, resolveTemporalCli, serverPaths, serverStatus, startServer, stopServer,
 } from '../../runtime/temporal.ts';
-import { pidAlive } from './helpers.ts';
 
 test('the Temporal CLI is found from TEMPORAL_CLI, then PATH, then .tools/', () => {
   const dir = mkdtempSync(join(tmpdir(), 'temporal-cli-'));
