@@ -130,6 +130,11 @@ export class Tokenizer {
     } else this.chatTemplate = null;
   }
 
+  /** The id that pads batches: pad_token, else the main end-of-sequence id, else 0 (padding is masked out either way). */
+  get batchPadId(): number {
+    return this.padTokenId ?? this.eosTokenId ?? 0;
+  }
+
   encode(text: string, options: EncodeOptions = {}): number[] {
     return this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }

@@ -95,7 +95,7 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
   if (items.length === 0) throw new UserError(`${p.data}: no verifiable problems`, { where: p.data });
   const prompts = items.map((it) => promptIds(tok, it, p.max_prompt_len));
   const verifier = makeVerifier(p.verifier);
-  const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
+  const pad = tok.batchPadId;
 
   const rng = resumed ? Rng.fromState(resumed.rng) : new Rng(p.seed).fork(algo.kind);
   const s: RlState = resumed ?? { kind: algo.kind, params_hash: hash, iteration: 0, order: rng.shuffle([...items.keys()]), cursor: 0, rng: rng.getState(), history: [] };

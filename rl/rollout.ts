@@ -51,7 +51,7 @@ export function rollout(model: CausalLM, tok: Tokenizer, prompts: number[][], o:
       topP: o.topP,
       seed: o.seed + start,
       stopTokenIds: tok.eosTokenIds,
-      padTokenId: tok.padTokenId ?? tok.eosTokenId ?? 0,
+      padTokenId: tok.batchPadId,
     });
     responses.push(...r.tokens);
     finished.push(...r.finishReasons.map((f) => f !== 'length'));

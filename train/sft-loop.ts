@@ -77,7 +77,7 @@ export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoin
 
   const perEpoch = Math.ceil(examples.length / p.batch_size);
   const total = Math.ceil((perEpoch * p.epochs) / p.gradient_accumulation_steps);
-  const pad = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
+  const pad = tokenizer.batchPadId;
   const optimizer = new AdamW(model.params, { weightDecay: p.weight_decay });
   let rng: Rng;
   let s: SftState;

@@ -95,6 +95,15 @@ test('encodeChat gives the ids of the conversation ready for the answer (generat
   assert.equal(ids.filter((id) => id === 1198).length, 2);
 });
 
+test('batchPadId: pad_token, else the end-of-sequence token, else 0', () => {
+  assert.equal(tok.batchPadId, tok.padTokenId);
+  const noPad = new Tokenizer(tok.tokenizerJson, { ...tok.config, pad_token: null });
+  assert.equal(noPad.padTokenId, null);
+  assert.equal(noPad.batchPadId, tok.eosTokenId);
+  assert.notEqual(noPad.batchPadId, tok.padTokenId);
+  assert.equal(new Tokenizer(tok.tokenizerJson, { ...tok.config, pad_token: null, eos_token: null }).batchPadId, 0);
+});
+
 test('generation_config.json eos ids join the end-of-sequence set', () => {
   const d = join(dir, 'with-gen');
   saveTrainedTokenizer(trainTokenizer(['tiny text tiny text'], { vocabSize: 260 }), d);
