@@ -7,7 +7,7 @@
 import * as tf from './tf.ts';
 import { Rng } from '../common/rng.ts';
 import { createCache, disposeCache, type CausalLM } from './model.ts';
-import { logProbOf, sampleToken, type SamplingOptions } from './sampling.ts';
+import { sampleWithLogProb, type SamplingOptions } from './sampling.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -77,9 +77,10 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
         const active = finish[b] === undefined;
         if (active) {
           const row = data.subarray(b * V, (b + 1) * V);
-          token = sampleToken(row, opts, rngs[b]);
+          const drawn = sampleWithLogProb(row, opts, rngs[b]);
+          token = drawn.token;
           tokens[b].push(token);
-          logprobs[b].push(logProbOf(row, token));
+          logprobs[b].push(drawn.logprob);
           if (stopIds.has(token)) finish[b] = 'stop_token';
           else if (opts.stopStrings?.length && opts.decode) {
             const text = opts.decode(tokens[b]);

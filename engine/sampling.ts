@@ -31,6 +31,33 @@ function scratch(n: number): Float64Array {
   return buffer;
 }
 
+/**
+ * The next token for one row of logits and its log-probability (as `logProbOf`). Plain sampling
+ * at temperature 1 draws from the very exponentials the log-softmax needs, so it sums them once;
+ * the results are bit-identical to `sampleToken` then `logProbOf`.
+ */
+export function sampleWithLogProb(logits: Float32Array, opts: SamplingOptions, rng: Rng): { token: number; logprob: number } {
+  const V = logits.length;
+  const plain = (opts.temperature ?? 1) === 1 && !(opts.topK && opts.topK > 0 && opts.topK < V) && (opts.topP ?? 1) >= 1;
+  if (!plain) {
+    const token = sampleToken(logits, opts, rng);
+    return { token, logprob: logProbOf(logits, token) };
+  }
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
+  const w = scratch(V);
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += (w[i] = Math.exp(logits[i] - max));
+  let token = -1;
+  let u = rng.next() * sum;
+  for (let i = 0; i < V; i++) {
+    u -= w[i];
+    if (u < 0) { token = i; break; }
+  }
+  if (token < 0) token = argmax(logits);
+  return { token, logprob: logits[token] - max - Math.log(sum) };
+}
+
 /** The next token for one row of logits. */
 export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rng): number {
   const temperature = opts.temperature ?? 1;
