@@ -13,6 +13,7 @@
  *
  *   node --import tsx bench/engine.ts            (or: npm run bench -- engine)
  *   BENCH_QUICK=1 node --import tsx bench/engine.ts   (fewer shapes and runs)
+ *   BENCH_ONLY=generation node --import tsx bench/engine.ts   (generation figures alone)
  *   DOCTOR_AGENT_TORCH_PYTHON=/path/to/python ...     (a Python with `pip install torch transformers`)
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -35,6 +36,8 @@ import { kernelActive, setAttentionKernel } from '../engine/attention-kernel.ts'
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
+/** BENCH_ONLY=generation skips training and the attention kernel's comparison. */
+const generationOnly = process.env.BENCH_ONLY === 'generation';
 
 type Times = { wall: number[]; cpu: number[] };
 const TORCH_THREADS = [1, 2];
@@ -283,8 +286,8 @@ export async function run(): Promise<Record<string, unknown>> {
   process.stderr.write(ref ? `PyTorch reference: torch ${ref.versions.torch}, threads ${TORCH_THREADS.join(' and ')}, interleaved\n` : `PyTorch comparison skipped: ${(started as { skipped: string }).skipped}\n`);
   let training, generation, attentionKernel;
   try {
-    attentionKernel = benchAttentionKernel(tiny, 32, 64, runs);
-    training = [
+    attentionKernel = generationOnly ? undefined : benchAttentionKernel(tiny, 32, 64, runs);
+    training = generationOnly ? [] : [
       ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peak, ref)),
       ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peak, ref)),
     ];
