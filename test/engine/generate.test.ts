@@ -5,7 +5,7 @@ import { Rng } from '../../common/rng.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
-import { sampleToken } from '../../engine/sampling.ts';
+import { logProbOf, sampleToken, sampleWithLogProb } from '../../engine/sampling.ts';
 import { tinyConfig } from './tiny.ts';
 
 let model: CausalLM;
@@ -98,6 +98,33 @@ test('top-k 1 is greedy; top-p keeps the smallest set reaching p', () => {
   const counts = [0, 0, 0, 0];
   for (let i = 0; i < 4000; i++) counts[sampleToken(logits, { topK: 2 }, rng)]++;
   assert.ok(Math.abs(counts[1] / 4000 - 2 / 3) < 0.04, `top-2 renormalised share ${counts[1] / 4000}`);
+});
+
+test('a wide batch (keys appended by pad and add, not concat) matches no cache and single runs', () => {
+  // 20 rows x 2 key/value heads x head size 8 = 320 key rows, above the 256 where the cache stops using concat.
+  const wide = Array.from({ length: 20 }, (_, i) => Array.from({ length: 1 + (i % 7) }, (_, j) => (i * 11 + j * 5) % 64));
+  const withCache = generate(model, wide, { maxNewTokens: 10, temperature: 0 });
+  const without = generate(model, wide, { maxNewTokens: 10, temperature: 0, useCache: false });
+  assert.deepEqual(withCache.tokens, without.tokens);
+  for (const i of [0, 6, 19]) {
+    const alone = generate(model, [wide[i]], { maxNewTokens: 10, temperature: 0 });
+    assert.deepEqual(alone.tokens[0], withCache.tokens[i]);
+    for (let t = 0; t < 10; t++) assert.ok(Math.abs(alone.logprobs[0][t] - withCache.logprobs[i][t]) < 1e-4);
+  }
+});
+
+test('sampling with its log-prob equals sampleToken then logProbOf, bit for bit', () => {
+  const rng = new Rng(8);
+  const logits = new Float32Array(300).map(() => rng.normal() * 3);
+  for (const opts of [{}, { temperature: 1 }, { temperature: 0.7 }, { temperature: 0 }, { topK: 5 }, { topP: 0.9 }, { topK: 300 }]) {
+    const a = new Rng(21), b = new Rng(21);
+    for (let i = 0; i < 200; i++) {
+      const got = sampleWithLogProb(logits, opts, a);
+      const token = sampleToken(logits, opts, b);
+      assert.equal(got.token, token);
+      assert.equal(got.logprob, logProbOf(logits, token));
+    }
+  }
 });
 
 test('generation leaves no tensors behind', () => {
