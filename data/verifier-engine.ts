@@ -74,7 +74,7 @@ export class EngineScorer {
     const V = model.config.vocab_size;
     const outside = [...this.answerIds.true, ...this.answerIds.false].find((id) => id >= V);
     if (outside !== undefined) throw new Error(`${dir}: the tokenizer's answer token ${outside} is outside the model's vocabulary (${V}): tokenizer and config.json do not match`);
-    this.pad = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
+    this.pad = tokenizer.batchPadId;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 32);
   }
 
@@ -92,8 +92,7 @@ export class EngineScorer {
 
   /** The token ids of a judge prompt: the chat template with the generation prompt, cut from the left to fit. */
   promptIds(prompt: string): number[] {
-    const text = this.tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true });
-    const ids = this.tokenizer.encode(text, { addSpecialTokens: false });
+    const ids = this.tokenizer.encodeChat([{ role: 'user', content: prompt }]);
     const room = this.model.config.max_position_embeddings;
     return ids.length > room ? ids.slice(ids.length - room) : ids;
   }

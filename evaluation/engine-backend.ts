@@ -238,7 +238,7 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     encode: (text) => tokenizer.encode(text),
     decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
     encodeChat: (messages) =>
-      tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false }),
+      tokenizer.encodeChat(messages),
     newBatch() {
       current?.dispose();
       current = new EngineBatch(model, padId);
