@@ -1,5 +1,5 @@
 /**
- * HuatuoGPT-o1's data formats, exactly as its files spell them (see ../shared/data/README.md).
+ * HuatuoGPT-o1's data formats, exactly as its files spell them (see samples/README.md).
  * Field names with spaces and the "Ground-True" spelling are the original ones.
  */
 import { z } from 'zod';

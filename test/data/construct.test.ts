@@ -13,7 +13,7 @@ import { startOpenAiServer } from '../helpers/openai-server.ts';
 import { recordingContext } from './job-ctx.ts';
 import { kindOf, questionOf } from './teacher-script.ts';
 
-const DEMO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/data/huatuo-o1-demo.json');
+const DEMO = resolve(dirname(fileURLToPath(import.meta.url)), '../../samples/huatuo-o1-demo.json');
 const tmp = () => mkdtempSync(join(tmpdir(), 'construct-'));
 
 test('openQuestion drops the pointer to an option list', () => {

@@ -6,11 +6,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataError, loadEvalFile, loadItems, writeJsonArray, writeJsonl } from '../../data/loaders.ts';
 
-// The shared data folder sits beside the repository root: <root>/../shared/data.
+// The sample data files shipped in the repository (samples/README.md).
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SHARED = resolve(ROOT, '../shared/data');
-const DEMO = join(SHARED, 'huatuo-o1-demo.json');
-const EVAL = join(SHARED, 'eval-format-sample.json');
+const SAMPLES = join(ROOT, 'samples');
+const DEMO = join(SAMPLES, 'huatuo-o1-demo.json');
+const EVAL = join(SAMPLES, 'eval-format-sample.json');
 
 test('every shipped data file loads: the demo file in all three formats', () => {
   const raw = JSON.parse(readFileSync(DEMO, 'utf8')) as Record<string, unknown>[];

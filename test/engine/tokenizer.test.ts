@@ -9,7 +9,7 @@ import { trainTokenizer, saveTrainedTokenizer, byteAlphabet } from '../../engine
 import { readCorpus } from '../../engine/tokenizer-corpus.ts';
 import { registerTokenizerCommands } from '../../cli/commands/tokenizer.ts';
 
-const DEMO = new URL('../../../shared/data/huatuo-o1-demo.json', import.meta.url).pathname;
+const DEMO = new URL('../../samples/huatuo-o1-demo.json', import.meta.url).pathname;
 
 const SAMPLES = [
   'A 45-year-old man presents with chest pain radiating to the left arm.',

@@ -12,7 +12,7 @@ import { evaluate } from '../../cli/commands/eval.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/doctor-agent.js');
-const SAMPLE = join(ROOT, '../shared/data/eval-format-sample.json');
+const SAMPLE = join(ROOT, 'samples/eval-format-sample.json');
 
 test('serve a checkpoint, evaluate it from another process, stop it with SIGTERM', async () => {
   const model = await tinyModel(11);

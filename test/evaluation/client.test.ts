@@ -17,7 +17,7 @@ import { readJsonFile } from '../../common/fs.ts';
 import type { SamplingParams } from '../../evaluation/backend.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 
-const SAMPLE = join(import.meta.dirname, '../../../shared/data/eval-format-sample.json');
+const SAMPLE = join(import.meta.dirname, '../../samples/eval-format-sample.json');
 const tmp = () => mkdtempSync(join(tmpdir(), 'eval-client-'));
 
 /** The stand-in "model" picks the option with the longest text (ties: earliest letter). */

@@ -15,7 +15,7 @@ import { scriptedBackend } from './scripted-backend.ts';
 import { tinyModel } from './tiny-model.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const SAMPLE = join(ROOT, '../shared/data/eval-format-sample.json');
+const SAMPLE = join(ROOT, 'samples/eval-format-sample.json');
 
 async function runJob(params: Record<string, unknown>, outDir: string): Promise<{ code: number | null; messages: JobMessage[] }> {
   return runJobProcess({ kind: 'eval.sglang', runId: 'r1', stepId: 'eval', params, outDir, attempt: 1 });
