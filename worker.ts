@@ -10,6 +10,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { ArtifactStore } from './runtime/store.ts';
+import type { ConnectOptions, ConnectionTarget, ResolvedTarget } from './runtime/client.ts';
 import { NAMESPACE } from './runtime/temporal.ts';
 import { workflowBundle } from './runtime/workflow-bundle.ts';
 import { WORKFLOW_QUEUE } from './workflows/types.ts';
@@ -20,13 +21,18 @@ export const SHUTDOWN_GRACE = '2s';
 /** Longest wait for jobs to checkpoint after that (above the supervisor's 10 s SIGTERM → SIGKILL grace). */
 export const SHUTDOWN_FORCE = '30s';
 
-export interface WorkerSetOptions {
+export interface WorkerSetOptions extends Partial<Omit<ConnectionTarget, 'address'>> {
+  /** Where the server is; namespace (default "default"), TLS, API key and metadata as resolved by runtime/client.ts. */
   address: string;
   store: ArtifactStore;
   /** Activity task queues to poll (the workflow queue is always polled unless `workflows` is false). */
   queues?: string[];
   workflows?: boolean;
   identity?: string;
+  /** Called once connected, before the workers are created (e.g. to check the namespace). */
+  onConnected?: (connection: NativeConnection) => Promise<void>;
+  /** Turns a failed connection into the error to throw (e.g. one naming where the settings came from). */
+  connectError?: (err: unknown) => Error;
   /** Test hook: overrides of Temporal worker options. */
   overrides?: Partial<WorkerOptions>;
 }
@@ -59,12 +65,24 @@ function installRuntime(): void {
 
 export async function createWorkerSet(o: WorkerSetOptions): Promise<WorkerSet> {
   installRuntime();
-  const connection = await NativeConnection.connect({ address: o.address });
+  const { connectionOptions } = await import('./runtime/client.ts');
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect(connectionOptions({ ...o, namespace: o.namespace ?? NAMESPACE }));
+  } catch (err) {
+    throw o.connectError ? o.connectError(err) : err;
+  }
+  try {
+    await o.onConnected?.(connection);
+  } catch (err) {
+    await connection.close().catch(() => {});
+    throw err;
+  }
   const activities = createActivities(o.store);
   const queues = [...new Set([...(o.workflows === false ? [] : [WORKFLOW_QUEUE]), ...(o.queues ?? DEFAULT_QUEUES)])];
   const common: Partial<WorkerOptions> = {
     connection,
-    namespace: NAMESPACE,
+    namespace: o.namespace ?? NAMESPACE,
     identity: o.identity ?? `doctor-agent-${process.pid}`,
     activities,
     shutdownGraceTime: SHUTDOWN_GRACE,
@@ -102,14 +120,33 @@ export async function createWorkerSet(o: WorkerSetOptions): Promise<WorkerSet> {
   };
 }
 
-/** `node --import tsx worker.ts [queues]`: a worker on the store of DOCTOR_AGENT_HOME and the embedded server. */
+/**
+ * A worker set on the server the connection settings name (or the embedded one, started if
+ * needed): a server that cannot be reached or lacks the namespace is a one-line user error.
+ */
+export async function connectWorkerSet(
+  connect: ConnectOptions,
+  o: Omit<WorkerSetOptions, 'address' | keyof ConnectionTarget>,
+): Promise<{ set: WorkerSet; target: ResolvedTarget }> {
+  const { resolveTarget, ensureNamespace, unreachable } = await import('./runtime/client.ts');
+  const target = await resolveTarget(connect);
+  const set = await createWorkerSet({
+    ...o, address: target.address, namespace: target.namespace, tls: target.tls, apiKey: target.apiKey, metadata: target.metadata,
+    onConnected: (c) => ensureNamespace(c, target),
+    connectError: (err) => unreachable(target, err),
+  });
+  return { set, target };
+}
+
+/**
+ * `node --import tsx worker.ts [queues]`: a worker on the store of DOCTOR_AGENT_HOME and the
+ * Temporal server of the connection settings (TEMPORAL_* variables, temporal.toml), else the embedded one.
+ */
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { resolveAddress } = await import('./runtime/client.ts');
   const store = new ArtifactStore();
-  const { address } = await resolveAddress({ store });
   const queues = process.argv[2]?.split(',').filter(Boolean);
-  const set = await createWorkerSet({ address, store, queues });
+  const { set, target } = await connectWorkerSet({ store }, { store, queues });
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => set.shutdown());
-  console.log(`worker ${process.pid} polling ${set.queues.join(', ')} at ${address}`);
+  console.log(`worker ${process.pid} polling ${set.queues.join(', ')} at ${target.address} (namespace ${target.namespace})`);
   await set.run();
 }

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { CompileError } from '../dsl/diagnostics.ts';
 import { UserError } from '../jobs/context.ts';
 import { registrars } from './commands/index.ts';
+import { installConnectionOptions } from './connection-flags.ts';
 
 export function buildProgram(): Command {
   const program = new Command('doctor-agent')
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
   for (const register of registrars) register(program);
+  installConnectionOptions(program);
   return program;
 }
 

@@ -163,6 +163,8 @@ export interface StartOptions {
   /** Stop the server when this process dies (tests use their own pid). */
   ownerPid?: number;
   timeoutMs?: number;
+  /** Namespaces to create besides "default" (others are created on first use by runtime/client.ts). */
+  namespaces?: string[];
 }
 
 /** Starts the embedded server (detached) unless it already runs; returns its info. */
@@ -187,6 +189,7 @@ export async function startServer(p: ServerPaths, opts: StartOptions = {}): Prom
     // Reading it more often only changes dispatch latency (about 85 → 35 ms per step here).
     '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000'];
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const ns of opts.namespaces ?? []) args.push('--namespace', ns);
   const log = openSync(logFile, 'a');
   const child = spawn(cli, args, { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Plan } from '../../dsl/plan.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
 import { userError } from '../user-error.ts';
+import { connectionFlags } from '../connection-flags.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -65,7 +66,7 @@ export function registerLogs(program: Command): void {
       pass();
       if (!o.follow) return;
       const { connectTemporal } = await import('../../runtime/client.ts');
-      const t = await connectTemporal({ store });
+      const t = await connectTemporal({ store, flags: connectionFlags });
       try {
         for (;;) {
           await sleep(500);

@@ -31,7 +31,7 @@ export function registerRun(program: Command): void {
       let workersDone: Promise<void> | undefined;
       if (o.worker) {
         const { createWorkerSet } = await import('../../worker.ts');
-        workers = await createWorkerSet({ address: t.address, store, queues });
+        workers = await createWorkerSet({ ...t.target, store, queues });
         workersDone = workers.run();
       }
       const h = await startRun(t.client, plan, { noCache: !o.cache, searchAttributes: t.searchAttributes });

@@ -5,6 +5,13 @@ import { ArtifactStore } from '../../runtime/store.ts';
 /** The server functions load the Temporal client: only when a subcommand runs. */
 const runtime = () => import('../../runtime/temporal.ts');
 
+/** A line when the connection settings name another server (TEMPORAL_ADDRESS, a temporal.toml profile). */
+async function noteConfiguredServer(what: string): Promise<void> {
+  const { loadConnectionSettings } = await import('../../runtime/connection.ts');
+  const s = loadConnectionSettings();
+  if (s.address) console.log(`note: ${s.address} is configured (${s.from.address}), ${what}`);
+}
+
 export function registerServer(program: Command): void {
   const server = program.command('server').description('the embedded Temporal dev server (SQLite database in the artifact store)');
 
@@ -20,7 +27,7 @@ export function registerServer(program: Command): void {
       console.log(`${started ? 'Started' : 'Already running:'} Temporal server at ${info.address} (pid ${info.pid})`);
       console.log(`Web UI: ${info.uiAddress}`);
       console.log(`Database: ${info.dbFile}`);
-      if (process.env.TEMPORAL_ADDRESS) console.log(`note: TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS} is set, so other commands use that server, not this one`);
+      await noteConfiguredServer('so other commands use that server, not this one');
     });
 
   server
@@ -47,6 +54,6 @@ export function registerServer(program: Command): void {
         console.log(`not running (${st.reason}); \`doctor-agent server start\` starts it`);
         process.exitCode = 3;
       }
-      if (process.env.TEMPORAL_ADDRESS) console.log(`note: TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS} is set; commands use that server`);
+      await noteConfiguredServer('commands use that server');
     });
 }

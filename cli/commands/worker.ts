@@ -1,8 +1,9 @@
 /** `doctor-agent worker [--queues cpu,gpu] [--until-done RUN]`: runs workflows and step activities. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import type { Temporal } from '../../runtime/client.ts';
+import type { ResolvedTarget, Temporal } from '../../runtime/client.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
+import { connectionFlags } from '../connection-flags.ts';
 
 /**
  * The queues served when --queues is not given: the same list as DEFAULT_QUEUES in
@@ -19,11 +20,10 @@ export function registerWorker(program: Command): void {
     .option('--no-workflows', 'serve step activities only (e.g. on a GPU machine)')
     .option('--until-done <run>', 'exit once this run is over')
     .action(async (o: { queues: string; workflows: boolean; untilDone?: string }) => {
-      const [{ resolveAddress }, { createWorkerSet }] = await Promise.all([import('../../runtime/client.ts'), import('../../worker.ts')]);
+      const { connectWorkerSet } = await import('../../worker.ts');
       const store = new ArtifactStore();
-      const { address } = await resolveAddress({ store, log: (l) => console.log(l) });
       const queues = o.queues.split(',').map((q) => q.trim()).filter(Boolean);
-      const set = await createWorkerSet({ address, store, queues, workflows: o.workflows });
+      const { set, target } = await connectWorkerSet({ store, flags: connectionFlags, log: (l) => console.log(l) }, { store, queues, workflows: o.workflows });
       let stopping = false;
       const stop = (why: string) => {
         if (stopping) return;
@@ -33,8 +33,8 @@ export function registerWorker(program: Command): void {
       };
       process.once('SIGINT', () => stop('interrupted'));
       process.once('SIGTERM', () => stop('terminated'));
-      console.log(`worker ${process.pid} on ${address}: ${set.queues.join(', ')} (store ${store.root})`);
-      if (o.untilDone) void watchRun(address, o.untilDone, () => stop(`run ${o.untilDone} is over`));
+      console.log(`worker ${process.pid} on ${target.address}, namespace ${target.namespace}: ${set.queues.join(', ')} (store ${store.root})`);
+      if (o.untilDone) void watchRun(target, o.untilDone, () => stop(`run ${o.untilDone} is over`));
       await set.run();
     });
 }
@@ -43,14 +43,14 @@ export function registerWorker(program: Command): void {
 const GIVE_UP_MS = 10 * 60_000;
 
 /** Polls the run until it is closed, then calls done. */
-async function watchRun(address: string, id: string, done: () => void): Promise<void> {
+async function watchRun(target: ResolvedTarget, id: string, done: () => void): Promise<void> {
   const { connectTemporal } = await import('../../runtime/client.ts');
   let t: Temporal | undefined;
   let lastSeen = Date.now();
   try {
     while (Date.now() - lastSeen < GIVE_UP_MS) {
       try {
-        t ??= await connectTemporal({ address });
+        t ??= await connectTemporal({ target });
         const d = await t.client.workflow.getHandle(id).describe();
         lastSeen = Date.now();
         if (d.status.name !== 'RUNNING') break;

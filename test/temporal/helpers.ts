@@ -28,11 +28,11 @@ export interface TestServer {
 }
 
 /** One dev server per test file, in a fresh temporary store. */
-export async function startTestServer(t: { after: TestContext['after'] }): Promise<TestServer> {
+export async function startTestServer(t: { after: TestContext['after'] }, opts: { namespaces?: string[] } = {}): Promise<TestServer> {
   const root = mkdtempSync(join(tmpdir(), 'doctor-agent-test-'));
   const store = new ArtifactStore(root);
   const port = await freePort();
-  const { info } = await startServer(serverPaths(store), { port, uiPort: await freePort(), ownerPid: process.pid });
+  const { info } = await startServer(serverPaths(store), { port, uiPort: await freePort(), ownerPid: process.pid, namespaces: opts.namespaces });
   const connection = await Connection.connect({ address: info.address });
   await ensureSearchAttributes(connection);
   const client = new Client({ connection });
