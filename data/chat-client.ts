@@ -103,6 +103,8 @@ export function teacherConfig(t: { base_url: string; model: string; api_key_env?
 export class ChatError extends Error {
   /** The server's Retry-After, in milliseconds, when it sent one. */
   retryAfterMs?: number;
+  /** The body of an HTTP error response, as the server sent it. */
+  body?: string;
   constructor(message: string, readonly status?: number, readonly retryable = false) {
     super(message);
     this.name = 'ChatError';
@@ -213,6 +215,7 @@ export class ChatClient {
       const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
       const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status, this.missingKeyEnv)}`, res.status, retryable);
       err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      err.body = raw;
       throw err;
     }
     let json: OpenAiResponse;

@@ -5,17 +5,23 @@
  *   results.jsonl  every item: source, id, prompt, output, extracted letters, gold, correct
  *   report.json    accuracy per source and their average, counts, timing, tokens/s
  * Items already in results.jsonl are not asked again (resume).
+ *
+ * An item whose request the server refuses (its prompt does not fit the model's context, or
+ * another 4xx about that request) is recorded as that item's failure and the run goes on;
+ * when only the new-token cap does not fit, the item is asked again with the room the
+ * context leaves. A failure that is not the item's (server unreachable after the retries,
+ * 5xx, a refused key or model, a bad sampling option) stops the run with EvalRunError.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChatClient, type ChatClientConfig } from '../data/chat-client.ts';
+import { ChatClient, ChatError, type ChatClientConfig, type ChatMessage, type ChatReply } from '../data/chat-client.ts';
 import { loadEvalFile } from '../data/loaders.ts';
 import type { McqItem } from '../data/formats.ts';
 import { seedFromString } from '../common/rng.ts';
 import { writeJsonAtomic } from '../common/fs.ts';
 import { mcqMessages } from './prompts.ts';
 import { scoreResponse, summarize, type AccuracySummary, type Policy } from './scorer.ts';
-import { appendResult, readResults, type ResultRow } from './results.ts';
+import { appendResult, readResults, type ItemError, type ResultRow } from './results.ts';
 
 export interface EvalOptions {
   /** Evaluation file (source name → MCQ items). */
@@ -48,7 +54,12 @@ export interface EvalReport {
   prompt: 'default' | 'strict';
   sampling: { temperature: number; top_p: number; max_tokens: number; seed: number };
   accuracy: AccuracySummary;
-  counts: { items: number; resumed: number; asked: number; failed: number; retries: number; no_answer: number };
+  /**
+   * failed: items recorded as failed (results.jsonl `error`), resumed ones included;
+   * prompt_too_long: of those, prompts longer than the model's context; no_answer: answered
+   * items from which no letter could be extracted.
+   */
+  counts: { items: number; resumed: number; asked: number; failed: number; prompt_too_long: number; retries: number; no_answer: number };
   timing: { started_at: string; finished_at: string; wall_s: number };
   tokens: { prompt: number; completion: number; completion_per_s: number };
 }
@@ -100,39 +111,61 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     timeoutMs: 30 * 60_000,
     ...opts.http,
   });
-  let failed = 0;
-  let firstError: Error | undefined;
+  let fatal: Error | undefined;
   let completionTokens = 0;
   let promptTokens = 0;
+  // The first failure that is not an item's own stops the requests still waiting.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   opts.onProgress?.(done.size, items.length);
 
   await Promise.all(todo.map(async (e) => {
     const itemSeed = seedFromString(`${seed}:${e.id}`);
+    const base = { source: e.source, id: e.id, index: e.index, prompt: prompts.get(e.id)!, seed: itemSeed };
+    let row: ResultRow;
     try {
-      const reply = await client.chat(mcqMessages(e.item, strict), { temperature, topP, maxTokens, seed: itemSeed, signal: opts.signal });
-      const s = scoreResponse(reply.text, e.item);
-      const row: ResultRow = {
-        source: e.source, id: e.id, index: e.index, prompt: prompts.get(e.id)!, output: reply.text,
-        first: s.first, last: s.last, rule: s.rule, gold: s.gold,
-        correct_first: s.correct_first, correct_last: s.correct_last,
-        correct: policy === 'first' ? s.correct_first : s.correct_last,
-        finish_reason: reply.finishReason, prompt_tokens: reply.usage.promptTokens,
-        completion_tokens: reply.usage.completionTokens, seed: itemSeed,
-      };
-      appendResult(resultsFile, row);
-      done.set(e.id, row);
-      promptTokens += row.prompt_tokens;
-      completionTokens += row.completion_tokens;
-      opts.onProgress?.(done.size, items.length, row);
+      const reply = await askFitting(client, mcqMessages(e.item, strict), { temperature, topP, maxTokens, seed: itemSeed, signal });
+      if ('error' in reply) {
+        row = {
+          ...base, output: '', first: null, last: null, rule: null, gold: e.item.answer_idx.trim().toUpperCase(),
+          correct_first: false, correct_last: false, correct: false, prompt_tokens: reply.promptTokens ?? 0, completion_tokens: 0,
+          error: reply.error, error_message: reply.message,
+          ...(reply.contextLength !== undefined ? { context_length: reply.contextLength } : {}),
+        };
+      } else {
+        const s = scoreResponse(reply.text, e.item);
+        row = {
+          ...base, output: reply.text,
+          first: s.first, last: s.last, rule: s.rule, gold: s.gold,
+          correct_first: s.correct_first, correct_last: s.correct_last,
+          correct: policy === 'first' ? s.correct_first : s.correct_last,
+          finish_reason: reply.finishReason, prompt_tokens: reply.usage.promptTokens,
+          completion_tokens: reply.usage.completionTokens,
+        };
+        promptTokens += row.prompt_tokens;
+        completionTokens += row.completion_tokens;
+      }
     } catch (err) {
-      failed++;
-      firstError ??= err as Error;
+      if (stop.signal.aborted || opts.signal?.aborted) return; // stopped by the first fatal failure, or cancelled
+      fatal ??= err as Error;
+      stop.abort();
+      return;
     }
+    appendResult(resultsFile, row);
+    done.set(e.id, row);
+    opts.onProgress?.(done.size, items.length, row);
   }));
   if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('evaluation cancelled');
-  if (failed > 0) {
-    throw new Error(`${failed} of ${todo.length} requests failed (first: ${firstError?.message}); ` +
-      `the ${done.size} answers so far are kept in ${resultsFile}: run again to ask only the missing ones`);
+  if (fatal) {
+    const url = client.config.baseUrl;
+    const status = fatal instanceof ChatError ? fatal.status : undefined;
+    const what = !(fatal instanceof ChatError)
+      ? `a request failed: ${fatal.message}`
+      : status === undefined || status === 429 || status >= 500
+        ? `the server at ${url} kept failing after ${client.config.maxRetries} retries (${fatal.message.startsWith(url) ? fatal.message.slice(url.length + 2) : fatal.message}): check that it is running and that the base URL is right`
+        : `the server at ${url} refused a request (${fatal.message.startsWith(url) ? fatal.message.slice(url.length + 2) : fatal.message})`;
+    const missing = items.length - done.size;
+    throw new EvalRunError(`evaluation stopped: ${what}. ${missing} of ${items.length} item(s) have no result yet; the ${done.size} result(s) so far are kept in ${resultsFile}: run again to ask only the missing ones`);
   }
 
   // Report in file order, whatever order the answers arrived in.
@@ -146,14 +179,102 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     sampling: { temperature, top_p: topP, max_tokens: maxTokens, seed },
     accuracy: summarize(rows, policy),
     counts: {
-      items: rows.length, resumed, asked: todo.length, failed,
-      retries: client.usage.retries, no_answer: rows.filter((r) => r.last === null).length,
+      items: rows.length, resumed, asked: todo.length,
+      failed: rows.filter((r) => r.error).length, prompt_too_long: rows.filter((r) => r.error === 'prompt_too_long').length,
+      retries: client.usage.retries, no_answer: rows.filter((r) => !r.error && r.last === null).length,
     },
     timing: { started_at: started.toISOString(), finished_at: new Date().toISOString(), wall_s: round(wall) },
     tokens: { prompt: promptTokens, completion: completionTokens, completion_per_s: wall > 0 ? round(completionTokens / wall) : 0 },
   };
   writeJsonAtomic(join(opts.outDir, REPORT_FILE), report);
   return report;
+}
+
+/** The run stopped for a reason that is not one item's (see the file comment); what is written is kept. */
+export class EvalRunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EvalRunError';
+  }
+}
+
+/** An item the server refused: recorded in its row instead of an answer. */
+export interface ItemFailure {
+  error: ItemError;
+  message: string;
+  promptTokens?: number;
+  contextLength?: number;
+}
+
+/**
+ * One item's request. When the server says the new-token cap does not fit what the context
+ * leaves after the prompt, the item is asked once more with that room (the answer may then
+ * end with finish reason "length"); a refusal about the request itself becomes an
+ * ItemFailure; anything else is thrown.
+ */
+async function askFitting(
+  client: ChatClient,
+  messages: ChatMessage[],
+  opts: { temperature: number; topP: number; maxTokens: number; seed: number; signal: AbortSignal },
+): Promise<ChatReply | ItemFailure> {
+  let maxTokens = opts.maxTokens;
+  for (let refit = 0; ; refit++) {
+    try {
+      return await client.chat(messages, { ...opts, maxTokens });
+    } catch (err) {
+      const refusal = itemRefusal(err);
+      if (!refusal) throw err;
+      const { promptTokens, contextLength } = refusal;
+      if (promptTokens !== undefined && contextLength !== undefined) {
+        if (promptTokens >= contextLength) {
+          return { ...refusal, error: 'prompt_too_long' };
+        }
+        const room = contextLength - promptTokens;
+        if (refit === 0 && maxTokens > room) {
+          maxTokens = room;
+          continue;
+        }
+      }
+      return { ...refusal, error: 'rejected' };
+    }
+  }
+}
+
+/** Request fields that carry the prompt, as servers name them in a 400's `param`. */
+const PROMPT_FIELDS = /^(messages|prompt|input|input_ids|text)\b/;
+
+/**
+ * How servers say a request does not fit the context: [pattern, group of the prompt's
+ * tokens, group of the context length]. The built-in server (evaluation/server.ts), SGLang,
+ * vLLM and OpenAI.
+ */
+const CONTEXT_MESSAGES: [RegExp, number, number][] = [
+  [/the prompt has (\d+) tokens (?:but|and) the (?:model's )?context is (\d+)/i, 1, 2],
+  [/input \((\d+) tokens\) is longer than the model's context length \((\d+) tokens\)/i, 1, 2],
+  [/maximum context length is (\d+) tokens.*?\((\d+) in the messages/is, 2, 1],
+  [/maximum context length is (\d+) tokens.*?messages resulted in (\d+) tokens/is, 2, 1],
+];
+
+/** A refusal about this request (4xx naming the prompt or the context), with the token counts when given; else undefined. */
+function itemRefusal(err: unknown): Omit<ItemFailure, 'error'> | undefined {
+  if (!(err instanceof ChatError) || (err.status !== 400 && err.status !== 413 && err.status !== 422)) return undefined;
+  let message = err.body ?? err.message;
+  let param: unknown;
+  try {
+    const body = JSON.parse(err.body ?? '') as { error?: { message?: unknown; param?: unknown } | string; message?: unknown; detail?: unknown };
+    const e = typeof body.error === 'object' && body.error ? body.error : undefined;
+    const text = e?.message ?? (typeof body.error === 'string' ? body.error : undefined) ?? body.message ?? body.detail;
+    if (typeof text === 'string') message = text;
+    param = e?.param;
+  } catch {
+    // not JSON: the raw body is the message
+  }
+  for (const [re, p, c] of CONTEXT_MESSAGES) {
+    const m = re.exec(message);
+    if (m) return { message, promptTokens: Number(m[p]), contextLength: Number(m[c]) };
+  }
+  const aboutPrompt = err.status === 413 || (typeof param === 'string' && PROMPT_FIELDS.test(param)) || /context length|too long|too many tokens/i.test(message);
+  return aboutPrompt ? { message } : undefined;
 }
 
 function round(x: number): number {

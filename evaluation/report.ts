@@ -68,6 +68,17 @@ export function accuracyOverTimeSpec(reports: EvalReport[]): TopLevelSpec {
   };
 }
 
+/** A warning paragraph when items failed: how many, why, and how they are counted. */
+function failedNote(report: EvalReport): string {
+  const failed = report.counts.failed ?? 0;
+  if (!failed) return '<p id="failed">No item failed: every accuracy is over answered items.</p>';
+  const tooLong = report.counts.prompt_too_long ?? 0;
+  return `<p id="failed" style="color:#b00020"><strong>${failed} of ${report.counts.items} item(s) failed</strong> ` +
+    `(${tooLong} with a prompt longer than the model's context, ${failed - tooLong} refused for another reason): ` +
+    'they count as not answered, so the accuracies include them in the denominator; "accuracy of answered" leaves them out. ' +
+    'Their rows in results.jsonl have <code>error</code>.</p>';
+}
+
 /**
  * Renders the report page. `history` holds earlier reports (any order); with the
  * current one they make the accuracy-over-time chart when there are at least two.
@@ -77,7 +88,8 @@ export async function renderReportHtml(report: EvalReport, history: EvalReport[]
   const bars = await svg(accuracyBarsSpec(report));
   const lines = all.length >= 2 ? await svg(accuracyOverTimeSpec(all)) : '';
   const rows = Object.entries(report.accuracy.sources)
-    .map(([name, s]) => `<tr><td>${escapeHtml(name)}</td><td>${s.n}</td><td>${pct(s.accuracy_last)}</td><td>${pct(s.accuracy_first)}</td></tr>`)
+    .map(([name, s]) => `<tr><td>${escapeHtml(name)}</td><td>${s.n}</td><td>${s.failed ?? 0}</td><td>${s.prompt_too_long ?? 0}</td>` +
+      `<td>${pct(s.accuracy_last)}</td><td>${pct(s.accuracy_first)}</td><td>${s.accuracy_answered === undefined ? '-' : pct(s.accuracy_answered)}</td></tr>`)
     .join('\n');
   const a = report.accuracy;
   return `<!doctype html>
@@ -88,7 +100,8 @@ export async function renderReportHtml(report: EvalReport, history: EvalReport[]
 <p>Average accuracy over ${Object.keys(a.sources).length} source(s): <strong>${pct(a.average)}</strong>
 (scoring the ${a.policy} answer; ${pct(a.policy === 'last' ? a.average_first : a.average_last)} scoring the ${a.policy === 'last' ? 'first' : 'last'}).</p>
 <div class="charts"><figure id="accuracy-per-source">${bars}</figure>${lines ? `<figure id="accuracy-over-time">${lines}</figure>` : ''}</div>
-<table><thead><tr><th>source</th><th>items</th><th>accuracy (last answer)</th><th>accuracy (first answer)</th></tr></thead>
+${failedNote(report)}
+<table><thead><tr><th>source</th><th>items</th><th>failed</th><th>prompt too long</th><th>accuracy (last answer)</th><th>accuracy (first answer)</th><th>accuracy of answered (${a.policy})</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>
@@ -97,7 +110,7 @@ ${rows}
 <dt>server</dt><dd>${escapeHtml(report.base_url)}</dd>
 <dt>prompt</dt><dd>${report.prompt}</dd>
 <dt>sampling</dt><dd>temperature ${report.sampling.temperature}, top-p ${report.sampling.top_p}, max tokens ${report.sampling.max_tokens}, seed ${report.sampling.seed}</dd>
-<dt>items</dt><dd>${report.counts.items} (${report.counts.asked} asked in this run, ${report.counts.resumed} resumed, ${report.counts.no_answer} without an answer)</dd>
+<dt>items</dt><dd>${report.counts.items} (${report.counts.asked} asked in this run, ${report.counts.resumed} resumed, ${report.counts.failed ?? 0} failed, ${report.counts.no_answer} answered without a letter)</dd>
 <dt>time</dt><dd>${report.timing.started_at} to ${report.timing.finished_at} (${report.timing.wall_s} s), ${report.tokens.completion_per_s} completion tokens/s</dd>
 </dl>
 </body></html>

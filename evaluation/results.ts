@@ -1,10 +1,13 @@
 /**
  * The results file: one JSON line per evaluated item, appended as answers arrive, so
  * an interrupted evaluation resumes where it stopped. A torn last line (the process
- * died mid-write) is dropped on reading and the file rewritten without it.
+ * died mid-write) is dropped on reading and the file rewritten without it. An item the
+ * server refused (prompt too long for the context, or another 4xx about that request) has a
+ * row too, with `error`: it is recorded once, like an answer, and not asked again on resume.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../common/fs.ts';
+import { UserError } from '../jobs/context.ts';
 
 export interface ResultRow {
   source: string;
@@ -22,10 +25,22 @@ export interface ResultRow {
   /** Under the report's policy. */
   correct: boolean;
   finish_reason?: string;
+  /** Prompt tokens as the server counted them (for a failed item: as its error message said, else 0). */
   prompt_tokens: number;
   completion_tokens: number;
   seed: number;
+  /**
+   * Set when the item failed: the server refused its request, so there is no output and the
+   * item counts as not answered. `prompt_too_long`: the prompt does not fit the model's
+   * context; `rejected`: another refusal about this request (error_message says which).
+   */
+  error?: ItemError;
+  error_message?: string;
+  /** The model's context in tokens, when the server said it (prompt_too_long). */
+  context_length?: number;
 }
+
+export type ItemError = 'prompt_too_long' | 'rejected';
 
 const REQUIRED: (keyof ResultRow)[] = ['source', 'id', 'prompt', 'output', 'gold', 'correct_first', 'correct_last'];
 
@@ -52,7 +67,7 @@ export function readResults(file: string): ResultRow[] {
         torn = true;
         continue;
       }
-      throw new Error(`${file}:${i + 1}: not a result row (${(err as Error).message}); delete the line or the file to evaluate those items again`);
+      throw new UserError(`${file}:${i + 1}: not a result row (${(err as Error).message}); delete the line or the file to evaluate those items again`);
     }
     rows.push(row);
   }

@@ -169,17 +169,31 @@ export function scoreResponse(response: string, item: { options: Record<string, 
 export type Policy = 'first' | 'last';
 
 export interface SourceAccuracy {
+  /** Every item of the source, failed ones included: the denominator of the accuracies. */
   n: number;
+  /** Items the server answered (n less failed). */
+  answered: number;
+  /** Items recorded as failed (results.jsonl `error`): not answered, so never correct. */
+  failed: number;
+  /** Of the failed, those whose prompt does not fit the model's context. */
+  prompt_too_long: number;
   correct_first: number;
   correct_last: number;
   accuracy_first: number;
   accuracy_last: number;
-  /** Under the chosen policy. */
+  /** Under the chosen policy, over n. */
   accuracy: number;
+  /** Under the chosen policy, over the answered items only (0 when none was answered). */
+  accuracy_answered: number;
 }
+
+/** What the accuracies divide by, as report.json states it. */
+export const DENOMINATOR = 'all items: a failed item (prompt too long, request rejected) counts as not answered';
 
 export interface AccuracySummary {
   policy: Policy;
+  /** See DENOMINATOR; accuracy_answered leaves failed items out. */
+  denominator: string;
   sources: Record<string, SourceAccuracy>;
   /** Mean of the per-source accuracies (each source counts once), under the chosen policy. */
   average: number;
@@ -188,20 +202,37 @@ export interface AccuracySummary {
   /** Over all items pooled. */
   overall: number;
   n: number;
+  failed: number;
+  prompt_too_long: number;
 }
 
-/** Accuracy per source and their average; sources keep first-seen order. */
+/** Accuracy per source and their average; sources keep first-seen order. A row with `error` failed. */
 export function summarize(
-  rows: Iterable<{ source: string; correct_first: boolean; correct_last: boolean }>,
+  rows: Iterable<{ source: string; correct_first: boolean; correct_last: boolean; error?: string }>,
   policy: Policy = 'last',
 ): AccuracySummary {
   const sources: Record<string, SourceAccuracy> = {};
   let n = 0;
   let pooled = 0;
+  let failed = 0;
+  let tooLong = 0;
   for (const r of rows) {
-    const s = (sources[r.source] ??= { n: 0, correct_first: 0, correct_last: 0, accuracy_first: 0, accuracy_last: 0, accuracy: 0 });
+    const s = (sources[r.source] ??= {
+      n: 0, answered: 0, failed: 0, prompt_too_long: 0, correct_first: 0, correct_last: 0,
+      accuracy_first: 0, accuracy_last: 0, accuracy: 0, accuracy_answered: 0,
+    });
     s.n++;
     n++;
+    if (r.error) {
+      s.failed++;
+      failed++;
+      if (r.error === 'prompt_too_long') {
+        s.prompt_too_long++;
+        tooLong++;
+      }
+      continue;
+    }
+    s.answered++;
     if (r.correct_first) s.correct_first++;
     if (r.correct_last) s.correct_last++;
     if (policy === 'first' ? r.correct_first : r.correct_last) pooled++;
@@ -211,15 +242,19 @@ export function summarize(
     s.accuracy_first = s.correct_first / s.n;
     s.accuracy_last = s.correct_last / s.n;
     s.accuracy = policy === 'first' ? s.accuracy_first : s.accuracy_last;
+    s.accuracy_answered = s.answered ? (policy === 'first' ? s.correct_first : s.correct_last) / s.answered : 0;
   }
   const mean = (f: (s: SourceAccuracy) => number) => (list.length ? list.reduce((a, s) => a + f(s), 0) / list.length : 0);
   return {
     policy,
+    denominator: DENOMINATOR,
     sources,
     average: mean((s) => s.accuracy),
     average_first: mean((s) => s.accuracy_first),
     average_last: mean((s) => s.accuracy_last),
     overall: n ? pooled / n : 0,
     n,
+    failed,
+    prompt_too_long: tooLong,
   };
 }

@@ -60,7 +60,8 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
       policy: p.policy,
       signal: ctx.signal,
       onProgress(done, total, row) {
-        ctx.progress(done, total, row ? `${row.id}: ${row.last ?? '-'} (gold ${row.gold})` : undefined, 'items');
+        const said = row?.error ? `failed: ${row.error === 'prompt_too_long' ? 'prompt too long' : 'rejected'}` : `${row?.last ?? '-'} (gold ${row?.gold})`;
+        ctx.progress(done, total, row ? `${row.id}: ${said}` : undefined, 'items');
         if (row && ++sinceCheckpoint >= CHECKPOINT_EVERY) {
           sinceCheckpoint = 0;
           ctx.checkpoint(resultsFile, done);
@@ -68,7 +69,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
       },
     });
     const a = report.accuracy;
-    const metrics: Record<string, number> = { accuracy: a.average, accuracy_first: a.average_first, accuracy_last: a.average_last };
+    const metrics: Record<string, number> = { accuracy: a.average, accuracy_first: a.average_first, accuracy_last: a.average_last, failed: a.failed };
     for (const [source, s] of Object.entries(a.sources)) metrics[`accuracy/${source}`] = s.accuracy;
     ctx.metric(metrics);
     const html = join(ctx.outDir, 'report.html');
@@ -76,6 +77,10 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     ctx.artifact('report', html);
     ctx.artifact('results', resultsFile);
     ctx.artifact('report.json', join(ctx.outDir, 'report.json'));
+    if (a.failed > 0) {
+      ctx.log(`${a.failed} item(s) failed (${a.prompt_too_long} with a prompt longer than the model's context): counted as not answered; ` +
+        `their rows in results.jsonl have "error"`, 'warn');
+    }
     ctx.log(`average accuracy ${(100 * a.average).toFixed(1)}% over ${Object.keys(a.sources).length} source(s), ${report.counts.items} items`);
     return { report: html, accuracy: a.average, results: resultsFile };
   } finally {

@@ -1,5 +1,5 @@
 /** `doctor-agent eval`: evaluates a checkpoint or a running server on an evaluation file. */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
@@ -23,6 +23,7 @@ export interface EvalArgs {
   seed: number;
   policy: 'last' | 'first';
   history?: string[];
+  retries?: number;
 }
 
 function num(value: string): number {
@@ -41,16 +42,26 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
     throw new UserError('give either --model DIR (a checkpoint to serve here) or --base-url URL with --model-name NAME (a running server)');
   }
   if (args.baseUrl && !args.modelName) throw new UserError('--base-url needs --model-name (the model name the server expects)');
+  if (args.baseUrl) checkBaseUrl(args.baseUrl);
   if (!existsSync(args.data)) throw new UserError(`${args.data}: evaluation file not found (--data)`);
+  if (!statSync(args.data).isFile()) throw new UserError(`${args.data}: a folder, not an evaluation file (--data needs a JSON file: source name → MCQ items)`);
+  if (existsSync(args.out) && !statSync(args.out).isDirectory()) {
+    throw new UserError(`${args.out}: exists and is not a folder (--out): give a folder for results.jsonl, report.json and report.html`);
+  }
   const history = (args.history ?? []).map((f) => {
+    let r: EvalReport;
     try {
-      return readJsonFile<EvalReport>(f);
+      r = readJsonFile<EvalReport>(f);
     } catch (err) {
       throw new UserError(`--history: ${(err as Error).message}`);
     }
+    if (!r?.accuracy?.sources || typeof r.timing?.finished_at !== 'string') {
+      throw new UserError(`--history: ${f}: not an evaluation report (no accuracy.sources or timing.finished_at): give report.json files written by eval`);
+    }
+    return r;
   });
   // The report renderer loads vega: only when an evaluation runs.
-  const [{ runEval }, { renderReportHtml }] = await Promise.all([import('../../evaluation/client.ts'), import('../../evaluation/report.ts')]);
+  const [{ runEval, EvalRunError }, { renderReportHtml }] = await Promise.all([import('../../evaluation/client.ts'), import('../../evaluation/report.ts')]);
   let served: Awaited<ReturnType<typeof serve>> | undefined;
   try {
     let baseUrl = args.baseUrl!;
@@ -66,17 +77,41 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
       data: args.data, baseUrl, model, apiKeyEnv: args.apiKeyEnv, outDir: args.out, strict: args.strict,
       temperature: args.temperature, topP: args.topP, maxTokens: args.maxTokens, seed: args.seed,
       concurrency: args.concurrency, limitPerSource: args.limit, policy: args.policy,
+      ...(args.retries !== undefined ? { http: { maxRetries: args.retries } } : {}),
       onProgress(done, total) {
         if (done === total || Date.now() - last > 2000) {
           last = Date.now();
           log(`  ${done}/${total} items`);
         }
       },
+    }).catch((err: unknown) => {
+      // The server is down or refuses every request: the user's to fix, not a bug.
+      throw err instanceof EvalRunError ? new UserError(err.message) : err;
     });
+    if (report.counts.failed > 0) {
+      log(`${report.counts.failed} item(s) failed (${report.counts.prompt_too_long} with a prompt longer than the model's context): ` +
+        `counted as not answered; their rows in ${join(args.out, 'results.jsonl')} have "error"`);
+    }
     writeFileAtomic(join(args.out, 'report.html'), await renderReportHtml(report, history));
     return report;
   } finally {
     await served?.close(5000);
+  }
+}
+
+/** A base URL the client can use: http(s), host, and no /chat/completions tail. */
+function checkBaseUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UserError(`--base-url: "${value}" is not a URL: give the server's OpenAI base URL, e.g. http://127.0.0.1:30000/v1`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UserError(`--base-url: "${value}" is not an http:// or https:// URL: give the server's OpenAI base URL, e.g. http://127.0.0.1:30000/v1`);
+  }
+  if (/\/chat\/completions\/?$/.test(url.pathname)) {
+    throw new UserError(`--base-url: "${value}" ends with /chat/completions: give the part before it, e.g. ${value.replace(/\/chat\/completions\/?$/, '')}`);
   }
 }
 
@@ -99,11 +134,14 @@ export function registerEval(program: Command): void {
     .option('--seed <n>', 'base seed (each item gets its own)', intArg(0), 0)
     .option('--policy <which>', 'score the "last" or the "first" extracted answer', 'last')
     .option('--history <reports...>', 'earlier report.json files, for the accuracy-over-time chart')
+    .option('--retries <n>', 'retries of a request that fails for the server\'s reasons (unreachable, 429, 5xx) before the run stops', intArg(0))
     .action(async (opts: EvalArgs) => {
       if (opts.policy !== 'last' && opts.policy !== 'first') throw new UserError(`--policy: expected "last" or "first", got "${opts.policy}"`);
       const report = await evaluate(opts, (line) => process.stderr.write(line + '\n'));
       const a = report.accuracy;
-      for (const [source, s] of Object.entries(a.sources)) console.log(`${source.padEnd(28)} ${String(s.n).padStart(5)}  ${pct(s.accuracy)}`);
+      for (const [source, s] of Object.entries(a.sources)) {
+        console.log(`${source.padEnd(28)} ${String(s.n).padStart(5)}  ${pct(s.accuracy)}${s.failed ? `   (${s.failed} failed, ${s.prompt_too_long} prompt too long)` : ''}`);
+      }
       console.log(`${'average'.padEnd(28)} ${String(a.n).padStart(5)}  ${pct(a.average)}   (${a.policy} answer; first answer: ${pct(a.average_first)})`);
       console.log(`wrote ${join(opts.out, 'results.jsonl')}, report.json and report.html`);
     });

@@ -125,17 +125,21 @@ test('429 and 500 are retried with backoff, then the answers count', async () =>
 });
 
 test('requests that keep failing fail the run, keeping the answers already written', async () => {
-  // The first MedMCQA item (about myelinated fibres) always gets 503; the others are answered.
-  const s = await scriptedServer((body) => (body.messages[0].content.includes('myelinated') ? [503, { error: 'down' }] : [200, ok('B')]));
+  // The first GPQA item (about a large gene), asked last, always gets 503; the others are answered.
+  const s = await scriptedServer((body) => (body.messages[0].content.includes('A large gene') ? [503, { error: 'down' }] : [200, ok('B')]));
   const out = tmp();
   await assert.rejects(
     runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, concurrency: 1, http: { ...fast, maxRetries: 1 } }),
-    /requests failed .*HTTP 503.*run again to ask only the missing ones/s,
+    (err: Error) => {
+      assert.equal(err.name, 'EvalRunError');
+      assert.match(err.message, /^evaluation stopped: the server at http:\/\/127\.0\.0\.1:\d+\/v1 kept failing after 1 retries \(HTTP 503.*1 of 5 item\(s\) have no result yet; .*run again to ask only the missing ones$/s);
+      return true;
+    },
   );
   const kept = readResults(join(out, 'results.jsonl'));
   assert.equal(kept.length, 4);
-  assert.ok(!kept.some((r) => r.id === 'MedMCQA_validation/0'));
-  assert.equal(s.attempts.get([...s.attempts.keys()].find((k) => k.includes('myelinated'))!), 2);
+  assert.ok(!kept.some((r) => r.id === 'GPQA_Medical_test/0'));
+  assert.equal(s.attempts.get([...s.attempts.keys()].find((k) => k.includes('A large gene'))!), 2);
   assert.ok(!existsSync(join(out, 'report.json')));
 });
 
