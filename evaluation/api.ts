@@ -84,9 +84,9 @@ export const GenerateRequest = z
   });
 export type GenerateRequest = z.infer<typeof GenerateRequest>;
 
-/** A request the server refuses: HTTP status, message, and the offending field. */
+/** A request the server refuses: HTTP status, message, the offending field, and headers to send (e.g. Retry-After). */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly param?: string) {
+  constructor(readonly status: number, message: string, readonly param?: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }

@@ -2,6 +2,10 @@
  * Continuous batching. Requests wait in a queue; between two decode steps the
  * scheduler admits waiting requests into the running batch (up to `maxBatch`) and
  * retires the finished ones, so a short request never waits for a long one to end.
+ * Requests submitted together (one HTTP request) form a group; free places go to the
+ * groups in turn (round-robin), so a small request is admitted promptly even behind a
+ * batch of thousands. The waiting queue is bounded; cancelling a group costs O(its running
+ * sequences), its waiting ones are dropped when the round-robin reaches them.
  * Each request keeps its own sampling parameters, seed, stop strings and token limit.
  */
 import type { Backend, DecodeBatch, SamplingParams, SequenceStart, StepToken } from './backend.ts';
@@ -61,24 +65,97 @@ export interface SchedulerStats {
   waiting: number;
 }
 
+/** The waiting queue is full: the request is refused; the client may retry after `retryAfterS` seconds. */
+export class QueueFullError extends Error {
+  constructor(message: string, readonly retryAfterS: number) {
+    super(message);
+    this.name = 'QueueFullError';
+  }
+}
+
+/**
+ * Requests submitted together (one HTTP request): they succeed or fail together, are
+ * cancelled together in O(sequences running), and take one turn each in round-robin
+ * admission, so a large batch cannot hold a small request back.
+ */
+interface Group {
+  reqs: GenerationRequest[];
+  /** Index in `reqs` of the next request to admit. */
+  next: number;
+  /** Ids of this group's sequences in the running batch. */
+  running: Set<number>;
+  results: GenerationResult[];
+  /** Requests not finished yet. */
+  left: number;
+  done: boolean;
+  resolve(r: GenerationResult[]): void;
+  reject(e: Error): void;
+  /** Detaches the abort listener. */
+  detach(): void;
+}
+
 interface Live {
   id: number;
+  group: Group;
+  /** Position of the request in its group. */
+  index: number;
   req: GenerationRequest;
   tokens: number[];
   logprobs: number[];
   tops: TopLogprob[][];
-  resolve(r: GenerationResult): void;
-  reject(e: Error): void;
   /** How many trailing tokens to decode when looking for stop strings. */
   window: number;
 }
 
+/** A first-in first-out queue with O(1) push and shift. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined as T;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+  drain(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+}
+
+export interface SchedulerOptions {
+  maxBatch?: number;
+  /**
+   * When the batch is empty, wait this long for more requests before the first step,
+   * so requests that arrive together start together.
+   */
+  admitWaitMs?: number;
+  /** Most sequences waiting for a place in the batch; past it a submission fails with QueueFullError. */
+  maxWaiting?: number;
+}
+
 export class Scheduler {
   readonly maxBatch: number;
+  readonly maxWaiting: number;
   private readonly backend: Backend;
   private readonly admitWaitMs: number;
   private batch: DecodeBatch | null = null;
-  private waiting: Live[] = [];
+  /** Groups with requests still to admit, in round-robin order (cancelled ones are dropped when reached). */
+  private ring = new Fifo<Group>();
+  /** Requests waiting to be admitted, over the groups not done. */
+  private waitingCount = 0;
   private running = new Map<number, Live>();
   private nextId = 1;
   private loop: Promise<void> | null = null;
@@ -88,25 +165,46 @@ export class Scheduler {
     generatedTokens: 0, running: 0, waiting: 0,
   };
 
-  /**
-   * @param admitWaitMs when the batch is empty, wait this long for more requests before
-   *   the first step, so requests that arrive together start together.
-   */
-  constructor(backend: Backend, opts: { maxBatch?: number; admitWaitMs?: number } = {}) {
+  constructor(backend: Backend, opts: SchedulerOptions = {}) {
     this.backend = backend;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 8);
     this.admitWaitMs = opts.admitWaitMs ?? 5;
+    this.maxWaiting = Math.max(1, opts.maxWaiting ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Room left in the waiting queue. */
+  get room(): number {
+    return this.maxWaiting - this.waitingCount;
   }
 
   submit(req: GenerationRequest): Promise<GenerationResult> {
+    return this.submitAll([req], { signal: req.signal }).then((r) => r[0]);
+  }
+
+  /**
+   * Submits requests that belong together (e.g. one /generate batch). They resolve together,
+   * in order; if one fails, or `signal` aborts, all of them fail and leave the queue and the
+   * batch. Refused with QueueFullError when they do not fit in the waiting queue.
+   */
+  submitAll(reqs: GenerationRequest[], opts: { signal?: AbortSignal } = {}): Promise<GenerationResult[]> {
     if (this.closed) return Promise.reject(new Error('the server is shutting down'));
-    return new Promise<GenerationResult>((resolve, reject) => {
-      const maxStop = Math.max(0, ...(req.stop ?? []).map((s) => s.length));
-      const live: Live = { id: this.nextId++, req, tokens: [], logprobs: [], tops: [], resolve, reject, window: maxStop + 8 };
-      if (req.signal?.aborted) return reject(new Error('request cancelled'));
-      req.signal?.addEventListener('abort', () => this.cancel(live), { once: true });
-      this.waiting.push(live);
-      this.stats.waiting = this.waiting.length;
+    if (opts.signal?.aborted) return Promise.reject(new Error('request cancelled'));
+    if (reqs.length === 0) return Promise.resolve([]);
+    if (reqs.length > this.room) {
+      return Promise.reject(new QueueFullError(
+        `the waiting queue is full (${this.waitingCount} of ${this.maxWaiting} places taken, ${reqs.length} asked): retry later`, 1));
+    }
+    return new Promise<GenerationResult[]>((resolve, reject) => {
+      const signal = opts.signal;
+      const onAbort = () => this.endGroup(group, new Error('request cancelled'), true);
+      const group: Group = {
+        reqs, next: 0, running: new Set(), results: new Array(reqs.length), left: reqs.length, done: false,
+        resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waitingCount += reqs.length;
+      this.stats.waiting = this.waitingCount;
+      this.ring.push(group);
       this.loop ??= this.run().finally(() => {
         this.loop = null;
       });
@@ -119,19 +217,27 @@ export class Scheduler {
     while (this.loop) await this.loop;
   }
 
-  private cancel(live: Live): void {
-    const i = this.waiting.indexOf(live);
-    if (i >= 0) this.waiting.splice(i, 1);
-    else if (this.running.has(live.id)) {
-      this.running.delete(live.id);
-      this.batch?.remove([live.id]);
-    } else return;
-    this.stats.cancelled++;
-    live.reject(new Error('request cancelled'));
+  /** Fails a whole group: its waiting requests are dropped (lazily, from the ring) and its running ones leave the batch. */
+  private endGroup(group: Group, err: Error, cancelled = false): void {
+    if (group.done) return;
+    group.done = true;
+    group.detach();
+    const waiting = group.reqs.length - group.next;
+    this.waitingCount -= waiting;
+    const ids = [...group.running];
+    for (const id of ids) this.running.delete(id);
+    if (ids.length) this.batch?.remove(ids);
+    if (cancelled) this.stats.cancelled += waiting + ids.length;
+    group.running.clear();
+    group.reqs = [];
+    group.results = [];
+    this.stats.waiting = this.waitingCount;
+    this.stats.running = this.running.size;
+    group.reject(err);
   }
 
   private async run(): Promise<void> {
-    while (this.waiting.length > 0 || this.running.size > 0) {
+    while (this.waitingCount > 0 || this.running.size > 0) {
       if (this.running.size === 0 && this.admitWaitMs > 0) await new Promise((r) => setTimeout(r, this.admitWaitMs));
       // Let the event loop run between steps (a backend may never yield on its own):
       // new requests arrive over HTTP and join at the next step.
@@ -155,23 +261,38 @@ export class Scheduler {
       } catch (err) {
         // A backend failure fails every request in flight; the next request starts a fresh batch.
         const e = err instanceof Error ? err : new Error(String(err));
-        for (const live of [...this.running.values(), ...this.waiting]) live.reject(e);
+        const groups = new Set<Group>([...this.running.values()].map((l) => l.group));
+        for (const g of this.ring.drain()) groups.add(g);
         this.running.clear();
-        this.waiting = [];
+        for (const g of groups) this.endGroup(g, e);
+        this.waitingCount = 0;
         this.batch?.dispose?.();
         this.batch = null;
       }
+      if (this.waitingCount === 0) this.ring.drain();
       this.stats.running = this.running.size;
-      this.stats.waiting = this.waiting.length;
+      this.stats.waiting = this.waitingCount;
     }
     this.batch?.dispose?.();
     this.batch = null;
   }
 
+  /** Fills the free places of the batch, one request per group in turn. */
   private async admit(): Promise<void> {
-    const room = this.maxBatch - this.running.size;
-    if (room <= 0 || this.waiting.length === 0) return;
-    const joining = this.waiting.splice(0, room);
+    let room = this.maxBatch - this.running.size;
+    const joining: Live[] = [];
+    while (room > 0 && this.ring.length > 0) {
+      const group = this.ring.shift()!;
+      if (group.done || group.next >= group.reqs.length) continue;
+      const index = group.next++;
+      const req = group.reqs[index];
+      const maxStop = Math.max(0, ...(req.stop ?? []).map((s) => s.length));
+      joining.push({ id: this.nextId++, group, index, req, tokens: [], logprobs: [], tops: [], window: maxStop + 8 });
+      this.waitingCount--;
+      room--;
+      if (group.next < group.reqs.length) this.ring.push(group);
+    }
+    if (joining.length === 0) return;
     this.batch ??= this.backend.newBatch();
     this.stats.admitted += joining.length;
     try {
@@ -181,14 +302,21 @@ export class Scheduler {
       }));
       await this.batch.add(starts);
     } catch (err) {
-      // A prefill that fails fails only the requests joining; the running ones go on.
+      // A prefill that fails fails only the requests joining (and their groups); the running ones go on.
       const e = err instanceof Error ? err : new Error(String(err));
-      for (const live of joining) live.reject(e);
+      for (const live of joining) this.endGroup(live.group, e);
       return;
     }
-    for (const live of joining) this.running.set(live.id, live);
+    // A group cancelled during the prefill: its sequences leave at once.
+    const gone = joining.filter((l) => l.group.done);
+    if (gone.length) this.batch.remove(gone.map((l) => l.id));
+    const admitted = joining.filter((l) => !l.group.done);
+    for (const live of admitted) {
+      this.running.set(live.id, live);
+      live.group.running.add(live.id);
+    }
     // Zero-token requests end at once.
-    const empty = joining.filter((l) => l.req.maxNewTokens <= 0);
+    const empty = admitted.filter((l) => l.req.maxNewTokens <= 0);
     for (const l of empty) this.finish(l, 'length');
     if (empty.length) this.batch.remove(empty.map((l) => l.id));
   }
@@ -220,6 +348,7 @@ export class Scheduler {
 
   private finish(live: Live, reason: 'stop' | 'length', matched?: string | number): void {
     this.running.delete(live.id);
+    live.group.running.delete(live.id);
     this.stats.completed++;
     let text = this.backend.decode(live.tokens);
     let { tokens, logprobs, tops } = live;
@@ -233,7 +362,8 @@ export class Scheduler {
       logprobs = logprobs.slice(0, keep);
       tops = tops.slice(0, keep);
     }
-    live.resolve({
+    const { group } = live;
+    group.results[live.index] = {
       text,
       tokenIds: tokens,
       logprobs,
@@ -241,6 +371,11 @@ export class Scheduler {
       promptTokens: live.req.promptIds.length,
       finishReason: reason,
       matchedStop: matched,
-    });
+    };
+    if (--group.left === 0) {
+      group.done = true;
+      group.detach();
+      group.resolve(group.results);
+    }
   }
 }
