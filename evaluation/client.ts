@@ -29,6 +29,8 @@ export interface EvalOptions {
   /** e.g. http://127.0.0.1:30000/v1 */
   baseUrl: string;
   model: string;
+  /** The server's API key (sent as a Bearer token); takes precedence over apiKeyEnv. */
+  apiKey?: string;
   apiKeyEnv?: string;
   /** Folder for results.jsonl and report.json. */
   outDir: string;
@@ -104,6 +106,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const client = new ChatClient({
     baseUrl: opts.baseUrl,
     model: opts.model,
+    apiKey: opts.apiKey,
     apiKeyEnv: opts.apiKeyEnv,
     concurrency: opts.concurrency ?? 32,
     seed,
