@@ -90,7 +90,7 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
 
   // Settings: the step's own, else the pipeline's defaults, else the built-in ones.
   const defaults = loaded.spec.defaults;
-  const setting = <K extends 'timeout' | 'attempt_timeout' | 'heartbeat' | 'queue'>(key: K): { value: unknown; path: Path } | undefined => {
+  const setting = <K extends 'timeout' | 'attempt_timeout' | 'heartbeat' | 'grace' | 'queue'>(key: K): { value: unknown; path: Path } | undefined => {
     if (step[key] !== undefined) return { value: substitute(step[key], ctx, PARAMS_ONLY), path: ['steps', i, key] };
     if (defaults[key] !== undefined) return { value: substitute(defaults[key], ctx, PARAMS_ONLY), path: ['defaults', key] };
     return undefined;
@@ -113,7 +113,7 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
   if (a && attemptMs > stepMs) {
     errors.push(diagnosticFor(origins, a.path, `attempt_timeout (${formatDuration(attemptMs)}) is longer than timeout (${formatDuration(stepMs)}): one attempt cannot outlast the whole step`));
   }
-  const timeouts: PlanTimeouts = { stepMs, attemptMs, heartbeatMs };
+  const timeouts: PlanTimeouts = { stepMs, attemptMs, heartbeatMs, graceMs: 0 };
 
   const r = substitute({ ...BUILTIN_DEFAULTS.retry, ...(defaults.retry ?? {}), ...(step.retry ?? {}) }, ctx, PARAMS_ONLY) as typeof BUILTIN_DEFAULTS.retry;
   const retryPath = (key: string): Path => (step.retry && key in step.retry ? ['steps', i, 'retry', key] : ['defaults', 'retry', key]);
@@ -126,6 +126,12 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
   const q = setting('queue');
   const queue = q ? String(q.value) : kind.queue;
   if (q && String(q.value).trim() === '') errors.push(diagnosticFor(origins, q.path, 'queue: must not be empty'));
+  const g = setting('grace');
+  const defaultGrace = kind.grace ?? (queue === 'gpu' ? BUILTIN_DEFAULTS.gpuGrace : BUILTIN_DEFAULTS.grace);
+  timeouts.graceMs = duration(g?.value, g?.path ?? [], parseDuration(defaultGrace)!);
+  if (g && timeouts.graceMs > attemptMs) {
+    errors.push(diagnosticFor(origins, g.path, `grace (${formatDuration(timeouts.graceMs)}) is longer than the attempt's limit (${formatDuration(attemptMs)}): the job could not use it`));
+  }
   const condition = compileCondition(step.if, ctx);
 
   if (errors.length > before) return undefined;

@@ -99,7 +99,7 @@ null, so a fallback is one \`||\` away:
 
 Checked when the pipeline compiles: expression syntax; unknown params, steps, outputs and run
 fields; and that a step reads outputs only of steps it depends on (directly or through others) by
-\`needs\`. \`queue\`, \`timeout\`, \`attempt_timeout\` and \`heartbeat\` may use \`params.*\` only.`;
+\`needs\`. \`queue\`, \`timeout\`, \`attempt_timeout\`, \`heartbeat\` and \`grace\` may use \`params.*\` only.`;
 
 const PARAMS_TEXT = `## Params
 
@@ -140,7 +140,9 @@ Durations are a number with a unit: \`500ms\`, \`30s\`, \`10m\`, \`2h\`, \`1d\` 
 the Plan holds them in milliseconds. A setting comes from the step, else \`defaults\`, else the step
 kind (\`queue\`) or these built-in values: retry \`max_attempts: ${r.max_attempts}\`, \`initial_interval: ${r.initial_interval}\`,
 \`backoff: ${r.backoff}\`, \`max_interval: ${r.max_interval}\`; \`timeout: ${BUILTIN_DEFAULTS.timeout}\`; \`attempt_timeout\` equal to \`timeout\`;
-\`heartbeat: ${BUILTIN_DEFAULTS.heartbeat}\`; \`cache: ${BUILTIN_DEFAULTS.cache}\`.`;
+\`heartbeat: ${BUILTIN_DEFAULTS.heartbeat}\`; \`cache: ${BUILTIN_DEFAULTS.cache}\`; \`grace: ${BUILTIN_DEFAULTS.grace}\`, or
+\`${BUILTIN_DEFAULTS.gpuGrace}\` for the training kinds (\`train.sft\`, \`rl.grpo\`, \`rl.ppo\`) and any step on the \`gpu\` queue: time for a
+real-size checkpoint between SIGTERM and SIGKILL when the step is cancelled or its worker stops.`;
 }
 
 function kindsText(): string {

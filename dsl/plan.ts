@@ -27,6 +27,8 @@ export interface PlanTimeouts {
   attemptMs: number;
   /** Heartbeat timeout: a job silent this long is considered dead and retried. */
   heartbeatMs: number;
+  /** SIGTERM → SIGKILL when the step is cancelled (absent in Plans compiled before it existed: 10 s). */
+  graceMs?: number;
 }
 
 export interface PlanStep {

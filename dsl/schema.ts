@@ -47,6 +47,7 @@ const timing = {
   timeout: Duration.optional().describe('Limit for the whole step, all attempts included.'),
   attempt_timeout: Duration.optional().describe('Limit for one attempt.'),
   heartbeat: Duration.optional().describe('A job silent this long is considered dead and retried.'),
+  grace: Duration.optional().describe('When the step is cancelled or its worker stops: time between SIGTERM (the job checkpoints and exits) and SIGKILL.'),
   queue: z.string().min(1).optional().describe('Task queue the step runs on (cpu, gpu, or any queue a worker serves).'),
   cache: z.boolean().optional().describe('Reuse a successful earlier result of the same step (same kind, params and inputs).'),
 };
@@ -83,5 +84,9 @@ export const BUILTIN_DEFAULTS = {
   retry: { max_attempts: 3, initial_interval: '1s', backoff: 2, max_interval: '1m' },
   timeout: '24h',
   heartbeat: '5m',
+  /** SIGTERM → SIGKILL; a kind may ask for more (training kinds), and so does the `gpu` queue. */
+  grace: '10s',
+  /** Grace of the training kinds and of any step on the gpu queue: enough to write a real-size checkpoint. */
+  gpuGrace: '5m',
   cache: true,
 } as const;

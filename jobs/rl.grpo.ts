@@ -3,7 +3,7 @@ import { GrpoParams } from '../dsl/kinds/grpo.ts';
 import { grpoAdvantages } from '../rl/advantages.ts';
 import { broadcast } from '../rl/batch.ts';
 import { grpoUpdate } from '../rl/grpo.ts';
-import { runRl, type Algorithm } from '../rl/loop.ts';
+import { runRl, withoutSaveSettings, type Algorithm } from '../rl/loop.ts';
 import { parseParams, type JobContext } from './context.ts';
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
@@ -22,6 +22,5 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     parts: () => [],
     dispose() {},
   };
-  const { save_every: _s, ...shape } = p;
-  return runRl(ctx, p, algo, shape);
+  return runRl(ctx, p, algo, withoutSaveSettings(p));
 }

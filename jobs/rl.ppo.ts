@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PpoParams } from '../dsl/kinds/ppo.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { AdamW } from '../engine/optim.ts';
-import { runRl, type Algorithm } from '../rl/loop.ts';
+import { runRl, withoutSaveSettings, type Algorithm } from '../rl/loop.ts';
 import { loadValueModel, ppoTargets, ppoUpdate, valuesOf } from '../rl/ppo.ts';
 import { OPTIMIZER_FILE } from '../train/checkpoint.ts';
 import { parseParams, type JobContext } from './context.ts';
@@ -35,6 +35,5 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     parts: () => [{ dir: VALUE_DIR, model: vm!, optimizer: vOpt! }],
     dispose() { vOpt?.dispose(); vm?.dispose(); },
   };
-  const { save_every: _s, ...shape } = p;
-  return runRl(ctx, p, algo, shape);
+  return runRl(ctx, p, algo, withoutSaveSettings(p));
 }

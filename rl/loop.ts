@@ -3,7 +3,8 @@
  * calls — rollout (rl/rollout.ts), scoring (rl/score.ts), update (the algorithm's) — on
  * prompts drawn without replacement from shuffled passes over the problems. The policy,
  * its AdamW state, the algorithm's extra models, the RNG, the prompt order and the metrics
- * so far are checkpointed every `saveEvery` iterations; a resumed run continues exactly.
+ * so far are checkpointed every `save_every` iterations or `save_every_minutes` of wall-clock
+ * time, whichever comes first (and when asked to stop); a resumed run continues exactly.
  * The reference policy is the starting checkpoint, reloaded from its folder.
  */
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { loadItems } from '../data/loaders.ts';
 import { makeVerifier, type VerifierConfig } from '../data/verifiers.ts';
 import type { Reward } from '../dsl/kinds/common.ts';
 import { UserError, type JobContext } from '../jobs/context.ts';
-import { OPTIMIZER_FILE, resumeState, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
+import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
 import { buildSequences, tokenLogProbs, type Sequences } from './batch.ts';
 import { promptIds, rollout, type Rollout } from './rollout.ts';
 import { score, type Scores } from './score.ts';
@@ -39,6 +40,8 @@ export interface RlParams {
   reward: Reward;
   seed: number;
   save_every: number;
+  /** Minutes of wall-clock time between checkpoints (0: by iteration count only). */
+  save_every_minutes: number;
 }
 
 export interface UpdateInput {
@@ -76,7 +79,13 @@ interface RlState {
 
 export const ITERATIONS_FILE = 'iterations.jsonl';
 
-export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape: unknown): Promise<{ checkpoint: string; metrics: string }> {
+/** Parameters that only say how often to checkpoint: not part of a run's shape (a checkpoint stays valid when they change). */
+export function withoutSaveSettings<T extends { save_every: number; save_every_minutes: number }>(p: T): Omit<T, 'save_every' | 'save_every_minutes'> {
+  const { save_every: _e, save_every_minutes: _m, ...rest } = p;
+  return rest;
+}
+
+export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape: unknown, now: () => number = Date.now): Promise<{ checkpoint: string; metrics: string }> {
   await initBackend();
   if (!existsSync(join(p.policy, 'config.json'))) {
     throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
@@ -102,9 +111,11 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
   if (resumed) ctx.log(`resuming at iteration ${s.iteration} of ${p.iterations} from ${ctx.resumeFrom}`);
   const metricsFile = join(ctx.outDir, ITERATIONS_FILE);
 
+  const schedule = new SaveSchedule(p.save_every, p.save_every_minutes, now);
   const save = async () => {
     s.rng = rng.getState();
     await saveStepCheckpoint(ctx, s.iteration, [{ dir: '', model: policy, optimizer, tokenizerDir: p.policy }, ...algo.parts()], s);
+    schedule.saved();
   };
   const nextPrompts = (): number[] => {
     const out: number[] = [];
@@ -152,7 +163,7 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
     ctx.metric(values, s.iteration);
     ctx.log(`iteration ${s.iteration} sample (reward ${scores.rewards[0]}): ${JSON.stringify(ro.texts[0].slice(0, 400))}`);
     ctx.progress(s.iteration, p.iterations, `reward ${values.reward_mean.toFixed(3)}, accuracy ${values.accuracy.toFixed(2)}, format ${values.format_rate.toFixed(2)}`, 'iterations');
-    if (s.iteration % p.save_every === 0 && s.iteration < p.iterations) await save();
+    if (s.iteration < p.iterations && schedule.due(s.iteration)) await save();
   }
 
   const final = join(ctx.outDir, 'checkpoint');

@@ -74,6 +74,31 @@ export async function saveStepCheckpoint(ctx: Pick<JobContext, 'outDir' | 'check
   return dir;
 }
 
+/**
+ * When a trainer checkpoints: every `every` steps (iterations for RL, optimizer steps for
+ * SFT) or once `everyMinutes` of wall-clock time have passed since the last save (or the
+ * start), whichever comes first; `everyMinutes` 0 turns the clock off. The clock is
+ * injectable for tests.
+ */
+export class SaveSchedule {
+  private readonly everyMs: number;
+  private last: number;
+  constructor(private readonly every: number, everyMinutes: number, private readonly now: () => number = Date.now) {
+    this.everyMs = everyMinutes > 0 ? everyMinutes * 60_000 : Infinity;
+    this.last = now();
+  }
+
+  /** Whether a checkpoint is due now that `step` steps are done. */
+  due(step: number): boolean {
+    return step % this.every === 0 || this.now() - this.last >= this.everyMs;
+  }
+
+  /** Call when a checkpoint was written: the clock starts again. */
+  saved(): void {
+    this.last = this.now();
+  }
+}
+
 /** Checkpoint folder name of a step: step-000020 (sorts by name). */
 export function checkpointName(step: number): string {
   return `step-${String(step).padStart(6, '0')}`;

@@ -1,7 +1,7 @@
 /**
  * The SFT loop: a flat stream of micro-batches over shuffled epochs, `accum` micro-batches
- * per AdamW step, warmup + cosine learning rate, gradient clipping. Every `saveEvery` steps
- * (and when asked to stop) the whole state goes into a checkpoint: weights, AdamW moments,
+ * per AdamW step, warmup + cosine learning rate, gradient clipping. Every `save_every` steps or
+ * `save_every_minutes` of wall-clock time, whichever comes first (and when asked to stop), the whole state goes into a checkpoint: weights, AdamW moments,
  * the step, the current epoch's order and the RNG that draws the next one. Resuming from it
  * replays exactly the same updates, so the final weights are bit-identical to a run never
  * interrupted.
@@ -19,7 +19,7 @@ import { trainStep } from '../engine/train.ts';
 import { loadItems } from '../data/loaders.ts';
 import { UserError, type JobContext } from '../jobs/context.ts';
 import type { SftParams } from '../dsl/kinds/sft.ts';
-import { OPTIMIZER_FILE, resumeState, saveStepCheckpoint } from './checkpoint.ts';
+import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint } from './checkpoint.ts';
 import { encodeSft, padBatch, type Example } from './sft-data.ts';
 import { startModel } from './start.ts';
 
@@ -41,7 +41,7 @@ export interface SftState {
 
 /** Parameters whose change makes an old checkpoint meaningless. */
 function runShape(p: SftParams): unknown {
-  const { save_every: _s, ...rest } = p;
+  const { save_every: _s, save_every_minutes: _m, ...rest } = p;
   return rest;
 }
 
@@ -50,7 +50,7 @@ export function sftLr(p: SftParams, step: number, total: number): number {
   return warmupCosineLr(step + 1, { peakLr: p.learning_rate, warmupSteps: warmupFromRatio(total, p.warmup_ratio), totalSteps: total + 1 });
 }
 
-export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoint: string }> {
+export async function runSft(ctx: JobContext, p: SftParams, now: () => number = Date.now): Promise<{ checkpoint: string }> {
   await initBackend();
   const hash = hashJson(runShape(p));
   const resumed = resumeState<SftState>(ctx.resumeFrom, hash);
@@ -105,8 +105,10 @@ export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoin
     return idx.map((i) => examples[i]);
   };
 
+  const schedule = new SaveSchedule(p.save_every, p.save_every_minutes, now);
   const save = async (): Promise<void> => {
     tokenizerDir = await saveStepCheckpoint(ctx, s.step, [{ dir: '', model, optimizer, tokenizerDir }], s);
+    schedule.saved();
   };
 
   ctx.log(`SFT: ${examples.length} examples, ${p.epochs} epoch(s), ${total} steps of ${p.batch_size}×${p.gradient_accumulation_steps} sequences, ` +
@@ -133,7 +135,7 @@ export async function runSft(ctx: JobContext, p: SftParams): Promise<{ checkpoin
     s.step += 1;
     ctx.metric({ loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_s: tokens / secs, epoch: s.epoch }, s.step);
     ctx.progress(s.step, total, `loss ${r.loss.toFixed(4)}`, 'steps');
-    if (s.step % p.save_every === 0 && s.step < total) await save();
+    if (s.step < total && schedule.due(s.step)) await save();
   }
 
   const final = join(ctx.outDir, 'checkpoint');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FilePath, Seed } from './common.ts';
+import { BUILTIN_DEFAULTS } from '../schema.ts';
 import type { StepKind } from './types.ts';
 
 export const SftParams = z.strictObject({
@@ -15,7 +16,8 @@ export const SftParams = z.strictObject({
   warmup_ratio: z.number().min(0).max(1).default(0.05).describe('Share of steps with linear warmup before the cosine decay.'),
   weight_decay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay (not on norms and biases).'),
   max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm.'),
-  save_every: z.number().int().positive().default(100).describe('Optimizer steps between checkpoints.'),
+  save_every: z.number().int().positive().default(100).describe('Optimizer steps between checkpoints (or sooner: save_every_minutes).'),
+  save_every_minutes: z.number().min(0).default(30).describe('Minutes of wall-clock time after which a checkpoint is written at the end of the current step, even before save_every steps (0: by count only). A crash loses at most this much work (plus one step).'),
   seed: Seed,
 });
 export type SftParams = z.infer<typeof SftParams>;
@@ -26,5 +28,6 @@ export const sft: StepKind = {
   params: SftParams,
   outputs: { checkpoint: 'Hugging Face model folder of the trained model' },
   queue: 'gpu',
+  grace: BUILTIN_DEFAULTS.gpuGrace,
   execution: 'job',
 };

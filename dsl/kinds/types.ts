@@ -12,6 +12,8 @@ export interface StepKind {
   outputs: Record<string, string>;
   /** Default Temporal task queue: 'cpu' or 'gpu'. */
   queue: string;
+  /** Default `grace` (SIGTERM → SIGKILL) of the kind's steps, e.g. '5m' for trainers with large checkpoints. */
+  grace?: string;
   /** 'job': the built-in module jobs/<name>.ts runs it; 'command': an external program. */
   execution: 'job' | 'command';
   /** For kinds whose outputs are declared by the user in `with` (the command kind). */

@@ -29,7 +29,7 @@ test('a small pipeline compiles: params substituted with their type, kind defaul
   assert.equal(p.steps[0].queue, 'cpu');
   assert.deepEqual(sft.outputs, ['checkpoint']);
   assert.deepEqual(sft.retry, { maximumAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 60_000 });
-  assert.deepEqual(sft.timeouts, { stepMs: 86_400_000, attemptMs: 86_400_000, heartbeatMs: 300_000 });
+  assert.deepEqual(sft.timeouts, { stepMs: 86_400_000, attemptMs: 86_400_000, heartbeatMs: 300_000, graceMs: 300_000 });
   assert.equal(sft.cache, true);
   assert.equal(sft.if, undefined);
   assert.deepEqual(sft.source, { file: 'pipeline.yaml', line: 8, col: 5 });
@@ -70,11 +70,11 @@ steps:`).replace('    needs: kb', `    needs: kb
   const [kb, sft] = p.steps;
   assert.equal(kb.queue, 'fast');
   assert.equal(kb.cache, false);
-  assert.deepEqual(kb.timeouts, { stepMs: 5_400_000, attemptMs: 5_400_000, heartbeatMs: 45_000 });
+  assert.deepEqual(kb.timeouts, { stepMs: 5_400_000, attemptMs: 5_400_000, heartbeatMs: 45_000, graceMs: 10_000 });
   assert.deepEqual(kb.retry, { maximumAttempts: 5, initialIntervalMs: 500, backoffCoefficient: 2, maximumIntervalMs: 60_000 });
   assert.equal(sft.queue, 'gpu-big');
   assert.equal(sft.cache, true);
-  assert.deepEqual(sft.timeouts, { stepMs: 5_400_000, attemptMs: 1_200_000, heartbeatMs: 45_000 });
+  assert.deepEqual(sft.timeouts, { stepMs: 5_400_000, attemptMs: 1_200_000, heartbeatMs: 45_000, graceMs: 300_000 });
   assert.deepEqual(sft.retry, { maximumAttempts: 5, initialIntervalMs: 500, backoffCoefficient: 1.5, maximumIntervalMs: 120_000 });
 });
 

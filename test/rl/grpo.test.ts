@@ -113,3 +113,13 @@ test('GRPO: SIGKILL after a checkpoint, resume: final weights bit-identical', as
   const m2 = readFileSync(join(dir, 'killed', 'iterations.jsonl'), 'utf8').split('\n').map((l) => l.replace(/"(rollout_s|update_s)":[0-9.e-]+/g, ''));
   assert.deepEqual(m2, m1, 'the same iterations, rewards and losses');
 });
+
+test('GRPO checkpoints by wall-clock time too: save_every_minutes before save_every iterations', async () => {
+  const ctx = recordingContext({ ...params(), save_every: 1000, save_every_minutes: 1e-6 }, join(dir, 'timed'));
+  await run(ctx);
+  const cps = ctx.messages.flatMap((m) => (m.type === 'checkpoint' ? [m.step] : []));
+  assert.deepEqual(cps, [1, 2], 'a checkpoint after every iteration but the last (the final folder is written then)');
+  const off = recordingContext({ ...params(), save_every: 1000, save_every_minutes: 0 }, join(dir, 'untimed'));
+  await run(off);
+  assert.equal(off.messages.filter((m) => m.type === 'checkpoint').length, 0);
+});
