@@ -5,13 +5,14 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
 import { UserError } from '../../jobs/context.ts';
 import type { EvalReport } from '../../evaluation/client.ts';
-import { intArg, serve } from './serve.ts';
+import { API_KEY_ENV, intArg, serve } from './serve.ts';
 
 export interface EvalArgs {
   data: string;
   model?: string;
   baseUrl?: string;
   modelName?: string;
+  apiKey?: string;
   apiKeyEnv?: string;
   out: string;
   strict: boolean;
@@ -74,7 +75,9 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
     }
     let last = 0;
     const report = await runEval({
-      data: args.data, baseUrl, model, apiKeyEnv: args.apiKeyEnv, outDir: args.out, strict: args.strict,
+      data: args.data, baseUrl, model, outDir: args.out, strict: args.strict,
+      // --api-key, else the variable --api-key-env names, else DOCTOR_AGENT_API_KEY (as `serve` reads it).
+      apiKey: args.apiKey ?? (args.apiKeyEnv ? undefined : process.env[API_KEY_ENV] || undefined), apiKeyEnv: args.apiKeyEnv,
       temperature: args.temperature, topP: args.topP, maxTokens: args.maxTokens, seed: args.seed,
       concurrency: args.concurrency, limitPerSource: args.limit, policy: args.policy,
       ...(args.retries !== undefined ? { http: { maxRetries: args.retries } } : {}),
@@ -123,6 +126,7 @@ export function registerEval(program: Command): void {
     .option('--model <dir>', 'checkpoint folder to serve with the built-in server for this evaluation')
     .option('--base-url <url>', 'a running OpenAI / SGLang-compatible server, e.g. http://127.0.0.1:30000/v1')
     .option('--model-name <name>', 'model name sent to the server')
+    .option('--api-key <key>', `the server's API key, sent as a Bearer token (default: $${API_KEY_ENV})`)
     .option('--api-key-env <var>', 'environment variable holding the API key, if the server needs one')
     .option('--out <dir>', 'output folder (results.jsonl, report.json, report.html); rerunning resumes', 'eval-out')
     .option('--strict', 'ask the model to end with "The answer is X."', false)

@@ -5,6 +5,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../../jobs/context.ts';
 import type { RunningServer } from '../../evaluation/server.ts';
 
+/** The environment variable `serve` and `eval` read the API key from when no --api-key is given. */
+export const API_KEY_ENV = 'DOCTOR_AGENT_API_KEY';
+
 export interface ServeArgs {
   model: string;
   host: string;
@@ -12,6 +15,22 @@ export interface ServeArgs {
   maxBatch: number;
   name?: string;
   seed: number;
+  /** Required as a Bearer token on every route but /health. */
+  apiKey?: string;
+  maxPrompts?: number;
+  maxQueue?: number;
+  maxBodyMb?: number;
+  /** Seconds a request body may take to arrive. */
+  bodyTimeout?: number;
+}
+
+/** A warning when the server would listen beyond this machine without an API key; undefined when it does not. */
+export function exposureWarning(host: string, apiKey: string | undefined): string | undefined {
+  if (apiKey) return undefined;
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h)) return undefined;
+  return `warning: serving on ${host} without an API key: anyone who can reach this address can use the model; ` +
+    `set --api-key or ${API_KEY_ENV}, or keep --host 127.0.0.1`;
 }
 
 export function intArg(min: number) {
@@ -22,6 +41,12 @@ export function intArg(min: number) {
   };
 }
 
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
+  return n;
+}
+
 /** Loads the model and starts the server; resolves once it listens. `close` stops both. */
 export async function serve(args: ServeArgs): Promise<{ server: RunningServer; close(graceMs?: number): Promise<void> }> {
   if (!existsSync(join(args.model, 'config.json'))) {
@@ -29,7 +54,12 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
   }
   const [{ loadEngineBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-backend.ts'), import('../../evaluation/server.ts')]);
   const backend = await loadEngineBackend(args.model, { name: args.name });
-  const server = await startServer({ backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed });
+  const server = await startServer({
+    backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed, apiKey: args.apiKey,
+    maxPromptsPerRequest: args.maxPrompts, maxWaiting: args.maxQueue,
+    maxBodyBytes: args.maxBodyMb === undefined ? undefined : Math.round(args.maxBodyMb * 1024 * 1024),
+    bodyTimeoutMs: args.bodyTimeout === undefined ? undefined : args.bodyTimeout * 1000,
+  });
   return {
     server,
     async close(graceMs = 30_000) {
@@ -49,9 +79,18 @@ export function registerServe(program: Command): void {
     .option('--max-batch <n>', 'sequences decoded together', intArg(1), 32)
     .option('--name <name>', 'model name reported by /v1/models (default: the folder name)')
     .option('--seed <n>', 'seed for requests that give none', intArg(0), 0)
+    .option('--api-key <key>', `require "Authorization: Bearer KEY" on every route but /health (default: $${API_KEY_ENV})`)
+    .option('--max-prompts <n>', 'most prompts in one /generate request (400 past it)', intArg(1), 4096)
+    .option('--max-queue <n>', 'most sequences waiting for the batch (503 with Retry-After past it)', intArg(1), 16384)
+    .option('--max-body-mb <n>', 'largest request body in MiB (413 past it)', positive, 4)
+    .option('--body-timeout <s>', 'seconds a request body may take to arrive (408 past it)', positive, 30)
     .action(async (opts: ServeArgs) => {
+      opts.apiKey ??= process.env[API_KEY_ENV] || undefined;
+      if (opts.maxPrompts! > opts.maxQueue!) throw new UserError(`--max-prompts (${opts.maxPrompts}) is larger than --max-queue (${opts.maxQueue}): the queue must hold one whole request`);
+      const warning = exposureWarning(opts.host, opts.apiKey);
+      if (warning) process.stderr.write(warning + '\n');
       const { server, close } = await serve(opts);
-      console.log(`serving ${opts.model} at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}); Ctrl-C stops`);
+      console.log(`serving ${opts.model} at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}${opts.apiKey ? ', API key required' : ''}); Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.stderr.write('stopping: finishing requests in flight...\n');
