@@ -65,10 +65,17 @@ export function loadConnectionSettings(flags: ConnectionFlags = {}, processEnv: 
   }
   const profileName = flags.profile || env.TEMPORAL_PROFILE;
   const profileFrom = flags.profile ? '--profile' : 'TEMPORAL_PROFILE';
+  let noProfiles = false;
   const load = (disableEnv: boolean): ClientConfigProfile => {
+    if (noProfiles) return disableEnv ? {} : loadClientConfigProfile({ disableFile: true, overrideEnvVars: env });
     try {
       return loadClientConfigProfile({ profile: profileName, disableEnv, overrideEnvVars: env });
     } catch (err) {
+      // envconfig 1.24 fails with a TypeError on a file without any [profile.*] table (e.g. comments only).
+      if (err instanceof TypeError && !profileName) {
+        noProfiles = true;
+        return load(disableEnv);
+      }
       throw configError(err as Error & { line?: number; column?: number }, file, profileName, profileFrom);
     }
   };
@@ -95,7 +102,7 @@ export function loadConnectionSettings(flags: ConnectionFlags = {}, processEnv: 
 }
 
 function configError(err: Error & { line?: number; column?: number }, file: string | undefined, profile: string | undefined, profileFrom: string): UserError {
-  if (/^Profile '.*' not found/.test(err.message)) {
+  if (/^Profile '.*' not found/.test(err.message) || err instanceof TypeError) {
     return new UserError(`${profileFrom}: no profile "${profile}" in ${file && existsSync(file) ? file : 'any temporal.toml (none was found)'}; add [profile.${profile}] there or choose another profile`);
   }
   if (err.line !== undefined) {

@@ -158,3 +158,13 @@ test('a missing profile, a missing TEMPORAL_CONFIG_FILE and a broken file are us
   assert.throws(() => loadConnectionSettings({}, { TEMPORAL_CONFIG_FILE: broken }),
     (err: Error) => err instanceof UserError && err.message.startsWith(`${broken}:2:`));
 });
+
+test('a temporal.toml without any profile: the variables alone; asking for a profile there is an error', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'temporal.toml');
+  writeFileSync(file, '# nothing configured yet\n');
+  const s = loadConnectionSettings({}, { TEMPORAL_CONFIG_FILE: file, TEMPORAL_NAMESPACE: 'lab' });
+  assert.deepEqual([s.address, s.namespace, s.from.namespace], [undefined, 'lab', 'TEMPORAL_NAMESPACE']);
+  assert.throws(() => loadConnectionSettings({ profile: 'lab' }, { TEMPORAL_CONFIG_FILE: file }),
+    (err: Error) => err instanceof UserError && err.message.startsWith(`--profile: no profile "lab" in ${file}`));
+});

@@ -4,15 +4,18 @@
  * `doctor-agent worker` and `start` reading TEMPORAL_NAMESPACE and --namespace, a
  * schedule firing there; every run is found in that namespace and not in "default".
  * Then the errors: a namespace the server lacks, and an address nobody answers, each a
- * single line naming the address, the namespace and where they came from.
+ * single line naming the address, the namespace and where they came from. Last, with no
+ * address configured, the embedded server is started and gets the namespace created.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { execa } from 'execa';
-import { freePort, PROJECT_ROOT } from '../../runtime/temporal.ts';
+import { ArtifactStore } from '../../runtime/store.ts';
+import { freePort, PROJECT_ROOT, readServerInfo, serverPaths, stopServer } from '../../runtime/temporal.ts';
 import { startTestServer, waitFor } from './helpers.ts';
 
 const NS = 'research';
@@ -101,4 +104,32 @@ test('runs, workers and schedules in a non-default namespace; errors name addres
   const goneWorker = await cli({ TEMPORAL_ADDRESS: `127.0.0.1:${port}` }, 'worker', '--queues', 'cpu');
   assert.equal(goneWorker.exitCode, 1);
   assert.match(goneWorker.stderr, new RegExp(`^error: cannot reach Temporal at 127\\.0\\.0\\.1:${port}, namespace default \\(address from TEMPORAL_ADDRESS, namespace from the default\\): .+$`));
+});
+
+test('no address configured: the embedded server, with TEMPORAL_NAMESPACE created on it', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'doctor-agent-embedded-ns-'));
+  const store = new ArtifactStore(root);
+  t.after(async () => {
+    await stopServer(serverPaths(store));
+    rmSync(root, { recursive: true, force: true });
+  });
+  const file = join(root, 'quick.yaml');
+  writeFileSync(file, QUICK);
+  const env = {
+    DOCTOR_AGENT_HOME: root, PATH: process.env.PATH ?? '', DOCTOR_AGENT_SERVER_OWNER_PID: String(process.pid),
+    TEMPORAL_CONFIG_FILE: join(root, 'temporal.toml'), TEMPORAL_NAMESPACE: 'embedded-lab',
+  };
+  writeFileSync(env.TEMPORAL_CONFIG_FILE, '# no profile: no address\n');
+  const run = await execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'doctor-agent.js'), 'run', file], { env, extendEnv: false, reject: false });
+  assert.equal(run.exitCode, 0, run.stderr);
+  assert.match(run.stderr, /Started the embedded Temporal server/);
+  const id = /run (ns-quick-\S+) started/.exec(run.stderr)?.[1];
+  assert.ok(id, run.stderr);
+  assert.match(run.stderr, /namespaces\/embedded-lab\/workflows\//);
+  const info = readServerInfo(serverPaths(store));
+  assert.ok(info);
+  const connection = await Connection.connect({ address: info.address });
+  t.after(() => connection.close());
+  const d = await new Client({ connection, namespace: 'embedded-lab' }).workflow.getHandle(id).describe();
+  assert.equal(d.status.name, 'COMPLETED');
 });
