@@ -252,7 +252,8 @@ const PROMPT_FIELDS = /^(messages|prompt|input|input_ids|text)\b/;
  * vLLM and OpenAI.
  */
 const CONTEXT_MESSAGES: [RegExp, number, number][] = [
-  [/the prompt has (\d+) tokens (?:but|and) the (?:model's )?context is (\d+)/i, 1, 2],
+  // "more than N" when the server stopped counting past the context: N is a lower bound.
+  [/the prompt has (?:more than )?(\d+) tokens (?:but|and) the (?:model's )?context is (\d+)/i, 1, 2],
   [/input \((\d+) tokens\) is longer than the model's context length \((\d+) tokens\)/i, 1, 2],
   [/maximum context length is (\d+) tokens.*?\((\d+) in the messages/is, 2, 1],
   [/maximum context length is (\d+) tokens.*?messages resulted in (\d+) tokens/is, 2, 1],

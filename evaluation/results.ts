@@ -25,7 +25,10 @@ export interface ResultRow {
   /** Under the report's policy. */
   correct: boolean;
   finish_reason?: string;
-  /** Prompt tokens as the server counted them (for a failed item: as its error message said, else 0). */
+  /**
+   * Prompt tokens as the server counted them. For a failed item, as its error message said
+   * (a lower bound when the server stopped counting past the context), else 0.
+   */
   prompt_tokens: number;
   completion_tokens: number;
   seed: number;
