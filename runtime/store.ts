@@ -14,6 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
+import { UserError } from '../jobs/context.ts';
 
 /** DOCTOR_AGENT_HOME if set, else `.doctor-agent` in the current folder. */
 export function defaultStoreRoot(): string {
@@ -21,10 +22,13 @@ export function defaultStoreRoot(): string {
   return env && env.trim() ? resolve(env) : resolve(process.cwd(), '.doctor-agent');
 }
 
-/** Run and step ids become folder names: refuse anything that could escape the store. */
-function safeName(what: string, name: string): string {
+/**
+ * Run and step ids become folder names: refuse anything that could escape the store (a
+ * UserError: the id came from the command line or a pipeline).
+ */
+export function safeName(what: string, name: string): string {
   if (!name || name === '.' || name === '..' || /[/\\\0]/.test(name) || name.length > 200) {
-    throw new Error(`invalid ${what} ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' (no '/', not '.' or '..')`);
+    throw new UserError(`invalid ${what} ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' (no '/' or '\\', not '.' or '..', at most 200 characters)`);
   }
   return name;
 }

@@ -1,7 +1,9 @@
 /** `doctor-agent kb generate` and `doctor-agent kb stats`: the built-in knowledge-base benchmark. */
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../../common/fs.ts';
+import { UserError } from '../../jobs/context.ts';
 import { splitCombos } from '../../data/kb/combos.ts';
 import { generateKb, serializeKb } from '../../data/kb/generate.ts';
 import { loadKb } from '../../data/kb/load.ts';
@@ -105,6 +107,9 @@ export function registerKb(program: Command): void {
     .addOption(new Option('--cot <style>', 'Complex_CoT style').choices(['full', 'brief']).default('full'))
     .option('--specialties <list>', `comma-separated subset of: ${SPECIALTIES.join(', ')}`, specialtyList)
     .action((opts: KbGenerateArgs) => {
+      if (existsSync(opts.out) && !statSync(opts.out).isDirectory()) {
+        throw new UserError(`${opts.out}: exists and is not a folder (--out): give a folder for mcq.json, verifiable.json, sft.json and eval.json`);
+      }
       const s = kbGenerate(opts);
       const evals = Object.entries(s.eval).map(([k, n]) => `${k} ${n}`).join(', ');
       console.log(`wrote ${opts.out}: ${s.train} training items (mcq, verifiable, sft), eval: ${evals} in ${s.seconds.toFixed(2)} s`);

@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { OverlapName } from '../../runtime/schedules.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
 import { userError } from '../user-error.ts';
+import { safeName } from '../../runtime/store.ts';
 
 /**
  * The --overlap policies, in the order of OVERLAP in runtime/schedules.ts (test/cli/startup.test.ts
@@ -32,6 +33,8 @@ export function registerSchedule(program: Command): void {
       .option('--no-cache', 'scheduled runs ignore the step cache'),
   ).action(async (name: string, o: PipelineOptions & { pipeline: string; cron: string; timezone?: string; overlap: string; cache: boolean }) => {
     const { OVERLAP, createSchedule, describeSchedule, withTemporal } = await load();
+    // Its runs are named <name>-<time>, and run ids name folders in the artifact store.
+    safeName('schedule name', name);
     if (!(o.overlap in OVERLAP)) throw userError(`--overlap ${o.overlap}: use one of ${Object.keys(OVERLAP).join(', ')}`);
     const plan = compileWith(o.pipeline, o);
     await withTemporal(async (t) => {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { ResolvedTarget, Temporal } from '../../runtime/client.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
+import { UserError } from '../../jobs/context.ts';
 import { connectionFlags } from '../connection-flags.ts';
 
 /**
@@ -20,9 +21,10 @@ export function registerWorker(program: Command): void {
     .option('--no-workflows', 'serve step activities only (e.g. on a GPU machine)')
     .option('--until-done <run>', 'exit once this run is over')
     .action(async (o: { queues: string; workflows: boolean; untilDone?: string }) => {
+      const queues = o.queues.split(',').map((q) => q.trim()).filter(Boolean);
+      if (queues.length === 0) throw new UserError(`--queues "${o.queues}": no queue name; give a comma-separated list, e.g. --queues cpu,gpu`);
       const { connectWorkerSet } = await import('../../worker.ts');
       const store = new ArtifactStore();
-      const queues = o.queues.split(',').map((q) => q.trim()).filter(Boolean);
       const { set, target } = await connectWorkerSet({ store, flags: connectionFlags, log: (l) => console.log(l) }, { store, queues, workflows: o.workflows });
       let stopping = false;
       const stop = (why: string) => {
