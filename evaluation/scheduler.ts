@@ -264,10 +264,12 @@ export class Scheduler {
         const groups = new Set<Group>([...this.running.values()].map((l) => l.group));
         for (const g of this.ring.drain()) groups.add(g);
         this.running.clear();
+        // The failed batch is dropped whole before the groups end, so nothing more is asked of it.
+        const failed = this.batch;
+        this.batch = null;
         for (const g of groups) this.endGroup(g, e);
         this.waitingCount = 0;
-        this.batch?.dispose?.();
-        this.batch = null;
+        failed?.dispose?.();
       }
       if (this.waitingCount === 0) this.ring.drain();
       this.stats.running = this.running.size;
