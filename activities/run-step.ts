@@ -4,11 +4,17 @@
  * (steps with `cache: false` neither hash their inputs nor record a cache entry);
  * it heartbeats progress, metrics and the checkpoint (so cancellation reaches it,
  * and clients can draw live bars), and maps job errors onto Temporal failures.
+ *
+ * In a run started by `resume` of a failed one (`resumeOf`), a step without a checkpoint of
+ * its own continues from the newest valid checkpoint of the same step in the old run
+ * (runtime/step-identity.ts); its log says where from, or why it starts from zero.
  */
+import { appendFileSync } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { cacheKey, inputHashesFor, outputHashesFor, StepCache } from '../runtime/cache.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from '../runtime/errors.ts';
 import type { ArtifactStore } from '../runtime/store.ts';
+import { resumePointFrom, stepIdentity, writeIdentity, type StepIdentity } from '../runtime/step-identity.ts';
 import { superviseJob, type JobState } from '../runtime/supervisor.ts';
 import type { RunStepInput, RunStepResult, StepHeartbeat } from '../workflows/types.ts';
 
@@ -34,27 +40,49 @@ export function makeRunStep(store: ArtifactStore) {
       }
     }
 
+    // What this step folder holds, and where to start: the checkpoint of an earlier attempt,
+    // else (in a resumed run) the newest of the same step in the run it resumes.
+    const outDir = store.stepDir(runId, step.id);
+    const logFile = store.stepLog(runId, step.id);
+    const identity: StepIdentity = stepIdentity(runId, step, params, key);
+    let resumeFrom = previous?.checkpoint;
+    let resumedFrom: string | undefined;
+    if (input.resumeOf && !resumeFrom) {
+      const point = resumePointFrom(input.resumeOf, store.stepPath(input.resumeOf, step.id), identity, params);
+      appendFileSync(logFile, `=== ${new Date().toISOString()} attempt ${attempt}: ${point.note}\n`);
+      ctx.log.info(`step ${step.id}: ${point.note}`);
+      resumeFrom = resumedFrom = point.checkpoint;
+    }
+    identity.resumedFrom = resumeFrom;
+    writeIdentity(outDir, identity);
+
     // Heartbeats: the latest job state, sent on a timer so a silent job still hears cancellation.
-    let last: StepHeartbeat = { checkpoint: previous?.checkpoint };
+    resumedFrom ??= previous?.resumedFrom;
+    let last: StepHeartbeat = { checkpoint: resumeFrom, ...(resumedFrom ? { resumedFrom } : {}) };
     const beat = () => ctx.heartbeat({ ...last, at: Date.now() } satisfies StepHeartbeat);
     let sentCheckpoint = last.checkpoint;
     const onState = (s: JobState) => {
-      last = { progress: s.progress, metrics: s.metrics, checkpoint: s.checkpoint?.path ?? last.checkpoint };
+      last = { ...last, progress: s.progress, metrics: s.metrics, checkpoint: s.checkpoint?.path ?? last.checkpoint };
       if (last.checkpoint !== sentCheckpoint) {
         sentCheckpoint = last.checkpoint;
         beat();
+        try {
+          writeIdentity(outDir, { ...identity, checkpoint: last.checkpoint });
+        } catch {
+          /* a record for a later resume, not the work: never fail the step over it */
+        }
       }
     };
     // No heartbeat up front: a step that ends within HEARTBEAT_EVERY_MS never needs one.
     const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
 
     try {
-      const outDir = store.stepDir(runId, step.id);
       const outcome = await superviseJob({
         kind: step.uses, runId, stepId: step.id, attempt, params, outDir,
-        resumeFrom: previous?.checkpoint,
+        resumeFrom,
         signal: ctx.cancellationSignal,
-        logFile: store.stepLog(runId, step.id),
+        graceMs: step.timeouts.graceMs,
+        logFile,
         metricsFile: store.metricsFile(runId, step.id),
         onState,
       });
@@ -64,9 +92,11 @@ export function makeRunStep(store: ArtifactStore) {
           outputHashes: outputHashesFor(outcome.outputs), finishedAt: new Date().toISOString(),
         });
       }
+      writeIdentity(outDir, { ...identity, checkpoint: outcome.checkpoint?.path ?? last.checkpoint, done: true });
       return {
         outputs: outcome.outputs, cached: false, attempt, progress: last.progress,
         metrics: outcome.metrics ?? last.metrics, checkpoint: outcome.checkpoint?.path ?? last.checkpoint,
+        ...(last.resumedFrom ? { resumedFrom: last.resumedFrom } : {}),
       };
     } catch (err) {
       if (err instanceof JobUserError) {

@@ -58,6 +58,8 @@ export interface RunView {
   progress?: PipelineProgress;
   result?: PipelineResult;
   failure?: string;
+  /** Steps that wait on the server's clock (a silent worker, a retry's backoff, no worker), from describe. */
+  waits?: StepWait[];
 }
 
 /** The run's state: describe, then the progress query (if a worker answers within queryMs), plus live heartbeats. */
@@ -74,6 +76,29 @@ export async function runView(client: Client, id: string, queryMs = 5000): Promi
     mergeHeartbeats(view.progress, desc);
   } catch {
     /* no worker to answer: describe's view is all we have */
+  }
+  const pending = desc.raw.pendingActivities ?? [];
+  if (pending.length > 0) {
+    // The heartbeat timeout is in the activity's options on servers that report them; else in the Plan.
+    let plan: Plan | undefined;
+    const planStep = async (id: string) => {
+      plan ??= await runInput(client, id).then((i) => i.plan, () => undefined);
+      return plan?.steps.find((s) => s.id === id);
+    };
+    const now = new Date();
+    const waits: StepWait[] = [];
+    for (const a of pending) {
+      let heartbeatMs = durationMs(a.activityOptions?.heartbeatTimeout);
+      let queue = a.activityOptions?.taskQueue?.name ?? undefined;
+      if (heartbeatMs === undefined || !queue) {
+        const ps = await planStep(a.activityId ?? '');
+        heartbeatMs ??= ps?.timeouts.heartbeatMs;
+        queue ||= ps?.queue;
+      }
+      const w = stepWait(pendingInfo(a), now, { heartbeatMs, queue });
+      if (w) waits.push(w);
+    }
+    if (waits.length) view.waits = waits;
   }
   if (desc.status.name === 'COMPLETED') view.result = (await handle.result()) as PipelineResult;
   if (desc.status.name === 'FAILED') view.failure = await failureOf(handle);
@@ -94,12 +119,113 @@ export function mergeHeartbeats(p: PipelineProgress, desc: WorkflowExecutionDesc
         step.progress = hb.progress ?? step.progress;
         step.metrics = hb.metrics ?? step.metrics;
         step.checkpoint = hb.checkpoint ?? step.checkpoint;
+        step.resumedFrom = hb.resumedFrom ?? step.resumedFrom;
       } catch {
         /* details from another version: ignore */
       }
     }
     if (a.lastFailure?.message && step.state === 'running') step.error = `attempt ${(a.attempt ?? 2) - 1} failed: ${a.lastFailure.message}`;
   }
+}
+
+type RawPending = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
+type ProtoTime = { seconds?: unknown; nanos?: number | null } | null | undefined;
+
+/** Milliseconds of a protobuf Timestamp or Duration (seconds may be a Long). */
+function durationMs(t: ProtoTime): number | undefined {
+  if (!t) return undefined;
+  const sec = t.seconds as number | { toNumber(): number } | null | undefined;
+  const secs = sec == null ? 0 : typeof sec === 'number' ? sec : sec.toNumber();
+  return secs * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+}
+function timeOf(t: ProtoTime): Date | undefined {
+  const ms = durationMs(t);
+  return ms === undefined ? undefined : new Date(ms);
+}
+
+/** What the server holds about a step's activity, in plain values. */
+export interface PendingStepInfo {
+  step: string;
+  state: 'scheduled' | 'started' | 'cancel-requested' | 'paused' | 'other';
+  attempt: number;
+  /** 0: unlimited. */
+  maximumAttempts: number;
+  lastHeartbeat?: Date;
+  lastStarted?: Date;
+  scheduled?: Date;
+  nextAttempt?: Date;
+  lastFailure?: string;
+}
+
+export function pendingInfo(a: RawPending): PendingStepInfo {
+  const states: Record<number, PendingStepInfo['state']> = { 1: 'scheduled', 2: 'started', 3: 'cancel-requested', 4: 'paused', 5: 'started' };
+  return {
+    step: a.activityId ?? '?', state: states[Number(a.state)] ?? 'other', attempt: a.attempt || 1, maximumAttempts: a.maximumAttempts ?? 0,
+    lastHeartbeat: timeOf(a.lastHeartbeatTime), lastStarted: timeOf(a.lastStartedTime), scheduled: timeOf(a.scheduledTime),
+    nextAttempt: timeOf(a.nextAttemptScheduleTime), lastFailure: a.lastFailure?.message ?? undefined,
+  };
+}
+
+/** A step waiting on the server's clock rather than doing work, and what happens next. */
+export interface StepWait {
+  step: string;
+  why: 'silent' | 'timed-out' | 'backoff' | 'no-worker';
+  attempt: number;
+  lastHeartbeat?: Date;
+  heartbeatTimeoutMs?: number;
+  /** When the server gives up on the silent attempt (last heartbeat + heartbeat timeout), or starts the next one. */
+  until?: Date;
+  text: string;
+}
+
+/**
+ * A live worker heartbeats a running step at least every second; a step silent for longer than
+ * this is shown as waiting for its heartbeat timeout (its worker may have died).
+ */
+export const SILENT_AFTER_MS = 5000;
+
+function inWords(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** The wait of one pending step, or undefined when it is simply working. */
+export function stepWait(a: PendingStepInfo, now: Date, o: { heartbeatMs?: number; queue?: string } = {}): StepWait | undefined {
+  const at = (d: Date) => `${d.toISOString().replace(/\.\d+Z$/, 'Z')} (${d > now ? 'in ' : ''}${inWords(Math.abs(d.getTime() - now.getTime()))}${d > now ? '' : ' ago'})`;
+  const next = a.maximumAttempts > 0 && a.attempt >= a.maximumAttempts
+    ? 'the step fails (no attempts left)'
+    : `attempt ${a.attempt + 1}${a.maximumAttempts > 0 ? ` of ${a.maximumAttempts}` : ''} starts`;
+  const onQueue = o.queue ? ` on queue ${o.queue}` : '';
+  if (a.state === 'started') {
+    // The heartbeat of an earlier attempt may be older than this attempt's start.
+    const since = [a.lastHeartbeat, a.lastStarted].filter((d): d is Date => !!d).sort((x, y) => y.getTime() - x.getTime())[0];
+    if (!since) return undefined;
+    const silent = now.getTime() - since.getTime();
+    if (silent <= SILENT_AFTER_MS) return undefined;
+    const base = { step: a.step, attempt: a.attempt, lastHeartbeat: a.lastHeartbeat, heartbeatTimeoutMs: o.heartbeatMs };
+    const heard = a.lastHeartbeat && a.lastHeartbeat >= since ? `last heartbeat ${inWords(silent)} ago` : `no heartbeat since it started ${inWords(silent)} ago`;
+    if (o.heartbeatMs === undefined) {
+      return { ...base, why: 'silent', text: `attempt ${a.attempt}: ${heard} (its worker may have died): it waits for its heartbeat timeout, then ${next}` };
+    }
+    const until = new Date(since.getTime() + o.heartbeatMs);
+    if (until > now) {
+      return { ...base, why: 'silent', until, text: `attempt ${a.attempt}: ${heard} (its worker may have died): it waits for its heartbeat timeout (${inWords(o.heartbeatMs)}), which runs out at ${at(until)}; then ${next}` };
+    }
+    return { ...base, why: 'timed-out', until, text: `attempt ${a.attempt}: ${heard}; its heartbeat timeout (${inWords(o.heartbeatMs)}) ran out at ${at(until)}: the server is about to time it out, then ${next}` };
+  }
+  if (a.state === 'scheduled') {
+    const after = a.lastFailure ? ` (attempt ${a.attempt - 1}: ${a.lastFailure.split('\n')[0]})` : '';
+    if (a.nextAttempt && a.nextAttempt > now) {
+      return { step: a.step, why: 'backoff', attempt: a.attempt, until: a.nextAttempt, text: `attempt ${a.attempt} starts at ${at(a.nextAttempt)}${after}` };
+    }
+    const since = a.nextAttempt ?? a.scheduled;
+    if (since && now.getTime() - since.getTime() > SILENT_AFTER_MS) {
+      return { step: a.step, why: 'no-worker', attempt: a.attempt, text: `attempt ${a.attempt} waits for a worker${onQueue} since ${at(since)}${after}` };
+    }
+  }
+  return undefined;
 }
 
 async function failureOf(handle: WorkflowHandle): Promise<string> {
@@ -142,7 +268,9 @@ export async function pauseRun(client: Client, id: string): Promise<void> {
 
 /**
  * `resume RUN`: a paused run continues; a failed, cancelled, terminated or timed-out run
- * starts again as a new run of the same Plan, which reuses every cached step result.
+ * starts again as a new run of the same Plan, which reuses every cached step result, and
+ * whose other steps continue from the newest valid checkpoint the same step left in RUN
+ * (activities/run-step.ts).
  */
 export async function resumeRun(client: Client, id: string, searchAttributes: boolean): Promise<{ kind: 'signalled' | 'restarted'; id: string }> {
   const desc = await client.workflow.getHandle(id).describe();
@@ -152,7 +280,7 @@ export async function resumeRun(client: Client, id: string, searchAttributes: bo
   }
   if (desc.status.name === 'COMPLETED') throw new RunClosedError(id, 'succeeded; nothing to resume');
   const input = await runInput(client, id);
-  const options = { ...input.options, noCache: false };
+  const options = { ...input.options, noCache: false, resumeOf: id };
   const handle = await startRun(client, input.plan, { ...options, searchAttributes });
   return { kind: 'restarted', id: handle.workflowId };
 }

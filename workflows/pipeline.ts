@@ -109,12 +109,16 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
     const run = stepActivity(step);
     const scope = new CancellationScope();
     const done = scope
-      .run(() => run({ runId, runDir: state.runDir, pipeline: plan.name, step, params, noCache: !!options.noCache }))
+      .run(() => run({
+        runId, runDir: state.runDir, pipeline: plan.name, step, params, noCache: !!options.noCache,
+        ...(options.resumeOf ? { resumeOf: options.resumeOf } : {}),
+      }))
       .then(
         (res: RunStepResult) => {
           Object.assign(rec, {
             state: res.cached ? 'cached' : 'succeeded', outputs: res.outputs, attempt: res.attempt,
             progress: res.progress, metrics: res.metrics, checkpoint: res.checkpoint,
+            ...(res.resumedFrom ? { resumedFrom: res.resumedFrom } : {}),
           });
         },
         (err: unknown) => {

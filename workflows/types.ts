@@ -17,6 +17,8 @@ export interface RunOptions {
   noCache?: boolean;
   /** Continue-as-new after this many finished steps in one workflow run (default 500). */
   continueAsNewAfter?: number;
+  /** The failed run this one resumes: its unfinished steps continue from that run's checkpoints. */
+  resumeOf?: string;
 }
 
 export interface JobProgress {
@@ -31,6 +33,8 @@ export interface StepHeartbeat {
   progress?: JobProgress;
   metrics?: Record<string, number>;
   checkpoint?: string;
+  /** The checkpoint of an earlier run this step continued from (in a resumed run). */
+  resumedFrom?: string;
   /** Milliseconds since the epoch when this was sent. */
   at?: number;
 }
@@ -51,6 +55,8 @@ export interface StepRecord {
   progress?: JobProgress;
   metrics?: Record<string, number>;
   checkpoint?: string;
+  /** The checkpoint of an earlier run the step continued from (in a resumed run). */
+  resumedFrom?: string;
   /** Last heartbeat of a running step (filled in by the client from the server's view). */
   heartbeat?: StepHeartbeat;
 }
@@ -103,6 +109,8 @@ export interface RunStepInput {
   /** The step's `with`, all expressions resolved. */
   params: Record<string, unknown>;
   noCache: boolean;
+  /** The failed run this one resumes (see RunOptions.resumeOf). */
+  resumeOf?: string;
 }
 
 export interface RunStepResult extends StepHeartbeat {

@@ -1,7 +1,7 @@
 /**
  * `doctor-agent resume RUN`: a paused run continues; a failed, cancelled or terminated
  * run starts again as a new run of the same Plan, skipping every step whose result is
- * in the step cache.
+ * in the step cache; the others continue from the newest valid checkpoint they left.
  */
 import type { Command } from 'commander';
 
@@ -17,7 +17,7 @@ export function registerResume(program: Command): void {
       await withTemporal(async (t, store) => {
         const r = await resumeRun(t.client, id, t.searchAttributes);
         if (r.kind === 'signalled') return void console.log(`resumed ${id}`);
-        console.log(`${id} restarted as ${r.id} (cached steps are skipped)`);
+        console.log(`${id} restarted as ${r.id} (cached steps are skipped; unfinished ones continue from their newest checkpoint)`);
         if (o.worker && t.server) {
           const { plan } = await runInput(t.client, r.id);
           const w = spawnBackgroundWorker(t, store, planQueues(plan), r.id);

@@ -38,7 +38,10 @@ export function formatRunView(v: RunView, link?: string): string {
       if (s.reason) bits.push(s.reason);
       lines.push(`  ${s.id.padEnd(w)}  ${bits.join(' · ')}`);
       for (const [k, x] of outputs) lines.push(`  ${' '.repeat(w)}  ${k}: ${typeof x === 'number' ? Number(x.toPrecision(4)) : String(x)}`);
+      if (s.resumedFrom) lines.push(`  ${' '.repeat(w)}  resumed from ${s.resumedFrom}`);
       if (s.error) lines.push(`  ${' '.repeat(w)}  ${s.error.split('\n').join(`\n  ${' '.repeat(w)}  `)}`);
+      const wait = v.waits?.find((x) => x.step === s.id);
+      if (wait && s.state === 'running') lines.push(`  ${' '.repeat(w)}  waiting: ${wait.text}`);
     }
   } else if (v.result) {
     const entries = Object.entries(v.result.steps);
@@ -47,6 +50,8 @@ export function formatRunView(v: RunView, link?: string): string {
     for (const [id, r] of entries) lines.push(`  ${id.padEnd(w)}  ${r.state}`);
   } else if (!closed) {
     lines.push('', '(no worker answered the progress query yet: is a worker running? `doctor-agent worker` starts one)');
+    // What the server itself knows of the steps in flight.
+    for (const wait of v.waits ?? []) lines.push(`  ${wait.step}  waiting: ${wait.text}`);
   }
   return lines.join('\n');
 }
