@@ -18,8 +18,11 @@ import { WORKFLOW_QUEUE } from './workflows/types.ts';
 export const DEFAULT_QUEUES = ['cpu', 'gpu'];
 /** Time for steps about to finish to complete, before running ones are asked to checkpoint and stop. */
 export const SHUTDOWN_GRACE = '2s';
-/** Longest wait for jobs to checkpoint after that (above the supervisor's 10 s SIGTERM → SIGKILL grace). */
-export const SHUTDOWN_FORCE = '30s';
+/**
+ * Longest wait for jobs to checkpoint after that: above the longest default step `grace`
+ * (SIGTERM → SIGKILL, 5m for training steps); a step given a longer grace may be cut short.
+ */
+export const SHUTDOWN_FORCE = '6m';
 
 export interface WorkerSetOptions extends Partial<Omit<ConnectionTarget, 'address'>> {
   /** Where the server is; namespace (default "default"), TLS, API key and metadata as resolved by runtime/client.ts. */
