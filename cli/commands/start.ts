@@ -9,7 +9,7 @@ export function registerStart(program: Command): void {
       .description('start a pipeline run in the background and print its id')
       .requiredOption('--pipeline <file>', 'pipeline YAML file')
       .option('--no-cache', 'run every step even if a cached result exists')
-      .option('--no-worker', 'do not start a background worker (embedded server only; with TEMPORAL_ADDRESS none is started)'),
+      .option('--no-worker', 'do not start a background worker (embedded server only; with a configured address none is started)'),
   ).action(async (o: PipelineOptions & { pipeline: string; cache: boolean; worker: boolean }) => {
     const plan = compileWith(o.pipeline, o);
     const [{ planQueues, runLink, spawnBackgroundWorker, withTemporal }, { startRun }] =
