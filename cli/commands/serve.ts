@@ -53,12 +53,26 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
     throw new UserError(`${args.model}: not a model folder (no config.json): --model needs a checkpoint folder with config.json, model.safetensors and tokenizer.json`);
   }
   const [{ loadEngineBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-backend.ts'), import('../../evaluation/server.ts')]);
-  const backend = await loadEngineBackend(args.model, { name: args.name });
+  const backend = await loadEngineBackend(args.model, { name: args.name }).catch((err: unknown) => {
+    // A broken checkpoint (bad config.json, missing or mismatched weights, no tokenizer) is the
+    // user's to fix; a TypeError or RangeError is a bug and keeps its stack.
+    if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) {
+      throw new UserError(`${args.model}: cannot load the checkpoint: ${err.message}`);
+    }
+    throw err;
+  });
   const server = await startServer({
     backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed, apiKey: args.apiKey,
     maxPromptsPerRequest: args.maxPrompts, maxWaiting: args.maxQueue,
     maxBodyBytes: args.maxBodyMb === undefined ? undefined : Math.round(args.maxBodyMb * 1024 * 1024),
     bodyTimeoutMs: args.bodyTimeout === undefined ? undefined : args.bodyTimeout * 1000,
+  }).catch((err: unknown) => {
+    backend.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new UserError(`cannot listen on ${args.host}:${args.port} (${code}${code === 'EADDRINUSE' ? ': the port is taken' : ''}): choose another --port (0 picks a free one) or --host`);
+    }
+    throw err;
   });
   return {
     server,
