@@ -45,3 +45,10 @@ test('a bad grace is an error at its line', () => {
   const long = compileText(pipeline({ sft: 'attempt_timeout: 1m\n    grace: 2m' }));
   assert.match(long.formatted ?? '', /grace \(2m\) is longer than the attempt's limit \(1m\)/);
 });
+
+test('a stopping worker waits longer for its jobs than the longest default grace', async () => {
+  const { SHUTDOWN_FORCE } = await import('../../worker.ts');
+  const { BUILTIN_DEFAULTS } = await import('../../dsl/schema.ts');
+  const { parseDuration } = await import('../../dsl/duration.ts');
+  assert.ok(parseDuration(SHUTDOWN_FORCE)! > parseDuration(BUILTIN_DEFAULTS.gpuGrace)!, `${SHUTDOWN_FORCE} vs ${BUILTIN_DEFAULTS.gpuGrace}`);
+});

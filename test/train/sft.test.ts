@@ -115,3 +115,10 @@ test('SFT from a Hugging Face model folder keeps its tokenizer; a bad model path
     (e: Error) => e.name === 'UserError' && e.message.includes('nowhere') && e.message.includes('not a model folder'));
   await assert.rejects(run(recordingContext({ ...base, model: 'preset:huge', epochs: 1 }, join(dir, 'bad2'))), /unknown preset "huge"/);
 });
+
+test('SFT checkpoints by wall-clock time too: save_every_minutes before save_every steps', async () => {
+  const ctx = recordingContext({ ...base, epochs: 1, save_every: 1000, save_every_minutes: 1e-6 }, join(dir, 'timed'));
+  await run(ctx);
+  const steps = ctx.messages.flatMap((m) => (m.type === 'checkpoint' ? [m.step] : []));
+  assert.deepEqual(steps, [1], 'a checkpoint after every step but the last (8 items / 4 per batch)');
+});
