@@ -23,8 +23,12 @@ function addOptions(cmd: Command): void {
     .option('--profile <name>', 'profile of temporal.toml (TEMPORAL_CONFIG_FILE) to read (default: TEMPORAL_PROFILE, else "default")');
 }
 
-/** Adds the options to the Temporal commands of `program` and records them before each action. */
+/**
+ * Adds the options to the Temporal commands of `program` (to `program` itself when it has
+ * no subcommands) and records them before each action.
+ */
 export function installConnectionOptions(program: Command): void {
+  if (!program.commands.length) addOptions(program);
   for (const cmd of program.commands) if (TEMPORAL_COMMANDS.includes(cmd.name())) addOptions(cmd);
   program.hook('preAction', (_program, action) => {
     const o = action.opts<ConnectionFlags>();

@@ -1,9 +1,10 @@
 /** The doctor-agent command line: builds the program from the registrars and runs it. */
 import { Command } from 'commander';
-import { CompileError } from '../dsl/diagnostics.ts';
-import { UserError } from '../jobs/context.ts';
 import { registrars } from './commands/index.ts';
 import { installConnectionOptions } from './connection-flags.ts';
+import { reportError } from './report-error.ts';
+
+export { fsErrorMessage, reportError } from './report-error.ts';
 
 export function buildProgram(): Command {
   const program = new Command('doctor-agent')
@@ -13,46 +14,6 @@ export function buildProgram(): Command {
   for (const register of registrars) register(program);
   installConnectionOptions(program);
   return program;
-}
-
-/** What a file-system error code means, for the paths a user gives. */
-const FS_REASONS: Record<string, string> = {
-  ENOENT: 'no such file or folder',
-  ENOTDIR: 'a part of the path is a file, not a folder',
-  EISDIR: 'a folder, where a file was expected',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EEXIST: 'already exists',
-  EROFS: 'on a read-only file system',
-  ENOSPC: 'no space left on the device',
-  ENAMETOOLONG: 'the name is too long',
-};
-
-/** A file-system error on a path (a folder given with --out that cannot be made, a file that cannot be read...), in words. */
-export function fsErrorMessage(err: unknown): string | undefined {
-  const e = err as NodeJS.ErrnoException;
-  if (!(err instanceof Error) || typeof e.code !== 'string' || !(e.code in FS_REASONS) || typeof e.path !== 'string') return undefined;
-  return `${e.path}: ${FS_REASONS[e.code]} (${e.syscall ?? 'file access'} failed with ${e.code}): check the path and its permissions`;
-}
-
-/**
- * Prints a user error (no stack trace, then its hint when it has one) and sets exit code 1;
- * anything else is a bug and shows its stack. A user error is a UserError or a subclass
- * (e.g. DataError, whatever its name), any error named 'UserError' or marked `user`, or a
- * file-system error on a path (ENOENT, ENOTDIR, EACCES...).
- */
-export function reportError(err: unknown): void {
-  if (err instanceof CompileError) {
-    process.stderr.write(err.format() + '\n');
-  } else if (err instanceof UserError || (err instanceof Error && (err.name === 'UserError' || (err as { user?: boolean }).user))) {
-    const hint = err instanceof UserError && err.hint ? `\n  ${err.hint}` : '';
-    process.stderr.write(`error: ${err.message}${hint}\n`);
-  } else if (fsErrorMessage(err)) {
-    process.stderr.write(`error: ${fsErrorMessage(err)}\n`);
-  } else {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  }
-  process.exitCode = 1;
 }
 
 try {

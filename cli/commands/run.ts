@@ -6,9 +6,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { WorkerSet } from '../../worker.ts';
+import { UserError } from '../../jobs/context.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
 
 interface RunOptions extends PipelineOptions {
+  pipeline?: string;
   cache: boolean;
   worker: boolean;
 }
@@ -18,10 +20,14 @@ export function registerRun(program: Command): void {
     program
       .command('run')
       .description('run a pipeline with live progress; exits 0 when it succeeds (Ctrl-C detaches, the run goes on)')
-      .argument('<file>', 'pipeline YAML file')
+      .argument('[file]', 'pipeline YAML file')
+      .option('--pipeline <file>', 'pipeline YAML file (instead of FILE, as in start)')
       .option('--no-cache', 'run every step even if a cached result exists')
       .option('--no-worker', 'do not run a worker in this process (use workers started elsewhere)'),
-  ).action(async (file: string, o: RunOptions) => {
+  ).action(async (arg: string | undefined, o: RunOptions) => {
+    if (arg && o.pipeline && arg !== o.pipeline) throw new UserError(`two pipelines given: ${arg} and --pipeline ${o.pipeline}; give one`);
+    const file = arg ?? o.pipeline;
+    if (!file) throw new UserError('no pipeline given: pass FILE or --pipeline FILE');
     const plan = compileWith(file, o);
     const [{ planQueues, runLink, spawnBackgroundWorker, withTemporal }, { runView, startRun }, { ProgressView }, { formatRunView }] =
       await Promise.all([import('../temporal.ts'), import('../../runtime/runs.ts'), import('../progress.ts'), import('../format/run-view.ts')]);
