@@ -27,10 +27,16 @@ export interface EvalArgs {
   retries?: number;
 }
 
-function num(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${value}"`);
-  return n;
+/** A number parser for commander: finite, and inside [min, max] (min excluded when `aboveMin`). */
+function num(min: number, max: number, aboveMin = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    const range = `${aboveMin ? `> ${min}` : `>= ${min}`}${Number.isFinite(max) ? ` and <= ${max}` : ''}`;
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || (aboveMin && n === min) || n > max) {
+      throw new InvalidArgumentError(`expected a number ${range}, got "${value}"`);
+    }
+    return n;
+  };
 }
 
 function pct(x: number): string {
@@ -131,8 +137,8 @@ export function registerEval(program: Command): void {
     .option('--out <dir>', 'output folder (results.jsonl, report.json, report.html); rerunning resumes', 'eval-out')
     .option('--strict', 'ask the model to end with "The answer is X."', false)
     .option('--limit <n>', 'only the first N items of each source', intArg(1))
-    .option('--temperature <t>', 'sampling temperature', num, 0.5)
-    .option('--top-p <p>', 'nucleus sampling', num, 0.9)
+    .option('--temperature <t>', 'sampling temperature', num(0, Infinity), 0.5)
+    .option('--top-p <p>', 'nucleus sampling', num(0, 1, true), 0.9)
     .option('--max-tokens <n>', 'max tokens per answer', intArg(1), 2048)
     .option('--concurrency <n>', 'requests in flight', intArg(1), 32)
     .option('--seed <n>', 'base seed (each item gets its own)', intArg(0), 0)

@@ -94,6 +94,8 @@ test('eval: bad arguments, files and an unreachable server', async () => {
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--history', SAMPLE], /--history: .*eval-format-sample\.json: not an evaluation report/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--policy', 'middle'], /--policy: expected "last" or "first", got "middle"/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--limit', 'two'], /option '--limit <n>' argument 'two' is invalid/);
+  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--top-p', '0'], /option '--top-p <p>' argument '0' is invalid\. expected a number > 0 and <= 1, got "0"/);
+  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--temperature', '-1'], /option '--temperature <t>' argument '-1' is invalid\. expected a number >= 0, got "-1"/);
   // A model folder whose config.json is broken.
   const model = join(base, 'bad-model');
   mkdirSync(model);
@@ -128,5 +130,5 @@ test('other commands: a missing file, a bad flag value, a path where a folder is
   }
   await refuses(['steps', 'no.such.kind'], /unknown step kind 'no\.such\.kind'/);
   await refuses(['worker', '--queues', ' , '], /--queues " , ": no queue name; give a comma-separated list/);
-  await refuses(['schedule', 'create', '../nightly', '--pipeline', join(ROOT, 'pipelines/nightly-eval.yaml'), '--cron', '0 2 * * *'], /invalid schedule name "\.\.\/nightly"/);
+  await refuses(['schedule', 'create', '../nightly', '--pipeline', join(ROOT, 'pipelines/nightly-eval.yaml'), '--cron', '0 2 * * *'], /schedule name "\.\.\/nightly"/);
 });
