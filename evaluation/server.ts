@@ -85,17 +85,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     seed: b.seed ?? seedCounter++,
   });
 
-  /** The number of new tokens to allow, checked against the context length. */
-  const budget = (promptLen: number, asked: number | undefined, field: string, promptField: string): number => {
+  /**
+   * The number of new tokens to allow: what was asked, capped to what the context leaves after
+   * the prompt (generation then stops with finish reason `length`). One long answer never turns
+   * a request into an error; only a prompt that fills the context alone is refused.
+   */
+  const budget = (promptLen: number, asked: number | undefined, _field: string, promptField: string): number => {
     const room = backend.contextLength - promptLen;
     if (room <= 0) {
       throw new ApiError(400, `${promptField}: the prompt has ${promptLen} tokens but the model's context is ${backend.contextLength}: shorten it`, promptField);
     }
-    if (asked === undefined) return room;
-    if (asked > room) {
-      throw new ApiError(400, `${field}: ${asked} new tokens do not fit: the prompt has ${promptLen} tokens and the context is ${backend.contextLength}, so at most ${room}`, field);
-    }
-    return asked;
+    return asked === undefined ? room : Math.min(asked, room);
   };
 
   const tooLong = (field: string, atLeast: number) =>

@@ -60,6 +60,19 @@ test('max_tokens ends with finish_reason "length"; seeds reach the backend', asy
   assert.equal(a.json.choices[0].message.content, '[41] x');
 });
 
+test('max_tokens past what the context leaves is capped to the room left (finish_reason "length"), not refused', async () => {
+  const s = await serve();
+  const content = 'SAY:' + 'y'.repeat(470);
+  const promptTokens = backend.encodeChat([{ role: 'user', content }]).length;
+  const room = 512 - promptTokens;
+  assert.ok(room > 0 && room < 1000, `room ${room}`);
+  const { status, json } = await post(s.url, '/v1/chat/completions', chat(content, { max_tokens: 1000 }));
+  assert.equal(status, 200, JSON.stringify(json));
+  assert.equal(json.choices[0].finish_reason, 'length');
+  assert.equal(json.usage.completion_tokens, room);
+  assert.equal(json.choices[0].message.content, 'y'.repeat(room));
+});
+
 test('stop strings cut the text before the stop and report it', async () => {
   const s = await serve();
   const { json } = await post(s.url, '/v1/chat/completions', chat('SAY:Think first. ## Final Response The answer is C.', { stop: ['## Final', 'never'] }));
@@ -109,7 +122,6 @@ test('bad requests get a 400 naming the field and what is expected', async () =>
     ['/v1/chat/completions', chat('x', { top_p: 0 }), 'top_p', />0/],
     ['/v1/chat/completions', chat('x', { n: 2 }), 'n', /only n = 1/],
     ['/v1/chat/completions', chat('x', { stream: true }), 'stream', /streaming is not supported/],
-    ['/v1/chat/completions', chat('x', { max_tokens: 1000 }), 'max_tokens', /at most \d+/],
     ['/v1/chat/completions', chat('x'.repeat(600)), 'messages', /context is 512/],
     ['/v1/chat/completions', '{"messages": [', '(body)', /not valid JSON/],
     ['/generate', { sampling_params: {} }, 'text', /exactly one of "text"/],
