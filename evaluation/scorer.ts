@@ -1,8 +1,14 @@
 /**
- * Scoring multiple-choice answers. The chosen letter is read from the text after the
- * LAST `## Final Response` heading (the whole text when there is none) by an ordered
- * list of rules; the first rule that finds anything decides, and both its first and its
- * last match (by position) are kept, so accuracy can be reported under either policy.
+ * Scoring multiple-choice answers. Two scorers, by name (SCORERS):
+ *
+ *   huatuo  HuatuoGPT-o1's own extraction and accounting, exactly (evaluation/huatuo-scorer.ts):
+ *           accuracies comparable with the paper's. The default.
+ *   rules   the rules below, stricter about prose ("A patient", "B-cell") and option texts.
+ *
+ * The `rules` scorer reads the chosen letter from the text after the LAST `## Final Response`
+ * heading (the whole text when there is none) by an ordered list of rules; the first rule
+ * that finds anything decides, and both its first and its last match (by position) are kept,
+ * so accuracy can be reported under either policy.
  *
  *   1. answer-phrase   "The answer is B", "Answer: (c)", "correct option is **D**"
  *   2. parenthesized   "(B)"
@@ -13,6 +19,7 @@
  * Pure functions only.
  */
 import { extractFinalResponse } from '../data/verifiers.ts';
+import { huatuoCorrect, huatuoExtract, type HuatuoRule } from './huatuo-scorer.ts';
 
 export type RuleName = 'answer-phrase' | 'parenthesized' | 'lone-letter' | 'option-text' | 'similarity';
 
@@ -21,7 +28,7 @@ export interface Extraction {
   first: string | null;
   /** Letter of the latest match of the deciding rule. */
   last: string | null;
-  rule: RuleName | null;
+  rule: RuleName | HuatuoRule | null;
 }
 
 interface Match {
@@ -160,16 +167,60 @@ export interface ScoredItem extends Extraction {
   correct_last: boolean;
 }
 
-export function scoreResponse(response: string, item: { options: Record<string, string>; answer_idx: string }): ScoredItem {
-  const ex = extractChoice(response, item.options);
-  const gold = item.answer_idx.trim().toUpperCase();
-  return { ...ex, gold, correct_first: ex.first === gold, correct_last: ex.last === gold };
+/**
+ * How answers are scored: `first` / `last` the first or the last extracted answer of every
+ * item; `max` the better of the two per source (HuatuoGPT-o1 reports this).
+ */
+export type Policy = 'first' | 'last' | 'max';
+export const POLICIES: readonly Policy[] = ['max', 'last', 'first'];
+
+export type ScorerName = 'huatuo' | 'rules';
+export const SCORER_NAMES: readonly ScorerName[] = ['huatuo', 'rules'];
+export const DEFAULT_SCORER: ScorerName = 'huatuo';
+
+export interface Scorer {
+  name: ScorerName;
+  extract(output: string, options: Record<string, string>): Extraction;
+  /** Whether an extracted letter is the item's gold letter. */
+  correct(letter: string | null, answerIdx: string): boolean;
+  /** Items whose output is empty are left out of the accuracies (and counted apart). */
+  dropsEmpty: boolean;
+  /** The policy of the headline accuracy unless one is asked for. */
+  policy: Policy;
 }
 
-export type Policy = 'first' | 'last';
+export const SCORERS: Record<ScorerName, Scorer> = {
+  huatuo: { name: 'huatuo', extract: huatuoExtract, correct: huatuoCorrect, dropsEmpty: true, policy: 'max' },
+  rules: {
+    name: 'rules',
+    extract: extractChoice,
+    correct: (letter, answerIdx) => letter !== null && letter === answerIdx.trim().toUpperCase(),
+    dropsEmpty: false,
+    policy: 'last',
+  },
+};
+
+/** The scorer of that name, or an error listing the names. */
+export function scorerByName(name: string): Scorer {
+  if (!(SCORER_NAMES as readonly string[]).includes(name)) throw new Error(`unknown scorer "${name}": expected one of ${SCORER_NAMES.join(', ')}`);
+  return SCORERS[name as ScorerName];
+}
+
+export function scoreResponse(
+  response: string,
+  item: { options: Record<string, string>; answer_idx: string },
+  scorer: Scorer = SCORERS.rules,
+): ScoredItem {
+  const ex = scorer.extract(response, item.options);
+  const gold = item.answer_idx.trim().toUpperCase();
+  return { ...ex, gold, correct_first: scorer.correct(ex.first, item.answer_idx), correct_last: scorer.correct(ex.last, item.answer_idx) };
+}
 
 export interface SourceAccuracy {
-  /** Every item of the source, failed ones included: the denominator of the accuracies. */
+  /**
+   * Every item of the source, failed ones included, less the empty outputs the scorer drops
+   * (`dropped_empty`): the denominator of the accuracies.
+   */
   n: number;
   /** Items the server answered (n less failed). */
   answered: number;
@@ -177,11 +228,13 @@ export interface SourceAccuracy {
   failed: number;
   /** Of the failed, those whose prompt does not fit the model's context. */
   prompt_too_long: number;
+  /** Answered items whose output was empty, left out of n by a scorer that drops them (huatuo), as HuatuoGPT-o1 does. */
+  dropped_empty: number;
   correct_first: number;
   correct_last: number;
   accuracy_first: number;
   accuracy_last: number;
-  /** Under the chosen policy, over n. */
+  /** Under the chosen policy, over n (max: the larger of accuracy_first and accuracy_last). */
   accuracy: number;
   /** Under the chosen policy, over the answered items only (0 when none was answered). */
   accuracy_answered: number;
@@ -189,9 +242,13 @@ export interface SourceAccuracy {
 
 /** What the accuracies divide by, as report.json states it. */
 export const DENOMINATOR = 'all items: a failed item (prompt too long, request rejected) counts as not answered';
+/** The same, for a scorer that drops empty outputs. */
+export const DENOMINATOR_DROPPING_EMPTY = `${DENOMINATOR}; items whose output is empty are left out (dropped_empty), as HuatuoGPT-o1 does`;
 
 export interface AccuracySummary {
   policy: Policy;
+  /** The scorer's name (absent in reports written before scorers had names: the rules). */
+  scorer?: ScorerName;
   /** See DENOMINATOR; accuracy_answered leaves failed items out. */
   denominator: string;
   sources: Record<string, SourceAccuracy>;
@@ -199,28 +256,43 @@ export interface AccuracySummary {
   average: number;
   average_first: number;
   average_last: number;
-  /** Over all items pooled. */
+  /** Over all items pooled (max: each source's better policy). */
   overall: number;
   n: number;
   failed: number;
   prompt_too_long: number;
+  dropped_empty: number;
 }
 
-/** Accuracy per source and their average; sources keep first-seen order. A row with `error` failed. */
-export function summarize(
-  rows: Iterable<{ source: string; correct_first: boolean; correct_last: boolean; error?: string }>,
-  policy: Policy = 'last',
-): AccuracySummary {
+/** The rows summarize reads: a row with `error` failed; `output` is needed to drop empty ones. */
+export interface ScoredRow {
+  source: string;
+  correct_first: boolean;
+  correct_last: boolean;
+  error?: string;
+  output?: string;
+}
+
+/**
+ * Accuracy per source and their average; sources keep first-seen order. `dropEmpty`: answered
+ * rows with an empty output are not counted (the huatuo scorer's accounting).
+ */
+export function summarize(rows: Iterable<ScoredRow>, policy: Policy = 'last', opts: { dropEmpty?: boolean; scorer?: ScorerName } = {}): AccuracySummary {
   const sources: Record<string, SourceAccuracy> = {};
   let n = 0;
-  let pooled = 0;
   let failed = 0;
   let tooLong = 0;
+  let dropped = 0;
   for (const r of rows) {
     const s = (sources[r.source] ??= {
-      n: 0, answered: 0, failed: 0, prompt_too_long: 0, correct_first: 0, correct_last: 0,
+      n: 0, answered: 0, failed: 0, prompt_too_long: 0, dropped_empty: 0, correct_first: 0, correct_last: 0,
       accuracy_first: 0, accuracy_last: 0, accuracy: 0, accuracy_answered: 0,
     });
+    if (opts.dropEmpty && !r.error && r.output === '') {
+      s.dropped_empty++;
+      dropped++;
+      continue;
+    }
     s.n++;
     n++;
     if (r.error) {
@@ -235,19 +307,24 @@ export function summarize(
     s.answered++;
     if (r.correct_first) s.correct_first++;
     if (r.correct_last) s.correct_last++;
-    if (policy === 'first' ? r.correct_first : r.correct_last) pooled++;
   }
   const list = Object.values(sources);
+  const chosen = (s: SourceAccuracy) =>
+    policy === 'first' ? s.correct_first : policy === 'last' ? s.correct_last : Math.max(s.correct_first, s.correct_last);
   for (const s of list) {
-    s.accuracy_first = s.correct_first / s.n;
-    s.accuracy_last = s.correct_last / s.n;
-    s.accuracy = policy === 'first' ? s.accuracy_first : s.accuracy_last;
-    s.accuracy_answered = s.answered ? (policy === 'first' ? s.correct_first : s.correct_last) / s.answered : 0;
+    s.accuracy_first = s.n ? s.correct_first / s.n : 0;
+    s.accuracy_last = s.n ? s.correct_last / s.n : 0;
+    s.accuracy = policy === 'first' ? s.accuracy_first : policy === 'last' ? s.accuracy_last : Math.max(s.accuracy_first, s.accuracy_last);
+    s.accuracy_answered = s.answered ? chosen(s) / s.answered : 0;
   }
-  const mean = (f: (s: SourceAccuracy) => number) => (list.length ? list.reduce((a, s) => a + f(s), 0) / list.length : 0);
+  // A source whose every output was dropped has nothing to average (HuatuoGPT-o1 never sees it).
+  const counted = list.filter((s) => s.n > 0);
+  const mean = (f: (s: SourceAccuracy) => number) => (counted.length ? counted.reduce((a, s) => a + f(s), 0) / counted.length : 0);
+  const pooled = list.reduce((a, s) => a + chosen(s), 0);
   return {
     policy,
-    denominator: DENOMINATOR,
+    ...(opts.scorer ? { scorer: opts.scorer } : {}),
+    denominator: opts.dropEmpty ? DENOMINATOR_DROPPING_EMPTY : DENOMINATOR,
     sources,
     average: mean((s) => s.accuracy),
     average_first: mean((s) => s.accuracy_first),
@@ -256,5 +333,6 @@ export function summarize(
     n,
     failed,
     prompt_too_long: tooLong,
+    dropped_empty: dropped,
   };
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { extractChoice, finalResponse, scoreResponse, similarity, summarize } from '../../evaluation/scorer.ts';
-import { mcqMessages, mcqPrompt } from '../../evaluation/prompts.ts';
+import { mcqMessages, mcqPrompt, postprocessOutput } from '../../evaluation/prompts.ts';
 
 const ABCD = { A: 'Hypertension', B: 'Hypotension', C: 'Sepsis', D: 'Anaphylaxis' };
 const YNM = { A: 'yes', B: 'no', C: 'maybe' };
@@ -114,11 +114,14 @@ test('accuracy per source, the average of sources and both policies', () => {
   assert.equal(summarize([]).average, 0);
 });
 
-test('prompts: instruction, question, lettered options; strict asks for "The answer is X."', () => {
+test("prompts: HuatuoGPT-o1's words, options in the item's order; output post-processing", () => {
   const item = { question: 'Which is low blood pressure?', options: { B: 'Hypotension', A: 'Hypertension' } };
-  assert.equal(mcqPrompt(item), 'Please answer the following multiple-choice question:\nWhich is low blood pressure?\nA. Hypertension\nB. Hypotension');
-  const strict = mcqPrompt(item, true);
-  assert.match(strict, /The answer is X\./);
-  assert.ok(strict.endsWith('A. Hypertension\nB. Hypotension'));
+  assert.equal(mcqPrompt(item), 'Please answer the following multiple-choice question:\nWhich is low blood pressure?\nB. Hypotension\nA. Hypertension');
+  assert.equal(mcqPrompt(item, true),
+    "Please answer the following multiple-choice questions. Please answer the following multiple-choice questions, ensuring your response concludes with the correct option in the format: 'The answer is A.'.\n" +
+    'Which is low blood pressure?\nB. Hypotension\nA. Hypertension');
   assert.deepEqual(mcqMessages(item), [{ role: 'user', content: mcqPrompt(item) }]);
+  assert.equal(postprocessOutput('  The answer</s> is B.</s>'), ' The answer is B.');
+  assert.equal(postprocessOutput(' </s>'), '');
+  assert.equal(postprocessOutput('B'), 'B');
 });
