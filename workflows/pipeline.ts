@@ -11,9 +11,10 @@ import {
   ActivityCancellationType, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation,
   proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { PlanStep } from '../dsl/plan.ts';
+import type { Plan, PlanStep } from '../dsl/plan.ts';
 import type { Activities } from '../activities/index.ts';
 import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from './definitions.ts';
+import { pipelineInputOf } from './input.ts';
 import { evaluateCondition, resolveValue, type ExprContext } from '../dsl/expr.ts';
 import type {
   CarriedState, PipelineInput, PipelineResult, RunStatus, RunStepResult, StepRecord,
@@ -46,7 +47,8 @@ function stepActivity(step: PlanStep) {
   }).runStep;
 }
 
-export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
+export async function pipeline(given: PipelineInput | Plan): Promise<PipelineResult> {
+  const input = pipelineInputOf(given);
   const { plan } = input;
   const options = input.options ?? {};
   const info = workflowInfo();
