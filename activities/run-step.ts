@@ -86,13 +86,14 @@ export function makeRunStep(store: ArtifactStore) {
         metricsFile: store.metricsFile(runId, step.id),
         onState,
       });
+      // Before the cache entry: a step whose output is its own folder is hashed with this record in it.
+      writeIdentity(outDir, { ...identity, checkpoint: outcome.checkpoint?.path ?? last.checkpoint, done: true });
       if (key) {
         cache.record(key, {
           runId, stepId: step.id, outputs: outcome.outputs,
           outputHashes: outputHashesFor(outcome.outputs), finishedAt: new Date().toISOString(),
         });
       }
-      writeIdentity(outDir, { ...identity, checkpoint: outcome.checkpoint?.path ?? last.checkpoint, done: true });
       return {
         outputs: outcome.outputs, cached: false, attempt, progress: last.progress,
         metrics: outcome.metrics ?? last.metrics, checkpoint: outcome.checkpoint?.path ?? last.checkpoint,

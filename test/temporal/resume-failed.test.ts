@@ -95,13 +95,24 @@ test('durability of failed runs, dead workers and cancelled jobs on a real dev s
     assert.match(readFileSync(join(newDir, 'step.log'), 'utf8'), new RegExp(`step "count" of run ${old} is not the same step \\(its resolved parameters changed\\): starting from zero`));
   });
 
+  await t.test('a step whose output is its own folder (with its .step.json record) is still a cache hit', async () => {
+    const plan = makePlan('own-folder', [{
+      id: 'whole', cache: true, outputs: ['dir'],
+      with: { run: nodeEval(`require('fs').writeFileSync('a.txt', 'a')`), outputs: { dir: '.' } },
+    }]);
+    const first = await (await startRun(s.client, plan)).result();
+    assert.equal(first.steps.whole.state, 'succeeded');
+    const second = await (await startRun(s.client, plan)).result();
+    assert.equal(second.steps.whole.state, 'cached');
+  });
+
   await t.test('status of a run whose worker was killed: the step waits for its heartbeat timeout', async () => {
     const queue = 'status-q';
     const first = spawnWorker(s, queue);
     const plan = makePlan('dead-worker', [{
       ...counterStep(60), needs: [], queue,
       retry: { maximumAttempts: 3, initialIntervalMs: 200, backoffCoefficient: 1, maximumIntervalMs: 200 },
-      timeouts: { stepMs: 120_000, attemptMs: 60_000, heartbeatMs: 20_000 },
+      timeouts: { stepMs: 120_000, attemptMs: 60_000, heartbeatMs: 30_000 },
     }]);
     const h = await startRun(s.client, plan);
     const stepDir = s.store.stepPath(h.workflowId, 'count');
@@ -113,14 +124,14 @@ test('durability of failed runs, dead workers and cancelled jobs on a real dev s
     await sleep(6000); // longer than a live worker ever stays silent
 
     const cli = cliFor(s);
-    const json = JSON.parse((await cli('status', h.workflowId, '--json')).stdout) as { waits?: { step: string; why: string; until: string }[] };
-    assert.equal(json.waits?.[0]?.step, 'count');
-    assert.equal(json.waits?.[0]?.why, 'silent');
-    assert.ok(Date.parse(json.waits![0].until) > Date.now() - 10_000);
     const st = await cli('status', h.workflowId);
     assert.equal(st.exitCode, 0, st.stderr);
     assert.match(st.stdout, /count\s+running/);
-    assert.match(st.stdout, /waiting: attempt 1: last heartbeat \d+s ago \(its worker may have died\): it waits for its heartbeat timeout \(20s\), which runs out at \S+ \(in \d+s\); then attempt 2 of 3 starts/);
+    assert.match(st.stdout, /waiting: attempt 1: last heartbeat \d+s ago \(its worker may have died\): it waits for its heartbeat timeout \(30s\), which runs out at \S+ \(in \d+s\); then attempt 2 of 3 starts/);
+    // A slow machine may see the next phase by now: the timeout passed, or the retry waiting for a worker.
+    const json = JSON.parse((await cli('status', h.workflowId, '--json')).stdout) as { waits?: { step: string; why: string }[] };
+    assert.equal(json.waits?.[0]?.step, 'count');
+    assert.ok(['silent', 'timed-out', 'no-worker'].includes(json.waits![0].why), json.waits![0].why);
 
     const second = spawnWorker(s, queue);
     t.after(async () => {
