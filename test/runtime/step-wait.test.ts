@@ -31,3 +31,11 @@ test('the next attempt: its backoff, then a worker to take it', () => {
   assert.equal(stepWait(next, at(1))!.text, 'attempt 2 starts at 2026-01-01T12:00:05Z (in 4s) (attempt 1: activity Heartbeat timeout)');
   assert.equal(stepWait(next, at(20), { queue: 'gpu' })!.text, 'attempt 2 waits for a worker on queue gpu since 2026-01-01T12:00:05Z (15s ago) (attempt 1: activity Heartbeat timeout)');
 });
+
+test('status text: the waiting line shows even when no worker answers the progress query', async () => {
+  const { formatRunView } = await import('../../cli/format/run-view.ts');
+  const wait = stepWait(started, at(40), { heartbeatMs: 120_000 })!;
+  const text = formatRunView({ id: 'r1', execution: 'RUNNING', startTime: t0, waits: [wait] });
+  assert.match(text, /no worker answered the progress query/);
+  assert.match(text, /\n {2}grpo {2}waiting: attempt 1: last heartbeat 30s ago \(its worker may have died\)/);
+});
