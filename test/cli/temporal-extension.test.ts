@@ -55,3 +55,11 @@ test('the extensions take start\'s options and the connection flags', () => {
   for (const flag of ['--pipeline', '--set', '--params', '--no-cache', '--address', '--namespace', '--profile']) assert.ok(longs(w).includes(flag), flag);
   assert.match(w.helpInformation(), /Usage: temporal workflow pipeline \[options\]/);
 });
+
+test('run takes FILE or --pipeline FILE, not two different ones', async () => {
+  const parse = (args: string[]) => buildPipelineExtension().parseAsync(args, { from: 'user' });
+  await assert.rejects(parse(['run']), /^UserError: no pipeline given: pass FILE or --pipeline FILE$/);
+  await assert.rejects(parse(['run', 'a.yaml', '--pipeline', 'b.yaml']), /^UserError: two pipelines given: a\.yaml and --pipeline b\.yaml; give one$/);
+  // Either form reaches the compiler, which names the missing file.
+  await assert.rejects(parse(['run', '--pipeline', 'no-such.yaml']), /no-such\.yaml: file not found/);
+});
