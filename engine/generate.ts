@@ -5,7 +5,7 @@
  * row; without it the whole sequence is recomputed (used to check the cache).
  */
 import * as tf from './tf.ts';
-import { Rng } from '../common/rng.ts';
+import { Rng, seedFromString } from '../common/rng.ts';
 import { createCache, disposeCache, type CausalLM } from './model.ts';
 import { sampleWithLogProb, type SamplingOptions } from './sampling.ts';
 
@@ -34,6 +34,15 @@ export interface GenerateResult {
   finishReasons: FinishReason[];
 }
 
+/**
+ * The seed of row `row`'s own random stream in a batch generated with `seed`:
+ * `new Rng(rowSeed(seed, row))` is `new Rng(seed).fork(\`row ${row}\`)`. The server gives
+ * choice k of a request the stream of row k, so a request samples what `generate` would.
+ */
+export function rowSeed(seed: number, row: number): number {
+  return (new Rng(seed).nextU32() ^ seedFromString(`row ${row}`)) >>> 0;
+}
+
 export function generate(model: CausalLM, prompts: number[][], opts: GenerateOptions): GenerateResult {
   const B = prompts.length;
   if (B === 0) return { tokens: [], logprobs: [], finishReasons: [] };
@@ -46,7 +55,7 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   const pad = opts.padTokenId ?? 0;
   const useCache = opts.useCache ?? true;
   const stopIds = new Set(opts.stopTokenIds ?? []);
-  const rngs = prompts.map((_, i) => new Rng(opts.seed ?? 0).fork(`row ${i}`));
+  const rngs = prompts.map((_, i) => new Rng(rowSeed(opts.seed ?? 0, i)));
 
   // Left-padded batch: mask[b][s] = 1 for real tokens.
   const L = Math.max(...prompts.map((p) => p.length));

@@ -1,4 +1,4 @@
-/** Picking the next token from one row of logits: greedy, or temperature / top-k / top-p sampling. */
+/** Picking the next token from one row of logits: greedy, or temperature / top-k / top-p / min-p sampling. */
 import type { Rng } from '../common/rng.ts';
 
 export interface SamplingOptions {
@@ -8,6 +8,12 @@ export interface SamplingOptions {
   topK?: number;
   /** Keep the smallest set of most likely tokens whose probability reaches p (1 = all). */
   topP?: number;
+  /**
+   * Keep only the tokens at least this fraction as likely as the most likely one, after the
+   * temperature (0 = all), as vLLM and SGLang apply min_p. With top-k and top-p, a token must
+   * pass every cut.
+   */
+  minP?: number;
 }
 
 /** log-softmax of one row at one index, in float64. */
@@ -38,7 +44,7 @@ function scratch(n: number): Float64Array {
  */
 export function sampleWithLogProb(logits: Float32Array, opts: SamplingOptions, rng: Rng): { token: number; logprob: number } {
   const V = logits.length;
-  const plain = (opts.temperature ?? 1) === 1 && !(opts.topK && opts.topK > 0 && opts.topK < V) && (opts.topP ?? 1) >= 1;
+  const plain = (opts.temperature ?? 1) === 1 && !(opts.topK && opts.topK > 0 && opts.topK < V) && (opts.topP ?? 1) >= 1 && !((opts.minP ?? 0) > 0);
   if (!plain) {
     const token = sampleToken(logits, opts, rng);
     return { token, logprob: logProbOf(logits, token) };
@@ -65,9 +71,10 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
   const V = logits.length;
   const topK = opts.topK && opts.topK > 0 ? Math.min(opts.topK, V) : V;
   const topP = opts.topP ?? 1;
+  const minP = opts.minP ?? 0;
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
-  if (topK === V && topP >= 1) {
+  if (topK === V && topP >= 1 && !(minP > 0)) {
     // Plain sampling: one pass of exponentials, then walk to the drawn mass.
     const w = scratch(V);
     let sum = 0;
@@ -79,7 +86,8 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
     }
     return argmax(logits);
   }
-  // Candidates from most to least likely (ties by lower id), cut by top-k then top-p.
+  // Candidates from most to least likely (ties by lower id), cut by top-k, then top-p, then
+  // min-p (each keeps a prefix of the list, so their order does not matter).
   const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK);
   const probs = order.map((i) => Math.exp((logits[i] - max) / temperature));
   const total = probs.reduce((a, b) => a + b, 0);
@@ -88,6 +96,8 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
     cum += probs[j] / total;
     if (cum >= topP) { keep = j + 1; break; }
   }
+  // probs[0] is the most likely token's weight: the min-p threshold is relative to it.
+  if (minP > 0) while (keep > 1 && probs[keep - 1] < minP * probs[0]) keep--;
   let mass = 0;
   for (let j = 0; j < keep; j++) mass += probs[j];
   let u = rng.next() * mass;
