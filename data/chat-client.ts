@@ -1,5 +1,6 @@
 /**
- * A client for any OpenAI-compatible chat completions server (OpenAI, SGLang, vLLM...):
+ * A client for any OpenAI-compatible chat completions server (OpenAI, SGLang, vLLM...), and
+ * its text completions (`complete`):
  * bounded concurrency, retries with exponential backoff and jitter on 429, 5xx, timeouts
  * and network errors (a Retry-After header wins over the backoff), a per-request timeout,
  * and token-usage accounting.
@@ -142,12 +143,24 @@ export class ChatClient {
 
   /** One chat completion, retried as configured. */
   async chat(messages: ChatMessage[], opts: ChatOptions = {}): Promise<ChatReply> {
+    return this.retried(() => this.once({ messages }, opts), opts);
+  }
+
+  /**
+   * One text completion (`/completions`: the prompt as given, e.g. already rendered through
+   * the model's chat template), retried as configured.
+   */
+  async complete(prompt: string, opts: ChatOptions = {}): Promise<ChatReply> {
+    return this.retried(() => this.once({ prompt }, opts), opts);
+  }
+
+  private async retried(ask: () => Promise<ChatReply>, opts: ChatOptions): Promise<ChatReply> {
     await this.acquire();
     try {
       for (let attempt = 0; ; attempt++) {
         opts.signal?.throwIfAborted();
         try {
-          return await this.once(messages, opts);
+          return await ask();
         } catch (err) {
           const e = toChatError(err, this.config.timeoutMs);
           if (opts.signal?.aborted) throw opts.signal.reason ?? e;
@@ -190,10 +203,11 @@ export class ChatClient {
     return cap / 2 + this.rng.next() * (cap / 2);
   }
 
-  private async once(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply> {
+  private async once(input: { messages: ChatMessage[] } | { prompt: string }, opts: ChatOptions): Promise<ChatReply> {
+    const chat = 'messages' in input;
     const body: Record<string, unknown> = {
       model: this.config.model,
-      messages,
+      ...input,
       max_tokens: opts.maxTokens ?? this.config.maxTokens,
     };
     const temperature = opts.temperature ?? this.config.temperature;
@@ -201,15 +215,17 @@ export class ChatClient {
     if (opts.topP !== undefined) body.top_p = opts.topP;
     if (opts.seed !== undefined) body.seed = opts.seed;
     if (opts.topLogprobs !== undefined) {
-      body.logprobs = true;
-      body.top_logprobs = opts.topLogprobs;
+      if (chat) {
+        body.logprobs = true;
+        body.top_logprobs = opts.topLogprobs;
+      } else body.logprobs = opts.topLogprobs;
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.config.apiKey) headers.authorization = `Bearer ${this.config.apiKey}`;
     const timeout = AbortSignal.timeout(this.config.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     this.usage.requests++;
-    const res = await fetch(`${this.config.baseUrl}/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body), signal });
+    const res = await fetch(`${this.config.baseUrl}/${chat ? 'chat/completions' : 'completions'}`, { method: 'POST', headers, body: JSON.stringify(body), signal });
     const raw = await res.text();
     if (!res.ok) {
       const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
@@ -225,13 +241,14 @@ export class ChatClient {
       throw new ChatError(`${this.config.baseUrl}: the server answered with invalid JSON: ${raw.slice(0, 200)}`, res.status, true);
     }
     const choice = json.choices?.[0];
-    if (!choice || typeof choice.message?.content !== 'string') {
-      throw new ChatError(`${this.config.baseUrl}: the reply has no choices[0].message.content: ${raw.slice(0, 200)}`, res.status, true);
+    const text = chat ? choice?.message?.content : choice?.text;
+    if (!choice || typeof text !== 'string') {
+      throw new ChatError(`${this.config.baseUrl}: the reply has no choices[0].${chat ? 'message.content' : 'text'}: ${raw.slice(0, 200)}`, res.status, true);
     }
     const usage = { promptTokens: json.usage?.prompt_tokens ?? 0, completionTokens: json.usage?.completion_tokens ?? 0 };
     this.usage.promptTokens += usage.promptTokens;
     this.usage.completionTokens += usage.completionTokens;
-    return { text: choice.message.content, finishReason: choice.finish_reason, logprobs: choice.logprobs?.content ?? undefined, usage };
+    return { text, finishReason: choice.finish_reason, logprobs: (chat ? choice.logprobs?.content : undefined) ?? undefined, usage };
   }
 
   private async acquire(): Promise<void> {
@@ -250,7 +267,7 @@ export class ChatClient {
 }
 
 interface OpenAiResponse {
-  choices?: { message?: { content?: string }; finish_reason?: string; logprobs?: { content?: TokenLogprob[] | null } | null }[];
+  choices?: { message?: { content?: string }; text?: string; finish_reason?: string; logprobs?: { content?: TokenLogprob[] | null } | null }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 

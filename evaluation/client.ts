@@ -1,10 +1,16 @@
 /**
- * The evaluation client: asks every MCQ of an evaluation file through any
- * OpenAI-compatible /v1/chat/completions endpoint (SGLang, vLLM, OpenAI, or the
- * built-in server), scores the answers, and writes
+ * The evaluation client: asks every MCQ of an evaluation file through any OpenAI-compatible
+ * server (SGLang, vLLM, OpenAI, or the built-in server), scores the answers, and writes
  *   results.jsonl  every item: source, id, prompt, output, extracted letters, gold, correct
  *   report.json    accuracy per source and their average, counts, timing, tokens/s
- * Items already in results.jsonl are not asked again (resume).
+ * Items already in results.jsonl are not asked again (resume); rows scored by another scorer
+ * are scored again from their output.
+ *
+ * As HuatuoGPT-o1 asks (its evaluation/eval.py), by default: POST /v1/completions with the
+ * prompt rendered through the model's chat template (`tokenizer`: the model's folder), temperature
+ * 0.5, top-p 0.9, at most 2000 new tokens, the output post-processed (`</s>` removed, one leading
+ * space removed) and scored by the `huatuo` scorer. `api: 'chat'` sends /v1/chat/completions
+ * instead and lets the server apply its template. Each item is its own request, with its own seed.
  *
  * An item whose request the server refuses (its prompt does not fit the model's context, or
  * another 4xx about that request) is recorded as that item's failure and the run goes on;
@@ -14,14 +20,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChatClient, ChatError, type ChatClientConfig, type ChatMessage, type ChatReply } from '../data/chat-client.ts';
+import { ChatClient, ChatError, type ChatClientConfig, type ChatReply } from '../data/chat-client.ts';
 import { loadEvalFile } from '../data/loaders.ts';
 import type { McqItem } from '../data/formats.ts';
 import { seedFromString } from '../common/rng.ts';
 import { writeJsonAtomic } from '../common/fs.ts';
-import { mcqMessages } from './prompts.ts';
-import { scoreResponse, summarize, type AccuracySummary, type Policy } from './scorer.ts';
-import { appendResult, readResults, type ItemError, type ResultRow } from './results.ts';
+import { UserError } from '../jobs/context.ts';
+import { mcqPrompt, PlainChatTemplate, postprocessOutput } from './prompts.ts';
+import { DEFAULT_SCORER, SCORERS, scoreResponse, summarize, type AccuracySummary, type Policy, type ScorerName } from './scorer.ts';
+import { appendResult, readResults, rewriteResults, type ItemError, type ResultRow } from './results.ts';
 
 export interface EvalOptions {
   /** Evaluation file (source name → MCQ items). */
@@ -35,6 +42,12 @@ export interface EvalOptions {
   /** Folder for results.jsonl and report.json. */
   outDir: string;
   strict?: boolean;
+  /** `completions` (default): /v1/completions with the prompt rendered through the chat template; `chat`: /v1/chat/completions. */
+  api?: EvalApi;
+  /** The model's folder (tokenizer_config.json or chat_template.jinja): its chat template, for the completions API. */
+  tokenizer?: string;
+  /** The scorer (default huatuo). */
+  scorer?: ScorerName;
   temperature?: number;
   topP?: number;
   maxTokens?: number;
@@ -42,6 +55,7 @@ export interface EvalOptions {
   seed?: number;
   concurrency?: number;
   limitPerSource?: number;
+  /** The headline policy (default: the scorer's, max for huatuo, last for rules). */
   policy?: Policy;
   /** Retry and backoff knobs of the HTTP client (see data/chat-client.ts). */
   http?: Pick<ChatClientConfig, 'maxRetries' | 'initialBackoffMs' | 'maxBackoffMs' | 'timeoutMs'>;
@@ -54,6 +68,8 @@ export interface EvalReport {
   base_url: string;
   data: string;
   prompt: 'default' | 'strict';
+  api: EvalApi;
+  scorer: ScorerName;
   sampling: { temperature: number; top_p: number; max_tokens: number; seed: number };
   accuracy: AccuracySummary;
   /**
@@ -61,10 +77,19 @@ export interface EvalReport {
    * prompt_too_long: of those, prompts longer than the model's context; no_answer: answered
    * items from which no letter could be extracted.
    */
-  counts: { items: number; resumed: number; asked: number; failed: number; prompt_too_long: number; retries: number; no_answer: number };
+  counts: {
+    items: number; resumed: number; asked: number; failed: number; prompt_too_long: number; retries: number; no_answer: number;
+    /** Answered items whose output was empty after post-processing (left out of the accuracies by the huatuo scorer). */
+    empty_output: number;
+    /** Resumed rows scored again because another scorer had scored them. */
+    rescored: number;
+  };
   timing: { started_at: string; finished_at: string; wall_s: number };
   tokens: { prompt: number; completion: number; completion_per_s: number };
 }
+
+export type EvalApi = 'completions' | 'chat';
+export const EVAL_APIS: readonly EvalApi[] = ['completions', 'chat'];
 
 export const RESULTS_FILE = 'results.jsonl';
 export const REPORT_FILE = 'report.json';
@@ -89,17 +114,41 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const strict = opts.strict ?? false;
   const temperature = opts.temperature ?? 0.5;
   const topP = opts.topP ?? 0.9;
-  const maxTokens = opts.maxTokens ?? 2048;
+  const maxTokens = opts.maxTokens ?? 2000;
   const seed = opts.seed ?? 0;
-  const policy = opts.policy ?? 'last';
+  const api = opts.api ?? 'completions';
+  const scorer = SCORERS[opts.scorer ?? DEFAULT_SCORER];
+  const policy = opts.policy ?? scorer.policy;
+  const items = evalItems(opts.data, opts.limitPerSource);
+  const template = api === 'completions' ? await loadChatTemplate(opts.tokenizer) : undefined;
   mkdirSync(opts.outDir, { recursive: true });
   const resultsFile = join(opts.outDir, RESULTS_FILE);
 
-  const items = evalItems(opts.data, opts.limitPerSource);
-  const prompts = new Map(items.map((e) => [e.id, mcqMessages(e.item, strict)[0].content]));
-  // A row counts as done only if it was asked with the same prompt (same data and variant).
+  // What is sent: the prompt itself (chat), or rendered through the chat template (completions).
+  const prompts = new Map(items.map((e) => {
+    const prompt = mcqPrompt(e.item, strict);
+    return [e.id, template ? template.render(prompt) : prompt];
+  }));
+  const byId = new Map(items.map((e) => [e.id, e]));
+  // A row counts as done only if it was asked with the same prompt (same data, variant and template).
   const done = new Map<string, ResultRow>();
-  for (const row of readResults(resultsFile)) if (prompts.get(row.id) === row.prompt) done.set(row.id, row);
+  let rescored = 0;
+  const kept: ResultRow[] = [];
+  for (const row of readResults(resultsFile)) {
+    kept.push(row);
+    if (prompts.get(row.id) !== row.prompt) continue;
+    if (!row.error && (row.scorer ?? 'rules') !== scorer.name) {
+      // Scored by another scorer: scored again from the output, and the file rewritten below.
+      const s = scoreResponse(row.output, byId.get(row.id)!.item, scorer);
+      Object.assign(row, {
+        first: s.first, last: s.last, rule: s.rule, gold: s.gold, correct_first: s.correct_first, correct_last: s.correct_last,
+        correct: policy === 'first' ? s.correct_first : s.correct_last, scorer: scorer.name,
+      });
+      rescored++;
+    }
+    done.set(row.id, row);
+  }
+  if (rescored > 0) rewriteResults(resultsFile, kept);
   const resumed = done.size;
   const todo = items.filter((e) => !done.has(e.id));
 
@@ -124,10 +173,13 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
 
   await Promise.all(todo.map(async (e) => {
     const itemSeed = seedFromString(`${seed}:${e.id}`);
-    const base = { source: e.source, id: e.id, index: e.index, prompt: prompts.get(e.id)!, seed: itemSeed };
+    const prompt = prompts.get(e.id)!;
+    const base = { source: e.source, id: e.id, index: e.index, prompt, seed: itemSeed, scorer: scorer.name };
     let row: ResultRow;
     try {
-      const reply = await askFitting(client, mcqMessages(e.item, strict), { temperature, topP, maxTokens, seed: itemSeed, signal });
+      const sampling = { temperature, topP, seed: itemSeed, signal };
+      const reply = await askFitting(maxTokens, (cap) =>
+        api === 'chat' ? client.chat([{ role: 'user', content: prompt }], { ...sampling, maxTokens: cap }) : client.complete(prompt, { ...sampling, maxTokens: cap }));
       if ('error' in reply) {
         row = {
           ...base, output: '', first: null, last: null, rule: null, gold: e.item.answer_idx.trim().toUpperCase(),
@@ -136,9 +188,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
           ...(reply.contextLength !== undefined ? { context_length: reply.contextLength } : {}),
         };
       } else {
-        const s = scoreResponse(reply.text, e.item);
+        const output = postprocessOutput(reply.text);
+        const s = scoreResponse(output, e.item, scorer);
         row = {
-          ...base, output: reply.text,
+          ...base, output,
           first: s.first, last: s.last, rule: s.rule, gold: s.gold,
           correct_first: s.correct_first, correct_last: s.correct_last,
           correct: policy === 'first' ? s.correct_first : s.correct_last,
@@ -179,12 +232,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     base_url: opts.baseUrl,
     data: opts.data,
     prompt: strict ? 'strict' : 'default',
+    api,
+    scorer: scorer.name,
     sampling: { temperature, top_p: topP, max_tokens: maxTokens, seed },
-    accuracy: summarize(rows, policy),
+    accuracy: summarize(rows, policy, { dropEmpty: scorer.dropsEmpty, scorer: scorer.name }),
     counts: {
       items: rows.length, resumed, asked: todo.length,
       failed: rows.filter((r) => r.error).length, prompt_too_long: rows.filter((r) => r.error === 'prompt_too_long').length,
       retries: client.usage.retries, no_answer: rows.filter((r) => !r.error && r.last === null).length,
+      empty_output: rows.filter((r) => !r.error && r.output === '').length, rescored,
     },
     timing: { started_at: started.toISOString(), finished_at: new Date().toISOString(), wall_s: round(wall) },
     tokens: { prompt: promptTokens, completion: completionTokens, completion_per_s: wall > 0 ? round(completionTokens / wall) : 0 },
@@ -215,15 +271,11 @@ export interface ItemFailure {
  * end with finish reason "length"); a refusal about the request itself becomes an
  * ItemFailure; anything else is thrown.
  */
-async function askFitting(
-  client: ChatClient,
-  messages: ChatMessage[],
-  opts: { temperature: number; topP: number; maxTokens: number; seed: number; signal: AbortSignal },
-): Promise<ChatReply | ItemFailure> {
-  let maxTokens = opts.maxTokens;
+async function askFitting(asked: number, ask: (maxTokens: number) => Promise<ChatReply>): Promise<ChatReply | ItemFailure> {
+  let maxTokens = asked;
   for (let refit = 0; ; refit++) {
     try {
-      return await client.chat(messages, { ...opts, maxTokens });
+      return await ask(maxTokens);
     } catch (err) {
       const refusal = itemRefusal(err);
       if (!refusal) throw err;
@@ -279,6 +331,34 @@ function itemRefusal(err: unknown): Omit<ItemFailure, 'error'> | undefined {
   }
   const aboutPrompt = err.status === 413 || (typeof param === 'string' && PROMPT_FIELDS.test(param)) || /context length|too long|too many tokens/i.test(message);
   return aboutPrompt ? { message } : undefined;
+}
+
+/**
+ * The model's chat template from its folder, compiled as HuatuoGPT-o1 compiles it; the
+ * completions API cannot do without one.
+ */
+async function loadChatTemplate(dir: string | undefined): Promise<PlainChatTemplate> {
+  if (!dir) {
+    throw new UserError('the completions API (the default) sends the prompt rendered through the model\'s chat template: give the served model\'s folder ' +
+      '(--tokenizer DIR; in a pipeline with.server.tokenizer), or use the chat API, where the server applies its template (--api chat; api: chat)');
+  }
+  const { Tokenizer } = await import('../engine/tokenizer.ts');
+  let tok: InstanceType<typeof Tokenizer>;
+  try {
+    tok = Tokenizer.load(dir);
+  } catch (err) {
+    throw new UserError(`${dir}: cannot read the tokenizer for its chat template: ${(err as Error).message}`);
+  }
+  if (tok.chatTemplate === null) {
+    throw new UserError(`${dir}: the tokenizer has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja): add one, or use the chat API`);
+  }
+  const bos = tok.config.bos_token;
+  const bosText = typeof bos === 'string' ? bos : bos && typeof bos === 'object' && typeof (bos as { content?: unknown }).content === 'string' ? (bos as { content: string }).content : null;
+  try {
+    return new PlainChatTemplate(tok.chatTemplate, bosText);
+  } catch (err) {
+    throw new UserError(`${dir}: the chat template does not parse: ${(err as Error).message}`);
+  }
 }
 
 function round(x: number): number {

@@ -14,7 +14,9 @@ export interface ResultRow {
   /** `${source}/${index}`: the item's place in the evaluation file. */
   id: string;
   index: number;
+  /** What was sent: the prompt, rendered through the chat template for the completions API. */
   prompt: string;
+  /** The output post-processed (`</s>` and one leading space removed). */
   output: string;
   first: string | null;
   last: string | null;
@@ -22,8 +24,10 @@ export interface ResultRow {
   gold: string;
   correct_first: boolean;
   correct_last: boolean;
-  /** Under the report's policy. */
+  /** Under the report's policy (max: the last answer's; the better policy is chosen per source). */
   correct: boolean;
+  /** The scorer that extracted first and last (absent in rows written before scorers had names: rules). */
+  scorer?: string;
   finish_reason?: string;
   /**
    * Prompt tokens as the server counted them. For a failed item, as its error message said
@@ -76,6 +80,11 @@ export function readResults(file: string): ResultRow[] {
   }
   if (torn || (text.length > 0 && !text.endsWith('\n'))) writeFileAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
   return rows;
+}
+
+/** Replaces the file's rows (atomically), e.g. after scoring them again. */
+export function rewriteResults(file: string, rows: ResultRow[]): void {
+  writeFileAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
 export function appendResult(file: string, row: ResultRow): void {

@@ -28,7 +28,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
 
   let server: RunningServer | undefined;
   let closeBackend: (() => unknown) | undefined;
-  let target: { baseUrl: string; model: string; apiKeyEnv?: string };
+  let target: { baseUrl: string; model: string; apiKeyEnv?: string; tokenizer?: string };
   if (p.model) {
     if (!existsSync(join(p.model, 'config.json'))) {
       throw new UserError(`${p.model}: not a model folder (no config.json)`, { where: p.model, hint: 'with.model must be a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
@@ -39,9 +39,9 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     closeBackend = () => backend.close();
     server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });
     ctx.log(`serving ${p.model} at ${server.url} (max batch ${server.scheduler.maxBatch})`);
-    target = { baseUrl: `${server.url}/v1`, model: backend.name };
+    target = { baseUrl: `${server.url}/v1`, model: backend.name, tokenizer: p.model };
   } else {
-    target = { baseUrl: p.server!.base_url, model: p.server!.model, apiKeyEnv: p.server!.api_key_env };
+    target = { baseUrl: p.server!.base_url, model: p.server!.model, apiKeyEnv: p.server!.api_key_env, tokenizer: p.server!.tokenizer };
   }
 
   try {
@@ -51,6 +51,8 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
       ...target,
       outDir: ctx.outDir,
       strict: p.prompt === 'strict',
+      api: p.api,
+      scorer: p.scorer,
       temperature: p.temperature,
       topP: p.top_p,
       maxTokens: p.max_new_tokens,

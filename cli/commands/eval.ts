@@ -22,7 +22,10 @@ export interface EvalArgs {
   maxTokens: number;
   concurrency: number;
   seed: number;
-  policy: 'last' | 'first';
+  policy?: 'max' | 'last' | 'first';
+  scorer?: 'huatuo' | 'rules';
+  api?: 'completions' | 'chat';
+  tokenizer?: string;
   history?: string[];
   retries?: number;
 }
@@ -82,6 +85,7 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
     let last = 0;
     const report = await runEval({
       data: args.data, baseUrl, model, outDir: args.out, strict: args.strict,
+      scorer: args.scorer, api: args.api, tokenizer: args.tokenizer ?? args.model,
       // --api-key, else the variable --api-key-env names, else DOCTOR_AGENT_API_KEY (as `serve` reads it).
       apiKey: args.apiKey ?? (args.apiKeyEnv ? undefined : process.env[API_KEY_ENV] || undefined), apiKeyEnv: args.apiKeyEnv,
       temperature: args.temperature, topP: args.topP, maxTokens: args.maxTokens, seed: args.seed,
@@ -97,6 +101,9 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
       // The server is down or refuses every request: the user's to fix, not a bug.
       throw err instanceof EvalRunError ? new UserError(err.message) : err;
     });
+    if (report.accuracy.dropped_empty > 0) {
+      log(`${report.accuracy.dropped_empty} item(s) with an empty output left out of the accuracies (the ${report.scorer} scorer drops them, as HuatuoGPT-o1 does)`);
+    }
     if (report.counts.failed > 0) {
       log(`${report.counts.failed} item(s) failed (${report.counts.prompt_too_long} with a prompt longer than the model's context): ` +
         `counted as not answered; their rows in ${join(args.out, 'results.jsonl')} have "error"`);
@@ -135,24 +142,31 @@ export function registerEval(program: Command): void {
     .option('--api-key <key>', `the server's API key, sent as a Bearer token (default: $${API_KEY_ENV})`)
     .option('--api-key-env <var>', 'environment variable holding the API key, if the server needs one')
     .option('--out <dir>', 'output folder (results.jsonl, report.json, report.html); rerunning resumes', 'eval-out')
-    .option('--strict', 'ask the model to end with "The answer is X."', false)
+    .option('--strict', 'HuatuoGPT-o1\'s strict prompt: end the response with "The answer is A."', false)
+    .option('--scorer <name>', 'huatuo: HuatuoGPT-o1\'s scorer exactly (empty outputs dropped, per-source max of first and last); rules: stricter rules', 'huatuo')
+    .option('--api <api>', 'completions: /v1/completions with the prompt rendered through the model\'s chat template (as HuatuoGPT-o1); chat: /v1/chat/completions', 'completions')
+    .option('--tokenizer <dir>', 'the model\'s folder, for its chat template with --api completions (default: --model)')
     .option('--limit <n>', 'only the first N items of each source', intArg(1))
     .option('--temperature <t>', 'sampling temperature', num(0, Infinity), 0.5)
     .option('--top-p <p>', 'nucleus sampling', num(0, 1, true), 0.9)
-    .option('--max-tokens <n>', 'max tokens per answer', intArg(1), 2048)
+    .option('--max-tokens <n>', 'max tokens per answer', intArg(1), 2000)
     .option('--concurrency <n>', 'requests in flight', intArg(1), 32)
     .option('--seed <n>', 'base seed (each item gets its own)', intArg(0), 0)
-    .option('--policy <which>', 'score the "last" or the "first" extracted answer', 'last')
+    .option('--policy <which>', 'headline accuracy: "max" of first and last per source, the "last" or the "first" extracted answer (default: max for huatuo, last for rules)')
     .option('--history <reports...>', 'earlier report.json files, for the accuracy-over-time chart')
     .option('--retries <n>', 'retries of a request that fails for the server\'s reasons (unreachable, 429, 5xx) before the run stops', intArg(0))
     .action(async (opts: EvalArgs) => {
-      if (opts.policy !== 'last' && opts.policy !== 'first') throw new UserError(`--policy: expected "last" or "first", got "${opts.policy}"`);
+      if (opts.policy !== undefined && !['max', 'last', 'first'].includes(opts.policy)) throw new UserError(`--policy: expected "max", "last" or "first", got "${opts.policy}"`);
+      if (opts.scorer !== 'huatuo' && opts.scorer !== 'rules') throw new UserError(`--scorer: expected "huatuo" or "rules", got "${opts.scorer}"`);
+      if (opts.api !== 'completions' && opts.api !== 'chat') throw new UserError(`--api: expected "completions" or "chat", got "${opts.api}"`);
       const report = await evaluate(opts, (line) => process.stderr.write(line + '\n'));
       const a = report.accuracy;
       for (const [source, s] of Object.entries(a.sources)) {
         console.log(`${source.padEnd(28)} ${String(s.n).padStart(5)}  ${pct(s.accuracy)}${s.failed ? `   (${s.failed} failed, ${s.prompt_too_long} prompt too long)` : ''}`);
       }
-      console.log(`${'average'.padEnd(28)} ${String(a.n).padStart(5)}  ${pct(a.average)}   (${a.policy} answer; first answer: ${pct(a.average_first)})`);
+      const policyNote = a.policy === 'max' ? `better of first and last per source; first: ${pct(a.average_first)}, last: ${pct(a.average_last)}`
+        : `${a.policy} answer; ${a.policy === 'last' ? 'first' : 'last'} answer: ${pct(a.policy === 'last' ? a.average_first : a.average_last)}`;
+      console.log(`${'average'.padEnd(28)} ${String(a.n).padStart(5)}  ${pct(a.average)}   (${report.scorer} scorer, ${policyNote})`);
       console.log(`wrote ${join(opts.out, 'results.jsonl')}, report.json and report.html`);
     });
 }

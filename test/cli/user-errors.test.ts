@@ -92,7 +92,7 @@ test('eval: bad arguments, files and an unreachable server', async () => {
   await refuses(['eval', '--data', notJson, '--base-url', url, '--model-name', 'm'], /broken\.json(:\d+:\d+)?: invalid JSON .*\n {2}a \.json file must hold one JSON value/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--out', SAMPLE], /eval-format-sample\.json: exists and is not a folder \(--out\)/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--history', SAMPLE], /--history: .*eval-format-sample\.json: not an evaluation report/);
-  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--policy', 'middle'], /--policy: expected "last" or "first", got "middle"/);
+  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--policy', 'middle'], /--policy: expected "max", "last" or "first", got "middle"/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--limit', 'two'], /option '--limit <n>' argument 'two' is invalid/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--top-p', '0'], /option '--top-p <p>' argument '0' is invalid\. expected a number > 0 and <= 1, got "0"/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--temperature', '-1'], /option '--temperature <t>' argument '-1' is invalid\. expected a number >= 0, got "-1"/);

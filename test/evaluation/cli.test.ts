@@ -34,8 +34,14 @@ test('serve a checkpoint, evaluate it from another process, stop it with SIGTERM
     assert.equal(info.data[0].id, 'tiny');
     const out = join(mkdtempSync(join(tmpdir(), 'eval-cli-')), 'out');
     const { stdout } = await promisify(execFile)(process.execPath, [
-      BIN, 'eval', '--data', SAMPLE, '--base-url', `${url}/v1`, '--model-name', 'tiny', '--limit', '1', '--max-tokens', '4', '--out', out,
+      BIN, 'eval', '--data', SAMPLE, '--base-url', `${url}/v1`, '--model-name', 'tiny', '--tokenizer', model, '--limit', '1', '--max-tokens', '4', '--out', out,
     ], { cwd: ROOT });
+    // The default request: /v1/completions with the prompt rendered through the model's chat template.
+    const first = JSON.parse(readFileSync(join(out, 'results.jsonl'), 'utf8').split('\n')[0]);
+    assert.ok(first.prompt.startsWith('<|im_start|>user\nPlease answer the following multiple-choice question:\n'), first.prompt);
+    assert.ok(first.prompt.endsWith('<|im_end|>\n<|im_start|>assistant\n'), first.prompt);
+    assert.equal(first.scorer, 'huatuo');
+    assert.ok(first.prompt_tokens > 0);
     assert.match(stdout, /^MedMCQA_validation +1 +\d+\.\d%$/m);
     assert.match(stdout, /^average +5 +\d+\.\d%/m);
     assert.equal(readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').length, 5);

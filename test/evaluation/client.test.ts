@@ -42,7 +42,7 @@ test('the eval-format sample is evaluated end to end through the built-in server
   closers.push(() => server.close(1000));
   const out = tmp();
   const progress: number[] = [];
-  const report = await runEval({ data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: out, concurrency: 8, onProgress: (d) => progress.push(d) });
+  const report = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: out, concurrency: 8, onProgress: (d) => progress.push(d) });
 
   // Expected accuracy computed from the file itself, independently of the client.
   const raw = readJsonFile<Record<string, { options: Record<string, string>; answer_idx: string }[]>>(SAMPLE);
@@ -115,7 +115,7 @@ test('429 and 500 are retried with backoff, then the answers count', async () =>
   const s = await scriptedServer((_b, attempt) =>
     attempt === 1 ? [429, { error: 'slow down' }, { 'retry-after': '0' }] : attempt === 2 ? [500, { error: 'oops' }] : [200, ok('The answer is A.')]);
   const out = tmp();
-  const report = await runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast });
+  const report = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast });
   assert.equal(report.counts.items, 10);
   assert.equal(report.counts.retries, 20);
   assert.equal(s.requests(), 30);
@@ -129,7 +129,7 @@ test('requests that keep failing fail the run, keeping the answers already writt
   const s = await scriptedServer((body) => (body.messages[0].content.includes('A large gene') ? [503, { error: 'down' }] : [200, ok('B')]));
   const out = tmp();
   await assert.rejects(
-    runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, concurrency: 1, http: { ...fast, maxRetries: 1 } }),
+    runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, concurrency: 1, http: { ...fast, maxRetries: 1 } }),
     (err: Error) => {
       assert.equal(err.name, 'EvalRunError');
       assert.match(err.message, /^evaluation stopped: the server at http:\/\/127\.0\.0\.1:\d+\/v1 kept failing after 1 retries \(HTTP 503.*1 of 5 item\(s\) have no result yet; .*run again to ask only the missing ones$/s);
@@ -146,13 +146,13 @@ test('requests that keep failing fail the run, keeping the answers already writt
 test('resume: items in the results file are not asked again; a torn last line is repaired', async () => {
   const s = await scriptedServer(() => [200, ok('The answer is C.')]);
   const out = tmp();
-  await runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast });
+  await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast });
   assert.equal(s.requests(), 10);
   const file = join(out, 'results.jsonl');
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   // Keep four rows and half of a fifth, as if the process died while writing it.
   writeFileSync(file, lines.slice(0, 4).join('\n') + '\n' + lines[4].slice(0, 25));
-  const again = await runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast });
+  const again = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast });
   assert.equal(s.requests(), 16);
   assert.equal(again.counts.resumed, 4);
   assert.equal(again.counts.asked, 6);
@@ -160,12 +160,12 @@ test('resume: items in the results file are not asked again; a torn last line is
   assert.equal(rows.length, 10);
   assert.equal(new Set(rows.map((r) => r.id)).size, 10);
   // The strict prompt is a different question: every item is asked again.
-  const strict = await runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, strict: true, http: fast });
+  const strict = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, strict: true, http: fast });
   assert.equal(strict.counts.resumed, 0);
   assert.equal(s.requests(), 26);
   // Damage before the last line is not silently dropped.
   writeFileSync(file, 'garbage\n' + readFileSync(file, 'utf8'));
-  await assert.rejects(runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast }), /results\.jsonl:1: not a result row/);
+  await assert.rejects(runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 2, http: fast }), /results\.jsonl:1: not a result row/);
 });
 
 test('limit per source keeps the first items of each source, in file order', () => {
@@ -178,6 +178,6 @@ test('a bad item in the evaluation file is reported with its source and index, b
   const dir = tmp();
   const file = join(dir, 'eval.json');
   writeFileSync(file, JSON.stringify({ S: [{ question: 'q', options: { A: 'x', B: 'y' }, answer_idx: 'A', answer: 'x' }, { question: 'q2', options: { A: 'x', B: 'y' }, answer_idx: 'C', answer: '?' }] }));
-  await assert.rejects(runEval({ data: file, baseUrl: 'http://127.0.0.1:9/v1', model: 'm', outDir: join(dir, 'out') }), /\["S"\]\[1\]: field "answer_idx": "C" is not one of the option letters/);
+  await assert.rejects(runEval({ api: 'chat', scorer: 'rules', data: file, baseUrl: 'http://127.0.0.1:9/v1', model: 'm', outDir: join(dir, 'out') }), /\["S"\]\[1\]: field "answer_idx": "C" is not one of the option letters/);
   assert.ok(!existsSync(join(dir, 'out', 'results.jsonl')));
 });

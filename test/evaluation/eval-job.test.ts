@@ -35,7 +35,7 @@ test('against a running server: progress per item, metrics, outputs; a rerun res
   const server = await startServer({ backend });
   closers.push(() => server.close(1000));
   const out = outDir();
-  const params = { server: { base_url: `${server.url}/v1`, model: 'scripted' }, data: SAMPLE, limit_per_source: 3, concurrency: 4, seed: 1 };
+  const params = { server: { base_url: `${server.url}/v1`, model: 'scripted' }, api: 'chat', data: SAMPLE, limit_per_source: 3, concurrency: 4, seed: 1 };
   const { code, messages } = await runJob(params, out);
   assert.equal(code, 0, JSON.stringify(messages.filter((m) => m.type === 'error')));
   const progress = messages.filter((m) => m.type === 'progress');

@@ -44,7 +44,7 @@ test('prompts longer than the context are recorded per item and counted per sour
   closers.push(() => server.close(1000));
   const out = tmp();
   // max_tokens 2048 is more than any prompt leaves of the 700-token context.
-  const report = await runEval({ data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: out, maxTokens: 2048, concurrency: 8 });
+  const report = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: out, maxTokens: 2048, concurrency: 8 });
 
   // What each item should give, from the prompt's length alone.
   const expected = evalItems(SAMPLE).map((e) => {
@@ -111,7 +111,7 @@ test('prompts longer than the context are recorded per item and counted per sour
 
   // A rerun asks nothing again: failures are results too.
   const before = server.scheduler.stats.completed;
-  const again = await runEval({ data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: out, maxTokens: 2048 });
+  const again = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: out, maxTokens: 2048 });
   assert.equal(again.counts.resumed, 30);
   assert.equal(again.counts.failed, tooLong.length);
   assert.equal(server.scheduler.stats.completed, before);
@@ -146,7 +146,7 @@ test('a 400 about one prompt is that item\'s failure; other servers\' context me
     return [200, ok('The answer is B.')];
   });
   const out = tmp();
-  const report = await runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, http: fast });
+  const report = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, http: fast });
   const rows = new Map(readResults(join(out, 'results.jsonl')).map((r) => [r.id, r]));
   assert.equal(rows.get('GPQA_Medical_test/0')!.error, 'rejected');
   assert.equal(rows.get('GPQA_Medical_test/0')!.error_message, 'messages: contains a character the tokenizer refuses');
@@ -164,7 +164,7 @@ test('a 400 about one prompt is that item\'s failure; other servers\' context me
 test('a 400 about the request\'s settings, or a server that cannot be reached, stops the run with a clear message', async () => {
   const s = await scriptedServer(() => [400, { error: { message: 'temperature: expected number <= 2', type: 'invalid_request_error', param: 'temperature', code: 400 } }]);
   const out = tmp();
-  await assert.rejects(runEval({ data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, concurrency: 1, http: fast }), (err: Error) => {
+  await assert.rejects(runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: s.url, model: 'm', outDir: out, limitPerSource: 1, concurrency: 1, http: fast }), (err: Error) => {
     assert.equal(err.name, 'EvalRunError');
     assert.match(err.message, /the server at http:\/\/127\.0\.0\.1:\d+\/v1 refused a request \(HTTP 400: .*temperature: expected number <= 2/);
     assert.match(err.message, /5 of 5 item\(s\) have no result yet/);
@@ -177,7 +177,7 @@ test('a 400 about the request\'s settings, or a server that cannot be reached, s
   await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
   const port = (free.address() as AddressInfo).port;
   await new Promise<void>((r) => free.close(() => r()));
-  await assert.rejects(runEval({ data: SAMPLE, baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm', outDir: tmp(), concurrency: 2, http: fast }), (err: Error) => {
+  await assert.rejects(runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm', outDir: tmp(), concurrency: 2, http: fast }), (err: Error) => {
     assert.equal(err.name, 'EvalRunError');
     assert.match(err.message, new RegExp(`the server at http://127\\.0\\.0\\.1:${port}/v1 kept failing after 2 retries \\(network error: fetch failed \\(ECONNREFUSED\\)\\): check that it is running`));
     assert.match(err.message, /30 of 30 item\(s\) have no result yet; the 0 result\(s\) so far are kept in .*results\.jsonl: run again/);

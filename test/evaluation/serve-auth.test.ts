@@ -36,8 +36,8 @@ test('the evaluation client sends its API key to a keyed server', async () => {
   const backend = scriptedBackend(() => '## Final Response\n\nThe answer is A.');
   const server = await startServer({ backend, apiKey: 'k-123' });
   closers.push(() => server.close(1000));
-  await assert.rejects(runEval({ data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: tmp(), limitPerSource: 1 }), /HTTP 401/);
-  const report = await runEval({ data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', apiKey: 'k-123', outDir: tmp(), limitPerSource: 1 });
+  await assert.rejects(runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', outDir: tmp(), limitPerSource: 1 }), /HTTP 401/);
+  const report = await runEval({ api: 'chat', scorer: 'rules', data: SAMPLE, baseUrl: `${server.url}/v1`, model: 'scripted', apiKey: 'k-123', outDir: tmp(), limitPerSource: 1 });
   assert.equal(report.counts.items, 5);
   assert.equal(report.counts.failed ?? 0, 0);
   assert.equal(server.scheduler.stats.completed, 5);
@@ -66,7 +66,7 @@ test('doctor-agent serve takes its key from DOCTOR_AGENT_API_KEY; eval --base-ur
 
     const args = (out: string): EvalArgs => ({
       data: SAMPLE, baseUrl: `${url}/v1`, modelName: 'tiny', out, strict: false, limit: 1, temperature: 0, topP: 1,
-      maxTokens: 2, concurrency: 4, seed: 0, policy: 'last', retries: 0,
+      maxTokens: 2, concurrency: 4, seed: 0, policy: 'last', retries: 0, api: 'chat',
     });
     const byFlag = tmp();
     const r1 = await evaluate({ ...args(byFlag), apiKey: 'env-key-42' });
