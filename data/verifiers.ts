@@ -5,7 +5,7 @@
  * - rule:  normalised answer match (case, punctuation, articles, whitespace, unicode),
  *          alias groups, option letter ↔ option text when options are given.
  * - llm:   an LLM judge over the chat client, replying True or False.
- * - model: a verifier model's P(True), correct when at least a threshold (0.4 in the recipe),
+ * - model: a verifier model's P(True), correct when strictly above a threshold (0.4 in the recipe),
  *          from a checkpoint folder run by the built-in engine (data/verifier-engine.ts) or
  *          from an OpenAI-compatible server's logprobs.
  */
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { ChatClient, teacherConfig } from './chat-client.ts';
 import { judgePrompt } from './prompts/verify.ts';
 import type { EngineScorer } from './verifier-engine.ts';
+import { HUATUO_REWARD, HUATUO_VERIFIER_THRESHOLD, huatuoFormat, rewardFor } from './reward.ts';
 
 export interface VerifyInput {
   response: string;
@@ -45,14 +46,12 @@ export function extractFinalResponse(text: string): string {
   return (i < 0 ? text : text.slice(i + '## Final Response'.length)).trim();
 }
 
-/** HuatuoGPT-o1's reward: 0 unless both headings appear exactly once; then 1 if correct, 0.1 if not. */
+/**
+ * HuatuoGPT-o1's reward (data/reward.ts): 0 unless `## Final Response\n\n` and `## Thinking`
+ * each appear exactly once; then 1 if correct, 0.1 if not.
+ */
 export function huatuoReward(text: string, correct: boolean): number {
-  if (count(text, '## Thinking') !== 1 || count(text, '## Final Response') !== 1) return 0;
-  return correct ? 1 : 0.1;
-}
-
-function count(text: string, needle: string): number {
-  return text.split(needle).length - 1;
+  return rewardFor(huatuoFormat(text).formatted, correct, HUATUO_REWARD);
 }
 
 // ---------------------------------------------------------------- rule-based
@@ -146,17 +145,21 @@ export class LlmJudgeVerifier implements Verifier {
 
 // ---------------------------------------------------------------- model verifier
 
+/** Correct when P(True) is strictly above the threshold, as HuatuoGPT-o1's reward decides (P = 0.4 is wrong). */
+export function thresholdVerdict(p: number, threshold: number): Verdict {
+  const correct = p > threshold;
+  return { correct, score: p, reason: `P(True) = ${p.toFixed(3)} ${correct ? '>' : '<='} threshold ${threshold}` };
+}
+
 /** Returns P(True) that the response matches the reference, given the judge prompt. */
 export type TrueScorer = (prompt: string) => Promise<number>;
 
 export class ModelVerifier implements Verifier {
   readonly name = 'model';
-  constructor(private readonly scorer: TrueScorer, readonly threshold = 0.4, private readonly onClose?: () => void) {}
+  constructor(private readonly scorer: TrueScorer, readonly threshold = HUATUO_VERIFIER_THRESHOLD, private readonly onClose?: () => void) {}
 
   async verify(input: VerifyInput): Promise<Verdict> {
-    const p = await this.scorer(judgePrompt(input));
-    const correct = p >= this.threshold;
-    return { correct, score: p, reason: `P(True) = ${p.toFixed(3)} ${correct ? '>=' : '<'} threshold ${this.threshold}` };
+    return thresholdVerdict(await this.scorer(judgePrompt(input)), this.threshold);
   }
 
   close(): void {
@@ -222,7 +225,7 @@ export function makeVerifier(config: VerifierConfig, deps: { client?: ChatClient
     case 'llm':
       return new LlmJudgeVerifier(deps.client ?? new ChatClient(judgeConfig(config)));
     case 'model': {
-      const threshold = config.threshold ?? 0.4;
+      const threshold = config.threshold ?? HUATUO_VERIFIER_THRESHOLD;
       if (deps.scorer) return new ModelVerifier(deps.scorer, threshold);
       if (config.model !== undefined && config.base_url !== undefined) {
         throw new Error('verifier: give model (a checkpoint folder, scored in-process) or base_url (a server with logprobs), not both');

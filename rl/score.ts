@@ -1,12 +1,14 @@
 /**
- * Scoring: the verifier judges only the text after "## Final Response" against the
- * reference answer; HuatuoGPT-o1's reward mapping turns the verdict into a number —
- * `malformed` unless "## Thinking" and "## Final Response" each appear exactly once,
- * else `correct` or `wrong`.
+ * Scoring, as HuatuoGPT-o1's RL reward (data/reward.ts): a response is well formed when
+ * `## Final Response\n\n` and `## Thinking` each appear exactly once in its decoded text; the
+ * verifier then judges the stripped text after `## Final Response\n\n` against the reference
+ * answer, and the mapping gives `correct` or `wrong`. A malformed response gets `malformed`
+ * without asking the verifier (the recipe scores it too, with "I do not know the answer." as
+ * the response, and discards the result).
  */
-import { extractFinalResponse, huatuoReward, type Verifier } from '../data/verifiers.ts';
+import type { Verifier } from '../data/verifiers.ts';
 import type { VerifiableItem } from '../data/formats.ts';
-import type { Reward } from '../dsl/kinds/common.ts';
+import { HUATUO_REWARD, huatuoFormat, rewardFor, type RewardMapping } from '../data/reward.ts';
 
 export interface Scores {
   rewards: number[];
@@ -14,25 +16,26 @@ export interface Scores {
   formatted: boolean[];
 }
 
-export const DEFAULT_REWARD: Reward = { correct: 1.0, wrong: 0.1, malformed: 0.0 };
+export const DEFAULT_REWARD: RewardMapping = HUATUO_REWARD;
 
 /** The reward of one response given the verdict (with the default mapping, exactly huatuoReward). */
-export function rewardOf(text: string, correct: boolean, mapping: Reward = DEFAULT_REWARD): number {
-  // huatuoReward is 0 exactly when the format is broken.
-  if (huatuoReward(text, true) === 0) return mapping.malformed;
-  return correct ? mapping.correct : mapping.wrong;
+export function rewardOf(text: string, correct: boolean, mapping: RewardMapping = DEFAULT_REWARD): number {
+  return rewardFor(huatuoFormat(text).formatted, correct, mapping);
 }
 
 /** Scores each response against the item of its group. */
-export async function score(texts: string[], items: VerifiableItem[], group: number[], verifier: Verifier, mapping: Reward = DEFAULT_REWARD): Promise<Scores> {
-  const verdicts = await Promise.all(texts.map((text, i) => {
+export async function score(texts: string[], items: VerifiableItem[], group: number[], verifier: Verifier, mapping: RewardMapping = DEFAULT_REWARD): Promise<Scores> {
+  const formats = texts.map(huatuoFormat);
+  const correct = await Promise.all(texts.map(async (_, i) => {
+    const f = formats[i];
+    if (!f.formatted || f.finalResponse === null) return false;
     const item = items[group[i]];
-    return verifier.verify({ response: extractFinalResponse(text), reference: item['Ground-True Answer'], question: item['Open-ended Verifiable Question'] });
+    const v = await verifier.verify({ response: f.finalResponse, reference: item['Ground-True Answer'], question: item['Open-ended Verifiable Question'] });
+    return v.correct;
   }));
-  const correct = verdicts.map((v) => v.correct);
   return {
-    rewards: texts.map((t, i) => rewardOf(t, correct[i], mapping)),
+    rewards: formats.map((f, i) => rewardFor(f.formatted, correct[i], mapping)),
     correct,
-    formatted: texts.map((t) => huatuoReward(t, true) > 0),
+    formatted: formats.map((f) => f.formatted),
   };
 }

@@ -1,5 +1,6 @@
 /** Parameter blocks shared by several step kinds: the teacher model, the verifier, the reward mapping. */
 import { z } from 'zod';
+import { HUATUO_REWARD, HUATUO_VERIFIER_THRESHOLD } from '../../data/reward.ts';
 
 const httpUrl = z
   .string()
@@ -42,7 +43,7 @@ export const Verifier = z
       served_model: z.string().min(1).optional().describe('With base_url: the name of the verifier model at that server.'),
       api_key_env: z.string().default('OPENAI_API_KEY').describe('With base_url: environment variable holding the API key.'),
       timeout: z.number().positive().default(60).describe('With base_url: seconds per request.'),
-      threshold: z.number().min(0).max(1).default(0.4).describe('P(True) at or above which the answer counts as correct.'),
+      threshold: z.number().min(0).max(1).default(HUATUO_VERIFIER_THRESHOLD).describe('P(True) above which (strictly) the answer counts as correct.'),
     }).superRefine((v, ctx) => {
       const ways = 'model (a checkpoint folder, scored in-process) or base_url (a server answering with logprobs)';
       if (v.model !== undefined && v.base_url !== undefined) {
@@ -62,12 +63,15 @@ export type Verifier = z.infer<typeof Verifier>;
 /** HuatuoGPT-o1's reward: correct 1.0, formatted but wrong 0.1, missing the format 0.0. */
 export const Reward = z
   .strictObject({
-    correct: z.number().default(1.0).describe('Reward for a correct final answer.'),
-    wrong: z.number().default(0.1).describe('Reward for a well-formatted but wrong answer.'),
-    malformed: z.number().default(0.0).describe('Reward when "## Thinking" and "## Final Response" are not there exactly once.'),
+    correct: z.number().default(HUATUO_REWARD.correct).describe('Reward for a correct final answer.'),
+    wrong: z.number().default(HUATUO_REWARD.wrong).describe('Reward for a well-formatted but wrong answer.'),
+    malformed: z.number().default(HUATUO_REWARD.malformed).describe('Reward when "## Thinking" and "## Final Response" followed by a blank line are not there exactly once.'),
   })
   .describe('Reward mapping of the verifier verdicts.');
 export type Reward = z.infer<typeof Reward>;
+
+/** The `reward` param of the RL kinds, defaulting to the recipe's mapping. */
+export const RewardParam = Reward.default({ ...HUATUO_REWARD });
 
 export const OnBadRecord = z
   .enum(['fail', 'skip'])

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FilePath, Reward, Seed, Verifier } from './common.ts';
+import { FilePath, RewardParam, Seed, Verifier } from './common.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import type { StepKind } from './types.ts';
 
@@ -24,7 +24,7 @@ export const PpoParams = z.strictObject({
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
   max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm (policy and value model each).'),
   max_prompt_len: z.number().int().positive().default(1024).describe('Longer prompts are truncated from the left.'),
-  reward: Reward.default({ correct: 1.0, wrong: 0.1, malformed: 0.0 }),
+  reward: RewardParam,
   seed: Seed,
   save_every: z.number().int().positive().default(10).describe('Iterations between checkpoints (or sooner: save_every_minutes).'),
   save_every_minutes: z.number().min(0).default(30).describe('Minutes of wall-clock time after which a checkpoint is written at the end of the current iteration, even before save_every iterations (0: by count only). A crash loses at most this much work (plus one iteration).'),

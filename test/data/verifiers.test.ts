@@ -66,8 +66,8 @@ test('LLM judge: True/False replies over the chat API, with the reference in the
   }
 });
 
-test('model verifier: P(True) against the threshold (0.4 by default)', async () => {
-  for (const [p, correct] of [[0.39, false], [0.4, true], [0.41, true], [0.95, true], [0.05, false]] as const) {
+test('model verifier: P(True) strictly above the threshold (0.4 by default)', async () => {
+  for (const [p, correct] of [[0.39, false], [0.4, false], [0.41, true], [0.95, true], [0.05, false]] as const) {
     const v = makeVerifier({ type: 'model', model: 'verifier-ckpt' }, { scorer: async () => p });
     const r = await v.verify({ response: 'x', reference: 'y' });
     assert.equal(r.correct, correct, `P(True)=${p}`);
@@ -114,13 +114,14 @@ test('extractFinalResponse takes the text after the last "## Final Response"', (
   assert.equal(extractFinalResponse('no headings here'), 'no headings here');
 });
 
-test('huatuoReward: 0 unless both headings appear exactly once; 1 correct; 0.1 formatted but wrong', () => {
+test('huatuoReward: 0 unless "## Final Response\\n\\n" and "## Thinking" appear exactly once; 1 correct; 0.1 formatted but wrong', () => {
   const good = '## Thinking\n\nLet me think.\n\n## Final Response\n\nC';
   assert.equal(huatuoReward(good, true), 1);
   assert.equal(huatuoReward(good, false), 0.1);
   assert.equal(huatuoReward('## Final Response\n\nC', true), 0);
   assert.equal(huatuoReward('## Thinking\n\nx', true), 0);
   assert.equal(huatuoReward(good + '\n## Thinking\nagain', true), 0);
-  assert.equal(huatuoReward(good + '\n## Final Response\nC', true), 0);
+  assert.equal(huatuoReward(good + '\n## Final Response\n\nC', true), 0);
+  assert.equal(huatuoReward(good + '\n## Final Response\nC', true), 1, 'only the heading followed by a blank line is counted');
   assert.equal(huatuoReward('', false), 0);
 });
