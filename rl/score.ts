@@ -3,10 +3,12 @@
  * `## Final Response\n\n` and `## Thinking` each appear exactly once in its decoded text; the
  * verifier then judges the stripped text after `## Final Response\n\n` against the reference
  * answer, and the mapping gives `correct` or `wrong`. A malformed response gets `malformed`
- * without asking the verifier (the recipe scores it too, with "I do not know the answer." as
- * the response, and discards the result).
+ * whatever the verifier says; it is still judged (on the text after its last `## Final
+ * Response`, see extractFinalResponse) so that the `correct` flags, the iteration's accuracy,
+ * count answers that are right but badly formatted. (The recipe scores malformed responses
+ * too, with "I do not know the answer." as the response, and discards the result.)
  */
-import type { Verifier } from '../data/verifiers.ts';
+import { extractFinalResponse, type Verifier } from '../data/verifiers.ts';
 import type { VerifiableItem } from '../data/formats.ts';
 import { HUATUO_REWARD, huatuoFormat, rewardFor, type RewardMapping } from '../data/reward.ts';
 
@@ -28,9 +30,9 @@ export async function score(texts: string[], items: VerifiableItem[], group: num
   const formats = texts.map(huatuoFormat);
   const correct = await Promise.all(texts.map(async (_, i) => {
     const f = formats[i];
-    if (!f.formatted || f.finalResponse === null) return false;
     const item = items[group[i]];
-    const v = await verifier.verify({ response: f.finalResponse, reference: item['Ground-True Answer'], question: item['Open-ended Verifiable Question'] });
+    const response = f.finalResponse ?? extractFinalResponse(texts[i]);
+    const v = await verifier.verify({ response, reference: item['Ground-True Answer'], question: item['Open-ended Verifiable Question'] });
     return v.correct;
   }));
   return {

@@ -96,10 +96,10 @@ test('the threshold decides correct; the score is P(True)', async () => {
     const verdicts = await Promise.all(inputs.map((i) => v.verify(i)));
     verdicts.forEach((d, i) => {
       assert.ok(Math.abs(d.score - ps[i]) < 1e-6);
-      assert.equal(d.correct, ps[i] >= threshold, `P(True)=${ps[i]} threshold ${threshold}`);
+      assert.equal(d.correct, ps[i] > threshold, `P(True)=${ps[i]} threshold ${threshold}`);
     });
     assert.equal(verdicts.filter((d) => d.correct).length, 2);
-    assert.match(verdicts.find((d) => !d.correct)!.reason, /< threshold/);
+    assert.match(verdicts.find((d) => !d.correct)!.reason, /<= threshold/);
   } finally {
     v.close?.();
   }
@@ -158,9 +158,9 @@ test('RL scoring with the model verifier: one forward pass for the whole rollout
     const before = scorer.forwardPasses;
     const s = await score(texts, items, group, new ModelVerifier((p) => scorer.score(p), threshold));
     assert.equal(scorer.forwardPasses - before, 1);
-    assert.deepEqual(s.correct, expected.map((p) => p >= threshold));
+    assert.deepEqual(s.correct, expected.map((p) => p > threshold));
     assert.deepEqual(s.formatted, [true, true, false, true]);
-    assert.deepEqual(s.rewards, texts.map((_, i) => (i === 2 ? 0 : expected[i] >= threshold ? 1 : 0.1)));
+    assert.deepEqual(s.rewards, texts.map((_, i) => (i === 2 ? 0 : expected[i] > threshold ? 1 : 0.1)));
     // The same through the pipeline's config.
     const v = makeVerifier({ type: 'model', model: dir, threshold });
     const viaConfig = await score(texts, items, group, v);
@@ -177,7 +177,8 @@ test('a GRPO job scores its rollouts with the checkpoint verifier given in its p
     { 'Open-ended Verifiable Question': 'Which organ fails in case 1?', 'Ground-True Answer': 'heart' },
     { 'Open-ended Verifiable Question': 'Which organ fails in case 2?', 'Ground-True Answer': 'liver' },
   ]));
-  // P(True) lies strictly between 0 and 1, so threshold 0 accepts every response and 1 none.
+  // P(True) lies strictly between 0 and 1, so threshold 0 accepts every response and 1 none
+  // (accuracy counts the verdicts of malformed responses too; their reward stays 0).
   for (const threshold of [0, 1]) {
     const ctx = recordingContext({
       policy: dir, data, verifier: { type: 'model', model: dir, threshold }, num_generations: 2, temperature: 1.0, response_length: 6,
