@@ -1,25 +1,34 @@
 /**
  * Request bodies of the served API (OpenAI chat/completions and SGLang's /generate),
  * as zod schemas. Unknown fields are accepted and ignored, as OpenAI clients send many;
- * what we cannot honour (streaming, n > 1, echo) is refused with a clear error.
+ * what we cannot honour (e.g. a JSON response format) is refused with a clear error.
  */
 import { z } from 'zod';
 
 const temperature = z.number().min(0).max(2);
 const topP = z.number().gt(0).max(1);
+/** -1 or 0: no top-k cut (vLLM and SGLang take -1). */
 const topK = z.number().int().min(-1);
+const minP = z.number().min(0).max(1);
 const maxTokens = z.number().int().min(1);
 const stop = z.union([z.string(), z.array(z.string()).max(16)]);
 const seed = z.number().int();
-const notStreaming = z.literal(false, { error: 'streaming is not supported: leave "stream" out or set it to false' });
 /** The most alternatives per token a request may ask for (OpenAI's limit). */
 export const MAX_TOP_LOGPROBS = 20;
-const onlyOne = z.literal(1, { error: 'only n = 1 is supported: send the request several times with different seeds' });
+/** The most choices per prompt (each one is a sequence; the server's prompt cap counts prompts × n as well). */
+export const MAX_N = 128;
+const n = z.number().int().min(1).max(MAX_N);
+const streamOptions = z.object({ include_usage: z.boolean().optional() }).nullable();
+const notStreaming = z.literal(false, { error: 'streaming is not supported on /generate: leave "stream" out, or use /v1/completions with "stream": true' });
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const message = z.object({
   role: z.enum(['system', 'user', 'assistant', 'developer', 'tool']),
   content: z.union([z.string(), z.array(textPart)]),
+});
+const responseFormat = z.object({ type: z.string() }).refine((f) => f.type === 'text', {
+  error: 'only "text" is supported (the server cannot constrain the output to JSON): leave response_format out or set {"type": "text"}',
+  path: ['type'],
 });
 
 export const ChatRequest = z.object({
@@ -28,34 +37,56 @@ export const ChatRequest = z.object({
   temperature: temperature.optional(),
   top_p: topP.optional(),
   top_k: topK.optional(),
+  min_p: minP.optional(),
   max_tokens: maxTokens.optional(),
   max_completion_tokens: maxTokens.optional(),
-  stop: stop.optional(),
-  seed: seed.optional(),
-  n: onlyOne.optional(),
-  stream: notStreaming.optional(),
-  logprobs: z.boolean().optional(),
-  top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).optional(),
+  stop: stop.nullable().optional(),
+  seed: seed.nullable().optional(),
+  n: n.nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: streamOptions.optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullable().optional(),
+  response_format: responseFormat.optional(),
+  /** vLLM's: tokens in logprobs as "token_id:ID" instead of their text. */
+  return_tokens_as_token_ids: z.boolean().optional(),
 }).refine((b) => !b.top_logprobs || b.logprobs === true, {
   error: 'top_logprobs needs "logprobs": true',
   path: ['top_logprobs'],
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
 
+const tokenIds = z.array(z.number().int().min(0)).min(1, { error: 'a token-id prompt needs at least one token' });
+const textPrompt = z.string().min(1, { error: 'a prompt needs at least one character' });
+
 export const CompletionRequest = z.object({
   model: z.string().optional(),
-  prompt: z.union([z.string().min(1), z.array(z.number().int().min(0)).min(1)]),
+  /** A string, a list of strings, a list of token ids, or a list of such lists: one prompt each. */
+  prompt: z.union([
+    textPrompt,
+    z.array(textPrompt).min(1, { error: 'give at least one prompt' }),
+    tokenIds,
+    z.array(tokenIds).min(1, { error: 'give at least one prompt' }),
+  ], { error: 'expected a string, a list of strings, a list of token ids, or a list of token-id lists' }),
   temperature: temperature.optional(),
   top_p: topP.optional(),
   top_k: topK.optional(),
-  max_tokens: maxTokens.optional(),
-  stop: stop.optional(),
-  seed: seed.optional(),
-  n: onlyOne.optional(),
-  stream: notStreaming.optional(),
-  echo: z.literal(false, { error: 'echo is not supported' }).optional(),
+  min_p: minP.optional(),
+  /** 0 with echo: the prompt's log-probabilities alone. */
+  max_tokens: z.number().int().min(0).nullable().optional(),
+  stop: stop.nullable().optional(),
+  seed: seed.nullable().optional(),
+  n: n.nullable().optional(),
+  best_of: n.nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: streamOptions.optional(),
+  echo: z.boolean().nullable().optional(),
   /** true or 0: each token's log-probability; k > 0: also the k most likely tokens at each step. */
-  logprobs: z.union([z.boolean(), z.number().int().min(0).max(MAX_TOP_LOGPROBS)]).optional(),
+  logprobs: z.union([z.boolean(), z.number().int().min(0).max(MAX_TOP_LOGPROBS)]).nullable().optional(),
+  return_tokens_as_token_ids: z.boolean().optional(),
+}).refine((b) => b.best_of == null || b.best_of === (b.n ?? 1), {
+  error: 'best_of other than n is not supported: leave it out (every sampled choice is returned)',
+  path: ['best_of'],
 });
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
 
@@ -63,11 +94,12 @@ export const SamplingParamsBody = z.object({
   temperature: temperature.optional(),
   top_p: topP.optional(),
   top_k: topK.optional(),
+  min_p: minP.optional(),
   max_new_tokens: z.number().int().min(0).optional(),
   stop: stop.optional(),
   stop_token_ids: z.array(z.number().int().min(0)).optional(),
   seed: seed.optional(),
-  n: onlyOne.optional(),
+  n: z.literal(1, { error: 'only n = 1 is supported on /generate: repeat the prompt in "text", or use /v1/completions with "n"' }).optional(),
 });
 
 export const GenerateRequest = z
@@ -86,7 +118,11 @@ export type GenerateRequest = z.infer<typeof GenerateRequest>;
 
 /** A request the server refuses: HTTP status, message, the offending field, and headers to send (e.g. Retry-After). */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly param?: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number, message: string, readonly param?: string, readonly headers: Record<string, string> = {},
+    /** OpenAI's error code, e.g. model_not_found (default: the status). */
+    readonly code?: string,
+  ) {
     super(message);
   }
 }
@@ -107,8 +143,8 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   throw new ApiError(400, `${field}: ${issue.message}${more}`, field);
 }
 
-export function stopList(stop: string | string[] | undefined): string[] {
-  if (stop === undefined) return [];
+export function stopList(stop: string | string[] | null | undefined): string[] {
+  if (stop == null) return [];
   return (Array.isArray(stop) ? stop : [stop]).filter((s) => s.length > 0);
 }
 

@@ -11,7 +11,9 @@ export interface SamplingParams {
   topP: number;
   /** Keep only the k most likely tokens; 0 disables it. */
   topK: number;
-  /** Seed of this sequence's own random stream. */
+  /** Keep only the tokens at least this fraction as likely as the most likely one (after the temperature); 0 or absent disables it. */
+  minP?: number;
+  /** Seed of this sequence's own random stream (the server derives one per choice: engine/generate.ts rowSeed). */
   seed: number;
 }
 
@@ -62,5 +64,11 @@ export interface Backend {
   /** The conversation rendered with the model's chat template, ready for generation. */
   encodeChat(messages: ChatTurn[]): number[];
   newBatch(): DecodeBatch;
+  /**
+   * Log-probabilities of each prompt token after the first under the model, with the `top`
+   * most likely tokens at each of those positions (for echo with logprobs). Optional: a
+   * backend without it refuses such requests.
+   */
+  promptLogprobs?(promptIds: number[], top: number): Promise<{ logprob: number; top: { token: number; logprob: number }[] }[]>;
   close?(): Promise<void> | void;
 }

@@ -139,7 +139,8 @@ export class EngineBatch implements DecodeBatch {
     // 3. Sample one token per row.
     const rows = this.running?.rows ?? [];
     return rows.map((r) => {
-      const token = sampleToken(r.logits, { temperature: r.sampling.temperature, topP: r.sampling.topP, topK: r.sampling.topK }, r.rng);
+      const { temperature, topP, topK, minP } = r.sampling;
+      const token = sampleToken(r.logits, { temperature, topP, topK, minP }, r.rng);
       r.pending = token;
       const out: StepTokenTop = { id: r.id, token, logprob: logProbOf(r.logits, token) };
       if (r.topLogprobs > 0) out.top = topLogprobs(r.logits, r.topLogprobs);
@@ -239,6 +240,23 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
     encodeChat: (messages) =>
       tokenizer.encodeChat(messages),
+    async promptLogprobs(promptIds, top) {
+      const L = promptIds.length;
+      if (L < 2) return [];
+      const V = config.vocab_size;
+      const input = tf.tensor2d([promptIds], [1, L], 'int32');
+      const logits = model.forward(input);
+      input.dispose();
+      // Position t predicts token t + 1: the last position predicts nothing of the prompt.
+      const rows = tf.tidy(() => tf.reshape(tf.slice(logits, [0, 0, 0], [1, L - 1, V]), [L - 1, V]));
+      logits.dispose();
+      const data = (await rows.data()) as Float32Array;
+      rows.dispose();
+      return promptIds.slice(1).map((token, t) => {
+        const row = data.subarray(t * V, (t + 1) * V);
+        return { logprob: logProbOf(row, token), top: top > 0 ? topLogprobs(row, top) : [] };
+      });
+    },
     newBatch() {
       current?.dispose();
       current = new EngineBatch(model, padId);

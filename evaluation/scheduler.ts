@@ -7,6 +7,9 @@
  * batch of thousands. The waiting queue is bounded; cancelling a group costs O(its running
  * sequences), its waiting ones are dropped when the round-robin reaches them.
  * Each request keeps its own sampling parameters, seed, stop strings and token limit.
+ * A streamed request is told its text as it grows: the text is decoded incrementally
+ * and held back by the length of its longest stop string less one, so nothing that a stop
+ * string later cuts off is ever sent.
  */
 import type { Backend, DecodeBatch, SamplingParams, SequenceStart, StepToken } from './backend.ts';
 
@@ -37,6 +40,22 @@ export interface GenerationRequest {
   signal?: AbortSignal;
   /** Also report the k most likely tokens at each step (0 or absent: none). */
   topLogprobs?: number;
+  /**
+   * Streaming: called with the text and tokens that became final since the last call, and a
+   * last time (with the finish reason) when the sequence ends, before its group resolves.
+   */
+  onDelta?: (d: GenerationDelta) => void;
+}
+
+/** A piece of a streamed sequence: the deltas' texts and tokens add up to the result's. */
+export interface GenerationDelta {
+  text: string;
+  tokenIds: number[];
+  logprobs: number[];
+  topLogprobs?: TopLogprob[][];
+  /** Only on the last delta. */
+  finishReason?: 'stop' | 'length';
+  matchedStop?: string | number;
 }
 
 export interface GenerationResult {
@@ -105,6 +124,22 @@ interface Live {
   tops: TopLogprob[][];
   /** How many trailing tokens to decode when looking for stop strings. */
   window: number;
+  /** For a streamed request: what was decoded and sent so far. */
+  stream?: StreamState;
+}
+
+interface StreamState {
+  /** The text decoded so far (incrementally: a window of the last tokens is decoded each step). */
+  text: string;
+  /** The window: tokens [prefix, read) gave the text already counted, [read, ...) are new. */
+  prefix: number;
+  read: number;
+  /** Length of `text` once each token was decoded (tokens of a character not yet complete have none). */
+  ends: number[];
+  /** Characters held back: the longest stop string less one. */
+  hold: number;
+  sentTokens: number;
+  sentChars: number;
 }
 
 /** A first-in first-out queue with O(1) push and shift. */
@@ -289,7 +324,10 @@ export class Scheduler {
       const index = group.next++;
       const req = group.reqs[index];
       const maxStop = Math.max(0, ...(req.stop ?? []).map((s) => s.length));
-      joining.push({ id: this.nextId++, group, index, req, tokens: [], logprobs: [], tops: [], window: maxStop + 8 });
+      const stream: StreamState | undefined = req.onDelta
+        ? { text: '', prefix: 0, read: 0, ends: [], hold: Math.max(0, maxStop - 1), sentTokens: 0, sentChars: 0 }
+        : undefined;
+      joining.push({ id: this.nextId++, group, index, req, tokens: [], logprobs: [], tops: [], window: maxStop + 8, stream });
       this.waitingCount--;
       room--;
       if (group.next < group.reqs.length) this.ring.push(group);
@@ -345,7 +383,36 @@ export class Scheduler {
       this.finish(live, 'length');
       return true;
     }
+    if (live.stream) this.emit(live, live.stream);
     return false;
+  }
+
+  /** Sends a streamed sequence the text and tokens that no stop string can cut off any more. */
+  private emit(live: Live, st: StreamState): void {
+    const { tokens } = live;
+    const before = this.backend.decode(tokens.slice(st.prefix, st.read));
+    const now = this.backend.decode(tokens.slice(st.prefix));
+    // A token that ends inside a multi-byte character decodes to U+FFFD: wait for the rest.
+    if (now.length > before.length && !now.endsWith('\uFFFD')) {
+      st.text += now.slice(before.length);
+      st.prefix = st.read;
+      st.read = tokens.length;
+      while (st.ends.length < tokens.length) st.ends.push(st.text.length);
+    }
+    const safe = st.text.length - st.hold;
+    let k = st.sentTokens;
+    while (k < st.ends.length && st.ends[k] <= safe) k++;
+    if (k === st.sentTokens) return;
+    const chars = st.ends[k - 1];
+    const delta: GenerationDelta = {
+      text: st.text.slice(st.sentChars, chars),
+      tokenIds: tokens.slice(st.sentTokens, k),
+      logprobs: live.logprobs.slice(st.sentTokens, k),
+      ...(live.req.topLogprobs ? { topLogprobs: live.tops.slice(st.sentTokens, k) } : {}),
+    };
+    st.sentTokens = k;
+    st.sentChars = chars;
+    live.req.onDelta!(delta);
   }
 
   private finish(live: Live, reason: 'stop' | 'length', matched?: string | number): void {
@@ -365,7 +432,7 @@ export class Scheduler {
       tops = tops.slice(0, keep);
     }
     const { group } = live;
-    group.results[live.index] = {
+    const result: GenerationResult = {
       text,
       tokenIds: tokens,
       logprobs,
@@ -374,6 +441,20 @@ export class Scheduler {
       finishReason: reason,
       matchedStop: matched,
     };
+    group.results[live.index] = result;
+    const st = live.stream;
+    if (st) {
+      // The rest: what was held back, up to the stop string (the text sent is a prefix of the result's).
+      const sentText = st.text.slice(0, st.sentChars);
+      live.req.onDelta!({
+        text: text.startsWith(sentText) ? text.slice(st.sentChars) : '',
+        tokenIds: tokens.slice(st.sentTokens),
+        logprobs: logprobs.slice(st.sentTokens),
+        ...(live.req.topLogprobs ? { topLogprobs: tops.slice(st.sentTokens) } : {}),
+        finishReason: reason,
+        matchedStop: matched,
+      });
+    }
     if (--group.left === 0) {
       group.done = true;
       group.detach();

@@ -17,7 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Backend, SamplingParams } from './backend.ts';
-import { QueueFullError, Scheduler, type GenerationRequest, type GenerationResult } from './scheduler.ts';
+import { rowSeed } from '../engine/generate.ts';
+import {
+  QueueFullError, Scheduler, type GenerationDelta, type GenerationRequest, type GenerationResult, type TopLogprob,
+} from './scheduler.ts';
 import {
   ApiError, ChatRequest, CompletionRequest, GenerateRequest, messageText, parseBody, stopList,
 } from './api.ts';
@@ -42,6 +45,11 @@ export interface ServerOptions {
   maxWaiting?: number;
   /** When set, every route but /health needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /**
+   * Names the model is served under, as vLLM's --served-model-name: /v1/models lists them, and a
+   * request must name one of them or "default" (or none); default: the backend's name.
+   */
+  servedModelNames?: string[];
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -61,7 +69,9 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-type Handler = (body: unknown, signal: AbortSignal) => Promise<unknown>;
+/** What a handler returns when it has answered itself (an event stream). */
+const STREAMED = Symbol('streamed');
+type Handler = (body: unknown, signal: AbortSignal, res: ServerResponse) => Promise<unknown>;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { backend } = opts;
@@ -75,22 +85,50 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const keyDigest = opts.apiKey ? digest(opts.apiKey) : undefined;
   let seedCounter = opts.seed ?? 0;
+  const servedNames = opts.servedModelNames?.length ? [...opts.servedModelNames] : [backend.name];
   const created = Math.floor(Date.now() / 1000);
   const inflight = new Set<AbortController>();
 
-  const sampling = (b: { temperature?: number; top_p?: number; top_k?: number; seed?: number }): SamplingParams => ({
+  /** Sampling of a request; each choice k gets its own stream, `rowSeed(seed, k)` (as row k of engine/generate.ts). */
+  const sampling = (b: { temperature?: number; top_p?: number; top_k?: number; min_p?: number; seed?: number | null }): SamplingParams => ({
     temperature: b.temperature ?? 1,
     topP: b.top_p ?? 1,
     topK: b.top_k === undefined || b.top_k < 0 ? 0 : b.top_k,
+    minP: b.min_p ?? 0,
     seed: b.seed ?? seedCounter++,
   });
+  const forChoice = (base: SamplingParams, k: number): SamplingParams => ({ ...base, seed: rowSeed(base.seed, k) });
+
+  /**
+   * A request of `count` sequences (prompts × n): refused past the prompt cap (400) or when the
+   * waiting queue has no room for it (503), before anything is validated or tokenized.
+   */
+  const checkCount = (count: number, field: string, what: string) => {
+    if (count > maxPrompts) {
+      throw new ApiError(400, `${field}: ${what} make ${count} sequences in one request; at most ${maxPrompts}: split it into several requests`, field);
+    }
+    if (count > scheduler.room) throw queueFull(new QueueFullError(`the waiting queue is full (${count} sequences asked, room for ${scheduler.room}): retry later`, 1));
+  };
+  /** `n` as sent, before validation (a bad value is refused by the schema afterwards). */
+  const rawN = (raw: unknown): number => {
+    const v = (raw as Record<string, unknown> | null)?.n;
+    return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1;
+  };
+
+  /** A request naming another model than the one served: 404 model_not_found, as vLLM answers. */
+  const modelOf = (asked: string | undefined): string => {
+    if (asked === undefined || asked === 'default') return servedNames[0];
+    if (servedNames.includes(asked)) return asked;
+    throw new ApiError(404, `The model \`${asked}\` does not exist: this server serves ${servedNames.map((n) => `"${n}"`).join(', ')} (or "default")`,
+      'model', {}, 'model_not_found');
+  };
 
   /**
    * The number of new tokens to allow: what was asked, capped to what the context leaves after
    * the prompt (generation then stops with finish reason `length`). One long answer never turns
    * a request into an error; only a prompt that fills the context alone is refused.
    */
-  const budget = (promptLen: number, asked: number | undefined, _field: string, promptField: string): number => {
+  const budget = (promptLen: number, asked: number | undefined, promptField: string): number => {
     const room = backend.contextLength - promptLen;
     if (room <= 0) {
       throw new ApiError(400, `${promptField}: the prompt has ${promptLen} tokens but the model's context is ${backend.contextLength}: shorten it`, promptField);
@@ -118,85 +156,244 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return ids;
   };
 
-  const tokenEntry = (id: number, logprob: number) => {
-    const token = backend.decode([id]);
-    return { token, logprob, bytes: [...Buffer.from(token, 'utf8')] };
+  /** A token as logprobs show it: its text, or "token_id:ID" when the request asked for ids (vLLM's return_tokens_as_token_ids). */
+  const label = (id: number, asIds: boolean | undefined) => (asIds ? `token_id:${id}` : backend.decode([id]));
+  const tokenEntry = (id: number, logprob: number, asIds: boolean | undefined) => {
+    const token = label(id, asIds);
+    return { token, logprob, bytes: [...Buffer.from(backend.decode([id]), 'utf8')] };
   };
-  /** OpenAI chat logprobs: each generated token with, when asked, the most likely tokens at its step. */
-  const logprobContent = (r: GenerationResult) =>
-    r.tokenIds.map((id, i) => ({
-      ...tokenEntry(id, r.logprobs[i]),
-      top_logprobs: (r.topLogprobs?.[i] ?? []).map((t) => tokenEntry(t.token, t.logprob)),
-    }));
-  const usage = (r: GenerationResult) => ({
-    prompt_tokens: r.promptTokens,
-    completion_tokens: r.tokenIds.length,
-    total_tokens: r.promptTokens + r.tokenIds.length,
+  /** OpenAI chat logprobs: each token with, when asked, the most likely tokens at its step. */
+  const chatLogprobs = (ids: number[], logprobs: number[], tops: TopLogprob[][] | undefined, asIds: boolean | undefined) => ({
+    content: ids.map((id, i) => ({
+      ...tokenEntry(id, logprobs[i], asIds),
+      top_logprobs: (tops?.[i] ?? []).map((t) => tokenEntry(t.token, t.logprob, asIds)),
+    })),
   });
+  /**
+   * Legacy completions logprobs: token labels, their log-probabilities (null for a first prompt
+   * token), one {label: logprob} object of alternatives per token (null when none were asked),
+   * and each token's character offset in the choice's text, counting from `offset`.
+   */
+  const completionLogprobs = (
+    ids: number[], logprobs: (number | null)[], tops: (TopLogprob[] | null)[] | undefined, offset: number, asIds: boolean | undefined,
+  ) => {
+    const textOffset: number[] = [];
+    for (const id of ids) {
+      textOffset.push(offset);
+      offset += backend.decode([id]).length;
+    }
+    return {
+      tokens: ids.map((id) => label(id, asIds)),
+      token_logprobs: logprobs,
+      top_logprobs: tops ? tops.map((top) => (top ? Object.fromEntries(top.map((t) => [label(t.token, asIds), t.logprob])) : null)) : null,
+      text_offset: textOffset,
+    };
+  };
+  const usageOf = (promptTokens: number, results: GenerationResult[]) => {
+    const completion = results.reduce((n, r) => n + r.tokenIds.length, 0);
+    return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+  };
   const id = (prefix: string) => `${prefix}-${randomBytes(12).toString('hex')}`;
 
-  const chat: Handler = async (raw, signal) => {
+  /**
+   * Runs a request's sequences, streamed or not. Streamed: the event stream opens once the
+   * request is accepted (every check done, room in the queue); `first` sends the opening chunks,
+   * then each delta goes out as it comes; a failure after the stream opened is sent as an error
+   * event; a client that hangs up cancels the whole request (its sequences leave the batch).
+   */
+  const run = async (
+    reqs: GenerationRequest[], signal: AbortSignal, res: ServerResponse,
+    stream: { first(sse: Sse): void; delta(sse: Sse, k: number, d: GenerationDelta): void; last(sse: Sse, results: GenerationResult[]): void } | undefined,
+  ): Promise<GenerationResult[] | typeof STREAMED> => {
+    if (!stream) return scheduler.submitAll(reqs, { signal });
+    if (reqs.length > scheduler.room) throw queueFull(new QueueFullError(`the waiting queue is full (${reqs.length} sequences asked, room for ${scheduler.room}): retry later`, 1));
+    const sse = new Sse(res);
+    stream.first(sse);
+    reqs.forEach((r, k) => {
+      r.onDelta = (d) => stream.delta(sse, k, d);
+    });
+    try {
+      const results = await scheduler.submitAll(reqs, { signal });
+      stream.last(sse, results);
+      sse.end();
+    } catch (err) {
+      if (signal.aborted) res.destroy();
+      else {
+        const status = err instanceof QueueFullError ? 503 : err instanceof ApiError ? err.status : 500;
+        sse.send(errorBody(status, (err as Error).message));
+        sse.end();
+      }
+    }
+    return STREAMED;
+  };
+
+  const chat: Handler = async (raw, signal, res) => {
+    checkCount(rawN(raw), 'n', 'n choices');
     const body = parseBody(ChatRequest, raw);
+    const model = modelOf(body.model);
+    const n = body.n ?? 1;
     const turns = body.messages.map((m) => ({ role: m.role, content: messageText(m.content) }));
     // The contents alone already past the context: refused before the template and the whole text are tokenized.
     const slack = PREFIX_SLACK + 2 * turns.length;
     const over = tokensPastContext(turns.map((t) => t.content).join('\n'), backend.contextLength, slack, (t) => backend.encode(t));
     if (over !== undefined) throw tooLong('messages', over);
     const promptIds = backend.encodeChat(turns);
-    const asked = body.max_completion_tokens ?? body.max_tokens;
-    const r = await scheduler.submit({
-      promptIds,
-      maxNewTokens: budget(promptIds.length, asked, body.max_completion_tokens ? 'max_completion_tokens' : 'max_tokens', 'messages'),
-      sampling: sampling(body),
-      stop: stopList(body.stop),
-      signal,
-      topLogprobs: body.logprobs ? body.top_logprobs : undefined,
-    });
+    const maxNewTokens = budget(promptIds.length, body.max_completion_tokens ?? body.max_tokens, 'messages');
+    const base = sampling(body);
+    const stop = stopList(body.stop);
+    const topLogprobs = body.logprobs ? body.top_logprobs ?? undefined : undefined;
+    const reqs: GenerationRequest[] = Array.from({ length: n }, (_, k) => ({
+      promptIds, maxNewTokens, sampling: forChoice(base, k), stop, topLogprobs,
+    }));
+    const asIds = body.return_tokens_as_token_ids;
+    const cid = id('chatcmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const withUsage = body.stream_options?.include_usage === true;
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      ({ id: cid, object: 'chat.completion.chunk', created, model, choices, ...(withUsage ? { usage: null } : {}), ...extra });
+    const out = await run(reqs, signal, res, body.stream ? {
+      first(sse) {
+        for (let k = 0; k < n; k++) sse.send(chunk([{ index: k, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+      },
+      delta(sse, k, d) {
+        const done = d.finishReason !== undefined;
+        if (!done && !d.text && d.tokenIds.length === 0) return;
+        sse.send(chunk([{
+          index: k,
+          delta: d.text || !done ? { content: d.text } : {},
+          logprobs: body.logprobs ? chatLogprobs(d.tokenIds, d.logprobs, d.topLogprobs, asIds) : null,
+          finish_reason: d.finishReason ?? null,
+          ...(done ? { matched_stop: d.matchedStop ?? null } : {}),
+        }]));
+      },
+      last(sse, results) {
+        if (withUsage) sse.send(chunk([], { usage: usageOf(promptIds.length, results) }));
+      },
+    } : undefined);
+    if (out === STREAMED) return STREAMED;
     return {
-      id: id('chatcmpl'),
+      id: cid,
       object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
-      model: backend.name,
-      choices: [{
-        index: 0,
+      created,
+      model,
+      choices: out.map((r, k) => ({
+        index: k,
         message: { role: 'assistant', content: r.text },
-        logprobs: body.logprobs ? { content: logprobContent(r) } : null,
+        logprobs: body.logprobs ? chatLogprobs(r.tokenIds, r.logprobs, r.topLogprobs, asIds) : null,
         finish_reason: r.finishReason,
         matched_stop: r.matchedStop ?? null,
-      }],
-      usage: usage(r),
+      })),
+      usage: usageOf(promptIds.length, out),
     };
   };
 
-  const completion: Handler = async (raw, signal) => {
+  const completion: Handler = async (raw, signal, res) => {
+    // The prompt count times n is checked before the body is validated or tokenized.
+    const list = (raw as Record<string, unknown> | null)?.prompt;
+    const listed = Array.isArray(list) && list.length > 0 && (typeof list[0] === 'string' || Array.isArray(list[0]));
+    checkCount((listed ? (list as unknown[]).length : 1) * rawN(raw), 'prompt', 'the prompts times n');
     const body = parseBody(CompletionRequest, raw);
-    const promptIds = typeof body.prompt === 'string' ? encodeBounded(body.prompt, 'prompt') : checkIds(body.prompt, 'prompt');
-    const r = await scheduler.submit({
-      promptIds,
-      maxNewTokens: budget(promptIds.length, body.max_tokens ?? Math.min(16, backend.contextLength - promptIds.length), 'max_tokens', 'prompt'),
-      sampling: sampling(body),
-      stop: stopList(body.stop),
-      signal,
-      topLogprobs: typeof body.logprobs === 'number' ? body.logprobs : undefined,
-    });
-    // Legacy completions: top_logprobs is one {token text: logprob} object per token.
-    const lp = body.logprobs === undefined || body.logprobs === false ? null : {
-      tokens: r.tokenIds.map((t) => backend.decode([t])),
-      token_logprobs: r.logprobs,
-      top_logprobs: r.topLogprobs ? r.topLogprobs.map((top) => Object.fromEntries(top.map((t) => [backend.decode([t.token]), t.logprob]))) : null,
-      text_offset: null,
+    const model = modelOf(body.model);
+    const n = body.n ?? 1;
+    const multi = Array.isArray(body.prompt) && (typeof body.prompt[0] === 'string' || Array.isArray(body.prompt[0]));
+    const given = (multi ? body.prompt : [body.prompt]) as (string | number[])[];
+    const field = (i: number) => (multi ? `prompt[${i}]` : 'prompt');
+    const prompts: number[][] = [];
+    const slice = new Slicer(signal);
+    for (let i = 0; i < given.length; i++) {
+      await slice.turn();
+      const p = given[i];
+      prompts.push(typeof p === 'string' ? encodeBounded(p, field(i)) : checkIds(p, field(i)));
+    }
+    const lp = body.logprobs;
+    const wantLogprobs = lp !== undefined && lp !== null && lp !== false;
+    const topK = typeof lp === 'number' && lp > 0 ? lp : undefined;
+    const asIds = body.return_tokens_as_token_ids;
+    const echo = body.echo === true;
+    // Echo: the prompt's text leads each choice's text; with logprobs, the prompt's tokens lead the logprobs.
+    const echoText = echo ? given.map((p, i) => (typeof p === 'string' ? p : backend.decode(prompts[i]))) : [];
+    let echoLogprobs: { logprobs: (number | null)[]; tops: (TopLogprob[] | null)[] }[] = [];
+    if (echo && wantLogprobs) {
+      if (!backend.promptLogprobs) throw new ApiError(400, 'echo: this model cannot score its prompt: leave "echo" out or "logprobs" out', 'echo');
+      for (const ids of prompts) {
+        const scored = await backend.promptLogprobs(ids, topK ?? 0);
+        signal.throwIfAborted();
+        echoLogprobs.push({ logprobs: [null, ...scored.map((s) => s.logprob)], tops: [null, ...scored.map((s) => s.top)] });
+      }
+    }
+    const base = sampling(body);
+    const stop = stopList(body.stop);
+    const reqs: GenerationRequest[] = [];
+    for (let i = 0; i < prompts.length; i++) {
+      if (i % 1024 === 0) await slice.turn();
+      const ids = prompts[i];
+      const maxNewTokens = budget(ids.length, body.max_tokens ?? Math.min(16, backend.contextLength - ids.length), field(i));
+      for (let j = 0; j < n; j++) {
+        reqs.push({ promptIds: ids, maxNewTokens, sampling: forChoice(base, i * n + j), stop, topLogprobs: topK });
+      }
+    }
+    const promptTokens = prompts.reduce((s, p) => s + p.length, 0);
+    const cid = id('cmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const withUsage = body.stream_options?.include_usage === true;
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      ({ id: cid, object: 'text_completion', created, model, choices, ...(withUsage ? { usage: null } : {}), ...extra });
+    /** The echoed prompt's logprobs, then the generated tokens' (offsets continue after the prompt's text). */
+    const logprobsOf = (i: number, ids: number[], logprobs: number[], tops: TopLogprob[][] | undefined, offset: number) => {
+      if (!wantLogprobs) return null;
+      return completionLogprobs(ids, logprobs, topK ? (tops ?? ids.map(() => [])) : undefined, offset, asIds);
     };
+    const echoLogprobsOf = (i: number) => {
+      const e = echoLogprobs[i];
+      return completionLogprobs(prompts[i], e.logprobs, topK ? e.tops : undefined, 0, asIds);
+    };
+    const joinLogprobs = (a: ReturnType<typeof completionLogprobs>, b: ReturnType<typeof completionLogprobs>) => ({
+      tokens: [...a.tokens, ...b.tokens],
+      token_logprobs: [...a.token_logprobs, ...b.token_logprobs],
+      top_logprobs: a.top_logprobs && b.top_logprobs ? [...a.top_logprobs, ...b.top_logprobs] : null,
+      text_offset: [...a.text_offset, ...b.text_offset],
+    });
+    // Streaming: each choice's character offset so far, for text_offset.
+    const offsets = reqs.map((_, k) => (echo ? echoText[Math.floor(k / n)].length : 0));
+    const out = await run(reqs, signal, res, body.stream ? {
+      first(sse) {
+        if (!echo) return;
+        for (let k = 0; k < reqs.length; k++) {
+          const i = Math.floor(k / n);
+          sse.send(chunk([{ index: k, text: echoText[i], logprobs: wantLogprobs ? echoLogprobsOf(i) : null, finish_reason: null }]));
+        }
+      },
+      delta(sse, k, d) {
+        const done = d.finishReason !== undefined;
+        if (!done && !d.text && d.tokenIds.length === 0) return;
+        const logprobs = logprobsOf(Math.floor(k / n), d.tokenIds, d.logprobs, d.topLogprobs, offsets[k]);
+        offsets[k] += d.text.length;
+        sse.send(chunk([{
+          index: k, text: d.text, logprobs, finish_reason: d.finishReason ?? null, ...(done ? { matched_stop: d.matchedStop ?? null } : {}),
+        }]));
+      },
+      last(sse, results) {
+        if (withUsage) sse.send(chunk([], { usage: usageOf(promptTokens, results) }));
+      },
+    } : undefined);
+    if (out === STREAMED) return STREAMED;
     return {
-      id: id('cmpl'),
+      id: cid,
       object: 'text_completion',
-      created: Math.floor(Date.now() / 1000),
-      model: backend.name,
-      choices: [{ index: 0, text: r.text, logprobs: lp, finish_reason: r.finishReason, matched_stop: r.matchedStop ?? null }],
-      usage: usage(r),
+      created,
+      model,
+      choices: out.map((r, k) => {
+        const i = Math.floor(k / n);
+        const lead = echo ? echoText[i] : '';
+        let logprobs = logprobsOf(i, r.tokenIds, r.logprobs, r.topLogprobs, lead.length);
+        if (logprobs && echo) logprobs = joinLogprobs(echoLogprobsOf(i), logprobs);
+        return { index: k, text: lead + r.text, logprobs, finish_reason: r.finishReason, matched_stop: r.matchedStop ?? null };
+      }),
+      usage: usageOf(promptTokens, out),
     };
   };
-
   const generate: Handler = async (raw, signal) => {
+    modelOf((raw as Record<string, unknown> | null)?.model as string | undefined ?? undefined);
     // The prompt count and the queue's room are checked before the body is validated or tokenized.
     const field = raw && typeof raw === 'object' && 'text' in raw ? 'text' : 'input_ids';
     const list = (raw as Record<string, unknown> | null)?.[field];
@@ -232,8 +429,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const ids = prompts[i];
       reqs.push({
         promptIds: ids,
-        maxNewTokens: budget(ids.length, sp.max_new_tokens ?? Math.min(128, backend.contextLength - ids.length), 'sampling_params.max_new_tokens', field),
-        sampling: { ...base, seed: base.seed + i },
+        maxNewTokens: budget(ids.length, sp.max_new_tokens ?? Math.min(128, backend.contextLength - ids.length), field),
+        sampling: forChoice(base, i),
         stop,
         stopTokenIds: sp.stop_token_ids,
       });
@@ -261,7 +458,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     'POST /generate': generate,
     'GET /v1/models': async () => ({
       object: 'list',
-      data: [{ id: backend.name, object: 'model', created, owned_by: 'doctor-agent', root: backend.name, max_model_len: backend.contextLength }],
+      data: servedNames.map((name) => ({
+        id: name, object: 'model', created, owned_by: 'doctor-agent', root: basename(backend.path), max_model_len: backend.contextLength,
+      })),
     }),
     'GET /health': async () => ({ status: 'ok' }),
     // The folder's name only: the absolute path says more about the host than a client needs.
@@ -312,11 +511,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
         body = await readJson(req, maxBody, bodyTimeoutMs);
       }
-      const out = await route(body, ac.signal);
-      send(res, 200, out);
+      const out = await route(body, ac.signal, res);
+      if (out !== STREAMED) send(res, 200, out);
     } catch (err) {
       if (err instanceof QueueFullError) err = queueFull(err);
-      if (err instanceof ApiError) send(res, err.status, errorBody(err.status, err.message, err.param), err.headers);
+      if (err instanceof ApiError) send(res, err.status, errorBody(err.status, err.message, err.param, err.code), err.headers);
       else if (ac.signal.aborted) res.destroy();
       else send(res, 500, errorBody(500, (err as Error).message));
     }
@@ -347,12 +546,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 }
 
-function errorBody(status: number, message: string, param?: string) {
+function errorBody(status: number, message: string, param?: string, code?: string) {
   const type = status === 401 ? 'authentication_error'
     : status === 404 || status === 405 ? 'not_found_error'
       : status === 429 ? 'rate_limit_error'
         : status < 500 ? 'invalid_request_error' : 'server_error';
-  return { object: 'error', error: { message, type, param: param ?? null, code: status } };
+  return { object: 'error', error: { message, type, param: param ?? null, code: code ?? status } };
 }
 
 function digest(text: string): Buffer {
@@ -389,6 +588,20 @@ class Slicer {
     await new Promise((r) => setImmediate(r));
     this.signal.throwIfAborted();
     this.since = performance.now();
+  }
+}
+
+/** A server-sent event stream (text/event-stream): `data: JSON` events, ended by `data: [DONE]`. */
+class Sse {
+  constructor(private readonly res: ServerResponse) {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.flushHeaders();
+  }
+  send(event: unknown): void {
+    if (!this.res.destroyed) this.res.write(`data: ${JSON.stringify(event)}\n\n`);
+  }
+  end(): void {
+    if (!this.res.destroyed) this.res.end('data: [DONE]\n\n');
   }
 }
 

@@ -2,6 +2,7 @@
 // scripted-backend.ts for why): API shapes, 400s that name the field, batching, stop strings.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { rowSeed } from '../../engine/generate.ts';
 import { startServer, type RunningServer } from '../../evaluation/server.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 
@@ -51,13 +52,13 @@ test('chat completion: OpenAI shape, usage counts, logprobs', async () => {
   assert.equal(parts.json.choices[0].message.content, 'ok');
 });
 
-test('max_tokens ends with finish_reason "length"; seeds reach the backend', async () => {
+test('max_tokens ends with finish_reason "length"; seeds reach the backend, as the stream of choice 0', async () => {
   const s = await serve();
   const { json } = await post(s.url, '/v1/chat/completions', chat('SAY:abcdefghij', { max_tokens: 4 }));
   assert.equal(json.choices[0].message.content, 'abcd');
   assert.equal(json.choices[0].finish_reason, 'length');
   const a = await post(s.url, '/v1/chat/completions', chat('SAY:x', { temperature: 0.5, seed: 41 }));
-  assert.equal(a.json.choices[0].message.content, '[41] x');
+  assert.equal(a.json.choices[0].message.content, `[${rowSeed(41, 0)}] x`);
 });
 
 test('max_tokens past what the context leaves is capped to the room left (finish_reason "length"), not refused', async () => {
@@ -120,8 +121,11 @@ test('bad requests get a 400 naming the field and what is expected', async () =>
     ['/v1/chat/completions', { messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role', /expected one of/],
     ['/v1/chat/completions', chat('x', { temperature: 'hot' }), 'temperature', /expected number/],
     ['/v1/chat/completions', chat('x', { top_p: 0 }), 'top_p', />0/],
-    ['/v1/chat/completions', chat('x', { n: 2 }), 'n', /only n = 1/],
-    ['/v1/chat/completions', chat('x', { stream: true }), 'stream', /streaming is not supported/],
+    ['/v1/chat/completions', chat('x', { n: 0 }), 'n', /expected number to be >=1/],
+    ['/v1/chat/completions', chat('x', { response_format: { type: 'json_object' } }), 'response_format.type', /only "text" is supported/],
+    ['/v1/completions', { prompt: [] }, 'prompt', /expected a string, a list of strings/],
+    ['/v1/completions', { prompt: 'x', n: 2, best_of: 3 }, 'best_of', /best_of other than n/],
+    ['/generate', { text: 'x', stream: true }, 'stream', /streaming is not supported on \/generate/],
     ['/v1/chat/completions', chat('x'.repeat(600)), 'messages', /context is 512/],
     ['/v1/chat/completions', '{"messages": [', '(body)', /not valid JSON/],
     ['/generate', { sampling_params: {} }, 'text', /exactly one of "text"/],
