@@ -30,6 +30,13 @@ export function scriptedBackend(script: Script, opts: { contextLength?: number; 
     encode,
     decode,
     encodeChat: (messages: ChatTurn[]) => encode(messages.map((m) => `<|${m.role}|>\n${m.content}\n`).join('') + '<|assistant|>\n'),
+    // Made-up but fixed log-probabilities of the prompt's tokens (echo with logprobs): -0.1, -0.2, -0.3, -0.1, ...
+    async promptLogprobs(ids: number[], top: number) {
+      return ids.slice(1).map((token, t) => ({
+        logprob: -((t % 3) + 1) / 10,
+        top: Array.from({ length: top }, (_, r) => ({ token: (token + r) % 256, logprob: -(r + 1) / 10 })),
+      }));
+    },
     newBatch(): DecodeBatch {
       const seqs = new Map<number, { out: number[]; pos: number }>();
       return {
