@@ -6,26 +6,22 @@
  * retried), 1 anything else.
  *
  * The module of kind K is jobs/K.ts (e.g. jobs/data.verify.ts). Folders listed in
- * DOCTOR_AGENT_JOBS_DIR (separated by ':') are searched after jobs/; the tests use it
- * to add small job modules of their own (test/fixtures/jobs/).
+ * DOCTOR_AGENT_JOBS_DIR (separated by ':') are searched after jobs/ (jobs/modules.ts); the
+ * tests use it to add small job modules of their own (test/fixtures/jobs/).
  */
-import { existsSync } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { readJsonFile } from '../common/fs.ts';
 import type { JobSpec } from '../runtime/protocol.ts';
 import { makeContext, send, UserError, type JobModule } from './context.ts';
+import { findJobModule, jobDirs, validKindName } from './modules.ts';
 
 function findModule(kind: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(kind)) {
+  if (!validKindName(kind)) {
     throw new UserError(`invalid step kind ${JSON.stringify(kind)}`, { hint: 'kinds are names like "train.sft"' });
   }
-  const dirs = [dirname(fileURLToPath(import.meta.url))];
-  for (const d of (process.env.DOCTOR_AGENT_JOBS_DIR ?? '').split(delimiter)) if (d.trim()) dirs.push(resolve(d));
-  for (const d of dirs) {
-    const p = join(d, `${kind}.ts`);
-    if (existsSync(p)) return p;
-  }
+  const dirs = jobDirs();
+  const found = findJobModule(kind, dirs);
+  if (found) return found;
   throw new UserError(`step kind "${kind}" has no built-in job (looked for ${kind}.ts in ${dirs.join(', ')})`, {
     hint: 'check the `uses:` of the step, or run the program as a `command` step',
   });

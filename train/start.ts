@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readJsonFile } from '../common/fs.ts';
+import { presetFile, presetName } from '../common/presets.ts';
 import { parseConfig } from '../engine/config.ts';
 import { loadModel } from '../engine/checkpoint.ts';
 import { CausalLM } from '../engine/model.ts';
@@ -14,8 +14,6 @@ import { Tokenizer } from '../engine/tokenizer.ts';
 import { readCorpusFile } from '../engine/tokenizer-corpus.ts';
 import { saveTrainedTokenizer, trainTokenizer } from '../engine/tokenizer-train.ts';
 import { UserError } from '../jobs/context.ts';
-
-const CONFIGS = join(dirname(fileURLToPath(import.meta.url)), '..', 'configs');
 
 export interface Start {
   model: CausalLM;
@@ -32,7 +30,7 @@ function tokenizerFolder(path: string): string {
 export async function startModel(opts: {
   model: string; tokenizer?: string; vocabSize: number; data: string; seed: number; workDir: string;
 }): Promise<Start> {
-  const preset = /^preset:(.+)$/.exec(opts.model)?.[1];
+  const preset = presetName(opts.model);
   if (!preset) {
     if (!existsSync(join(opts.model, 'config.json'))) {
       throw new UserError(`${opts.model}: not a model folder (no config.json)`, { where: 'with.model', hint: 'give a Hugging Face model folder, or preset:tiny / preset:small' });
@@ -41,7 +39,7 @@ export async function startModel(opts: {
     const { model } = await loadModel(opts.model);
     return { model, tokenizer: Tokenizer.load(tokenizerDir), tokenizerDir };
   }
-  const cfgPath = join(CONFIGS, `${preset}.json`);
+  const cfgPath = presetFile(preset);
   if (!existsSync(cfgPath)) {
     throw new UserError(`with.model: unknown preset "${preset}" (no configs/${preset}.json)`, { where: 'with.model', hint: 'use preset:tiny or preset:small, or a model folder' });
   }
