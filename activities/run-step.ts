@@ -1,7 +1,9 @@
 /**
  * The step activity: runs one Plan step as a supervised job. On a retry it resumes
  * from the checkpoint of the last heartbeat; it skips the job on a step-cache hit
- * (steps with `cache: false` neither hash their inputs nor record a cache entry);
+ * (steps with `cache: false` neither hash their inputs nor record a cache entry; the key
+ * covers the runner and the version of the code, runtime/code-version.ts, and a miss is
+ * explained in the step log when an entry of the same parameters exists);
  * it heartbeats progress, metrics and the checkpoint (so cancellation reaches it,
  * and clients can draw live bars), and maps job errors onto Temporal failures.
  *
@@ -11,7 +13,8 @@
  */
 import { appendFileSync } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { cacheKey, inputHashesFor, outputHashesFor, StepCache } from '../runtime/cache.ts';
+import { cacheKey, inputHashesFor, lineageOf, outputHashesFor, StepCache, type KeyComponents } from '../runtime/cache.ts';
+import { codeVersions, runnerFor, type CodeVersion } from '../runtime/code-version.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from '../runtime/errors.ts';
 import type { ArtifactStore } from '../runtime/store.ts';
 import { resumePointFrom, stepIdentity, writeIdentity, type StepIdentity } from '../runtime/step-identity.ts';
@@ -31,20 +34,36 @@ export function makeRunStep(store: ArtifactStore) {
     // The key hashes every input file the params name (possibly gigabytes): only for a
     // step that may use the cache. With --no-cache it is still recorded for later runs.
     const cache = new StepCache(store);
-    const key = step.cache ? cacheKey({ kind: step.uses, params, inputHashes: inputHashesFor(params) }) : undefined;
-    if (key && !input.noCache) {
+    const runner = runnerFor(step.uses);
+    let key: string | undefined;
+    let code: CodeVersion | undefined;
+    let components: KeyComponents | undefined;
+    let inputHashes: Record<string, string> | undefined;
+    let cacheMiss: string | undefined;
+    if (step.cache) {
+      code = await codeVersions().get(runner, step.uses);
+      inputHashes = inputHashesFor(params);
+      key = cacheKey({ kind: step.uses, runner, code, params, inputHashes });
+      components = { kind: step.uses, runner, code: { package: code.package, sources: code.sources, files: code.files, ...(code.commit ? { commit: code.commit } : {}) }, inputHashes };
+    }
+    if (key && components && !input.noCache) {
       const hit = cache.lookup(key);
       if (hit) {
         ctx.log.info(`step ${step.id}: cache hit from run ${hit.runId}`);
         return { outputs: hit.outputs, cached: true, attempt };
       }
+      cacheMiss = cache.explainMiss(key, lineageOf(step.uses, params), components);
     }
 
     // What this step folder holds, and where to start: the checkpoint of an earlier attempt,
     // else (in a resumed run) the newest of the same step in the run it resumes.
     const outDir = store.stepDir(runId, step.id);
     const logFile = store.stepLog(runId, step.id);
-    const identity: StepIdentity = stepIdentity(runId, step, params, key);
+    const identity: StepIdentity = stepIdentity(runId, step, params, key, { runner, inputHashes, code, cacheMiss });
+    if (cacheMiss) {
+      appendFileSync(logFile, `=== ${new Date().toISOString()} attempt ${attempt}: cache miss: ${cacheMiss}\n`);
+      ctx.log.info(`step ${step.id}: cache miss: ${cacheMiss}`);
+    }
     let resumeFrom = previous?.checkpoint;
     let resumedFrom: string | undefined;
     if (input.resumeOf && !resumeFrom) {
@@ -58,7 +77,7 @@ export function makeRunStep(store: ArtifactStore) {
 
     // Heartbeats: the latest job state, sent on a timer so a silent job still hears cancellation.
     resumedFrom ??= previous?.resumedFrom;
-    let last: StepHeartbeat = { checkpoint: resumeFrom, ...(resumedFrom ? { resumedFrom } : {}) };
+    let last: StepHeartbeat = { checkpoint: resumeFrom, ...(resumedFrom ? { resumedFrom } : {}), ...(cacheMiss ? { cacheMiss } : {}) };
     const beat = () => ctx.heartbeat({ ...last, at: Date.now() } satisfies StepHeartbeat);
     let sentCheckpoint = last.checkpoint;
     const onState = (s: JobState) => {
@@ -92,12 +111,14 @@ export function makeRunStep(store: ArtifactStore) {
         cache.record(key, {
           runId, stepId: step.id, outputs: outcome.outputs,
           outputHashes: outputHashesFor(outcome.outputs), finishedAt: new Date().toISOString(),
+          components, lineage: lineageOf(step.uses, params),
         });
       }
       return {
         outputs: outcome.outputs, cached: false, attempt, progress: last.progress,
         metrics: outcome.metrics ?? last.metrics, checkpoint: outcome.checkpoint?.path ?? last.checkpoint,
         ...(last.resumedFrom ? { resumedFrom: last.resumedFrom } : {}),
+        ...(cacheMiss ? { cacheMiss } : {}),
       };
     } catch (err) {
       if (err instanceof JobUserError) {

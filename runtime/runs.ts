@@ -120,6 +120,7 @@ export function mergeHeartbeats(p: PipelineProgress, desc: WorkflowExecutionDesc
         step.metrics = hb.metrics ?? step.metrics;
         step.checkpoint = hb.checkpoint ?? step.checkpoint;
         step.resumedFrom = hb.resumedFrom ?? step.resumedFrom;
+        step.cacheMiss = hb.cacheMiss ?? step.cacheMiss;
       } catch {
         /* details from another version: ignore */
       }

@@ -2,20 +2,24 @@
  * What a step folder was made by, and where a resumed run's step continues from.
  *
  * The step activity writes <step folder>/.step.json at the start of every attempt: the step's
- * id, kind, hash in the Plan, a hash of its resolved parameters (and the step-cache key, which
- * also covers the content of its input files, when the step computed one), the checkpoint it
- * resumed from, and, as the job runs, its newest checkpoint; `done` once it succeeded.
+ * id, kind, runner, hash in the Plan, a hash of its resolved parameters (and, when the step
+ * computed its step-cache key: the key, a hash of its input files' contents, the version of the
+ * code that ran it, and why the cache missed), the checkpoint it resumed from, and, as the job
+ * runs, its newest checkpoint; `done` once it succeeded.
  *
  * `resume RUN` of a failed run starts a new run with `resumeOf: RUN`. There, a step not taken
  * from the cache continues from the newest valid checkpoint its namesake left in the old run's
  * folder, provided the old step was the same (same id, kind, Plan hash and resolved
  * parameters, same inputs) and did not finish. Otherwise it starts from zero, and says why.
+ * Code that changed in between (a fix of the trainer) does not stop it continuing; the log
+ * says so.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
 import { hashJson } from '../common/hash.ts';
 import type { PlanStep } from '../dsl/plan.ts';
+import type { CodeVersion } from './code-version.ts';
 import { newestCheckpoint } from './checkpoints.ts';
 import { parseCommandParams } from './command.ts';
 
@@ -31,8 +35,16 @@ export interface StepIdentity {
   planHash: string;
   /** Hash of the resolved `with`. */
   paramsHash: string;
-  /** The step-cache key (params and input contents), when the step computed one. */
+  /** The runner that ran it (`builtin`, `command`, …). */
+  runner?: string;
+  /** The step-cache key (runner, code, params and input contents), when the step computed one. */
   cacheKey?: string;
+  /** Hash of the content of its input files, with the cache key. */
+  inputsHash?: string;
+  /** The version of the code that ran it (package, sources hash, git commit), with the cache key. */
+  code?: Omit<CodeVersion, 'files'>;
+  /** Why the step cache had no result for it (e.g. `code of rl.grpo changed since run R`). */
+  cacheMiss?: string;
   /** The checkpoint the latest attempt started from. */
   resumedFrom?: string;
   /** The newest checkpoint the job reported. */
@@ -41,10 +53,24 @@ export interface StepIdentity {
   done?: boolean;
 }
 
-export function stepIdentity(runId: string, step: PlanStep, params: Record<string, unknown>, cacheKey?: string): StepIdentity {
+/** What else the step activity knows of the step: its runner and, with a cache key, what went into it. */
+export interface IdentityDetails {
+  runner?: string;
+  inputHashes?: Record<string, string>;
+  code?: CodeVersion;
+  cacheMiss?: string;
+}
+
+export function stepIdentity(runId: string, step: PlanStep, params: Record<string, unknown>, cacheKey?: string, more: IdentityDetails = {}): StepIdentity {
+  const code = more.code ? { package: more.code.package, sources: more.code.sources, ...(more.code.commit ? { commit: more.code.commit } : {}) } : undefined;
   return {
     format: IDENTITY_FORMAT, runId, stepId: step.id, uses: step.uses, planHash: step.hash,
-    paramsHash: hashJson({ uses: step.uses, params }), ...(cacheKey ? { cacheKey } : {}),
+    paramsHash: hashJson({ uses: step.uses, params }),
+    ...(more.runner ? { runner: more.runner } : {}),
+    ...(cacheKey ? { cacheKey } : {}),
+    ...(more.inputHashes ? { inputsHash: hashJson(more.inputHashes) } : {}),
+    ...(code ? { code } : {}),
+    ...(more.cacheMiss ? { cacheMiss: more.cacheMiss } : {}),
   };
 }
 
@@ -78,8 +104,18 @@ export function definitionChange(old: StepIdentity, now: StepIdentity): string |
   if (old.stepId !== now.stepId || old.uses !== now.uses) return `it was ${old.uses} step "${old.stepId}"`;
   if (old.planHash !== now.planHash) return 'its definition in the pipeline changed';
   if (old.paramsHash !== now.paramsHash) return 'its resolved parameters changed';
-  if (old.cacheKey && now.cacheKey && old.cacheKey !== now.cacheKey) return 'its input files changed';
+  if (old.runner && now.runner && old.runner !== now.runner) return `its runner changed from ${old.runner} to ${now.runner}`;
+  if (old.inputsHash && now.inputsHash) {
+    if (old.inputsHash !== now.inputsHash) return 'its input files changed';
+  } else if (old.cacheKey && now.cacheKey && old.cacheKey !== now.cacheKey) return 'its input files changed';
   return undefined;
+}
+
+/** ", its code changed since" when the versions recorded differ (a fix need not discard the checkpoints). */
+function codeChange(old: StepIdentity, now: StepIdentity): string {
+  if (!old.code || !now.code) return '';
+  if (old.code.sources !== now.code.sources || old.code.package !== now.code.package) return ` (the code of ${now.uses} changed since)`;
+  return '';
 }
 
 export interface ResumePoint {
@@ -101,5 +137,5 @@ export function resumePointFrom(oldRunId: string, oldStepDir: string, now: StepI
   if (old.done) return { note: `${what} had finished (its result is not cached): starting from zero` };
   const found = newestCheckpoint(oldStepDir, checkpointPattern(now.uses, params, now.stepId), old.checkpoint ?? old.resumedFrom);
   if (!found) return { note: `${what} left no valid checkpoint: starting from zero` };
-  return { checkpoint: found.path, note: `continuing ${what} from its newest valid checkpoint ${found.path}` };
+  return { checkpoint: found.path, note: `continuing ${what} from its newest valid checkpoint ${found.path}${codeChange(old, now)}` };
 }

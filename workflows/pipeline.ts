@@ -121,6 +121,7 @@ export async function pipeline(given: PipelineInput | Plan): Promise<PipelineRes
             state: res.cached ? 'cached' : 'succeeded', outputs: res.outputs, attempt: res.attempt,
             progress: res.progress, metrics: res.metrics, checkpoint: res.checkpoint,
             ...(res.resumedFrom ? { resumedFrom: res.resumedFrom } : {}),
+            ...(res.cacheMiss ? { cacheMiss: res.cacheMiss } : {}),
           });
         },
         (err: unknown) => {

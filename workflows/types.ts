@@ -35,6 +35,8 @@ export interface StepHeartbeat {
   checkpoint?: string;
   /** The checkpoint of an earlier run this step continued from (in a resumed run). */
   resumedFrom?: string;
+  /** Why the step cache had no result for the step, when an entry of the same parameters exists (e.g. its code changed). */
+  cacheMiss?: string;
   /** Milliseconds since the epoch when this was sent. */
   at?: number;
 }
@@ -57,6 +59,8 @@ export interface StepRecord {
   checkpoint?: string;
   /** The checkpoint of an earlier run the step continued from (in a resumed run). */
   resumedFrom?: string;
+  /** Why the step cache had no result for it (see StepHeartbeat.cacheMiss). */
+  cacheMiss?: string;
   /** Last heartbeat of a running step (filled in by the client from the server's view). */
   heartbeat?: StepHeartbeat;
 }

@@ -39,6 +39,7 @@ export function formatRunView(v: RunView, link?: string): string {
       lines.push(`  ${s.id.padEnd(w)}  ${bits.join(' · ')}`);
       for (const [k, x] of outputs) lines.push(`  ${' '.repeat(w)}  ${k}: ${typeof x === 'number' ? Number(x.toPrecision(4)) : String(x)}`);
       if (s.resumedFrom) lines.push(`  ${' '.repeat(w)}  resumed from ${s.resumedFrom}`);
+      if (s.cacheMiss) lines.push(`  ${' '.repeat(w)}  cache miss: ${s.cacheMiss}`);
       if (s.error) lines.push(`  ${' '.repeat(w)}  ${s.error.split('\n').join(`\n  ${' '.repeat(w)}  `)}`);
       const wait = v.waits?.find((x) => x.step === s.id);
       if (wait && s.state === 'running') lines.push(`  ${' '.repeat(w)}  waiting: ${wait.text}`);
