@@ -63,3 +63,17 @@ test('a step that resumed from an older run and wrote nothing of its own hands t
   const mid = oldStep([], { ...stepIdentity('mid', step(), params), resumedFrom: join(older, 'checkpoints', 'step-000250') });
   assert.equal(resumePointFrom('mid', mid, stepIdentity('new', step(), params), params).checkpoint, join(older, 'checkpoints', 'step-000250'));
 });
+
+test('changed code does not stop a step continuing (the log says so); changed inputs do', () => {
+  const code = (sources: string) => ({ package: '0.1.0', sources, files: {} });
+  const old = stepIdentity('old', step(), params, 'a'.repeat(64), { runner: 'builtin', inputHashes: { '/m': 'h1' }, code: code('s1') });
+  const dir = oldStep([250], old);
+  const fixed = resumePointFrom('old', dir, stepIdentity('new', step(), params, 'b'.repeat(64), { runner: 'builtin', inputHashes: { '/m': 'h1' }, code: code('s2') }), params);
+  assert.equal(fixed.checkpoint, join(dir, 'checkpoints', 'step-000250'));
+  assert.match(fixed.note, /from its newest valid checkpoint .*step-000250 \(the code of rl\.ppo changed since\)$/);
+  const inputs = resumePointFrom('old', dir, stepIdentity('new', step(), params, 'c'.repeat(64), { runner: 'builtin', inputHashes: { '/m': 'h2' }, code: code('s1') }), params);
+  assert.equal(inputs.checkpoint, undefined);
+  assert.match(inputs.note, /its input files changed/);
+  const runner = resumePointFrom('old', dir, stepIdentity('new', step(), params, 'a'.repeat(64), { runner: 'python', inputHashes: { '/m': 'h1' }, code: code('s1') }), params);
+  assert.match(runner.note, /its runner changed from builtin to python/);
+});
