@@ -38,7 +38,8 @@ export function topLogprobs(logits: Float32Array, k: number): TopLogprob[] {
   for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  const lse = max + Math.log(sum);
+  // As logProbOf rounds it, so a token reads the same log-probability as the sampled one and as an alternative.
+  const logSum = Math.log(sum);
   // A small sorted list of the best so far: k is at most 20.
   const best: number[] = [];
   for (let i = 0; i < logits.length; i++) {
@@ -48,7 +49,7 @@ export function topLogprobs(logits: Float32Array, k: number): TopLogprob[] {
     best.splice(at, 0, i);
     if (best.length > k) best.pop();
   }
-  return best.map((token) => ({ token, logprob: logits[token] - lse }));
+  return best.map((token) => ({ token, logprob: logits[token] - max - logSum }));
 }
 
 interface Group {
