@@ -9,6 +9,7 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
+import { codeVersions } from './runtime/code-version.ts';
 import { ArtifactStore } from './runtime/store.ts';
 import type { ConnectOptions, ConnectionTarget, ResolvedTarget } from './runtime/client.ts';
 import { NAMESPACE } from './runtime/temporal.ts';
@@ -83,6 +84,9 @@ export async function createWorkerSet(o: WorkerSetOptions): Promise<WorkerSet> {
   }
   const activities = createActivities(o.store);
   const queues = [...new Set([...(o.workflows === false ? [] : [WORKFLOW_QUEUE]), ...(o.queues ?? DEFAULT_QUEUES)])];
+  // The import graphs of the step kinds' sources (the code version in the step-cache key),
+  // built in the background now rather than by the first step; kept for the whole process.
+  if (queues.some((q) => q !== WORKFLOW_QUEUE)) void codeVersions().warm().catch(() => {});
   const common: Partial<WorkerOptions> = {
     connection,
     namespace: o.namespace ?? NAMESPACE,
