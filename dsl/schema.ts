@@ -49,7 +49,7 @@ const timing = {
   heartbeat: Duration.optional().describe('A job silent this long is considered dead and retried.'),
   grace: Duration.optional().describe('When the step is cancelled or its worker stops: time between SIGTERM (the job checkpoints and exits) and SIGKILL.'),
   queue: z.string().min(1).optional().describe('Task queue the step runs on (cpu, gpu, or any queue a worker serves).'),
-  cache: z.boolean().optional().describe('Reuse a successful earlier result of the same step (same kind, params and inputs).'),
+  cache: z.boolean().optional().describe('Reuse a successful earlier result of the same step (same kind, runner, code version, params and inputs; see docs/runtime.md).'),
 };
 
 export const DefaultsSpec = z.strictObject(timing).describe('Settings every step gets unless it sets its own.');
