@@ -68,11 +68,25 @@ function forwardNextToken(model: CausalLM, inputIds: Rows, lossMask: Rows): { lo
   };
 }
 
-/** Per-token log-probs of each sequence's own tokens under the model, times the mask: [B, T] (entry t scores token t). */
-export function maskedTokenLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows): tf.Tensor2D {
+export interface LogProbOptions {
+  /**
+   * The logits are divided by this before the softmax (default 1: the model's own distribution).
+   * RL scores its samples at the sampling temperature (rl/batch.ts scoringTemperature).
+   */
+  temperature?: number;
+}
+
+/**
+ * Per-token log-probs of each sequence's own tokens under the model (its logits divided by
+ * `temperature` when given), times the mask: [B, T] (entry t scores token t).
+ */
+export function maskedTokenLogProbs(model: CausalLM, inputIds: Rows, lossMask: Rows, opts: LogProbOptions = {}): tf.Tensor2D {
+  const temperature = opts.temperature ?? 1;
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`maskedTokenLogProbs: temperature must be a positive number, got ${temperature}`);
   return tf.tidy(() => {
     const { logits, targets, weights } = forwardNextToken(model, inputIds, lossMask);
-    return shiftRight(tf.mul(tokenLogProbs(logits, targets), weights) as tf.Tensor2D);
+    const scaled = temperature === 1 ? logits : tf.div(logits, temperature) as tf.Tensor3D;
+    return shiftRight(tf.mul(tokenLogProbs(scaled, targets), weights) as tf.Tensor2D);
   });
 }
 

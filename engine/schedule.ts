@@ -23,3 +23,27 @@ export function warmupCosineLr(step: number, s: CosineSchedule): number {
 export function warmupFromRatio(totalSteps: number, ratio: number): number {
   return Math.ceil(totalSteps * ratio);
 }
+
+/**
+ * Linear warmup then linear decay to 0 at `totalSteps` (transformers' "linear" schedule,
+ * get_linear_schedule_with_warmup): peak * s / warmup during warmup, then
+ * peak * max(0, (total - s) / (total - warmup)).
+ */
+export function warmupLinearLr(step: number, s: Omit<CosineSchedule, 'minLr'>): number {
+  if (step < s.warmupSteps) return (s.peakLr * step) / Math.max(1, s.warmupSteps);
+  return s.peakLr * Math.max(0, (s.totalSteps - step) / Math.max(1, s.totalSteps - s.warmupSteps));
+}
+
+/** The schedules of transformers' lr_scheduler_type that the trainers offer. */
+export const LR_SCHEDULERS = ['linear', 'cosine', 'constant_with_warmup', 'constant'] as const;
+export type LrSchedulerType = (typeof LR_SCHEDULERS)[number];
+
+/** The learning rate at `step` (0-based) under a transformers-style schedule; `constant` has no warmup. */
+export function scheduledLr(type: LrSchedulerType, step: number, s: Omit<CosineSchedule, 'minLr'>): number {
+  switch (type) {
+    case 'linear': return warmupLinearLr(step, s);
+    case 'cosine': return warmupCosineLr(step, s);
+    case 'constant_with_warmup': return step < s.warmupSteps ? (s.peakLr * step) / Math.max(1, s.warmupSteps) : s.peakLr;
+    case 'constant': return s.peakLr;
+  }
+}

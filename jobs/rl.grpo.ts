@@ -13,10 +13,10 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     promptsPerIteration: p.prompts_per_iteration,
     numGenerations: p.num_generations,
     async init() {},
-    update({ policy, optimizer, rollout, scores, seq, oldLogp, refLogp, rng }) {
+    update({ lr, temperature, policy, optimizer, rollout, scores, seq, oldLogp, refLogp, rng }) {
       const adv = grpoAdvantages(scores.rewards, rollout.group);
       return { ...grpoUpdate(policy, optimizer, { ...seq, advantages: broadcast(adv, seq.mask), oldLogp, refLogp }, {
-        lr: p.learning_rate, clip: p.clip_range, klCoef: p.kl_coef, kl: p.kl_estimator, epochs: p.epochs_per_iteration, miniBatchSize: p.mini_batch_size, maxGradNorm: p.max_grad_norm,
+        lr, temperature, clip: p.clip_range, klCoef: p.kl_coef, kl: p.kl_estimator, epochs: p.epochs_per_iteration, miniBatchSize: p.mini_batch_size, maxGradNorm: p.max_grad_norm,
       }, rng) };
     },
     parts: () => [],

@@ -23,11 +23,11 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
       vOpt = new AdamW(vm.params, { weightDecay: 0 });
       if (resumeDir) vOpt.load(join(resumeDir, VALUE_DIR, OPTIMIZER_FILE));
     },
-    update({ policy, optimizer, rollout, scores, seq, oldLogp, refLogp, rng }) {
+    update({ lr, temperature, policy, optimizer, rollout, scores, seq, oldLogp, refLogp, rng }) {
       const oldValues = valuesOf(vm!, seq);
       const t = ppoTargets(seq, rollout.responses.map((r) => r.length), scores.rewards, oldLogp, refLogp, oldValues, { klCoef: p.kl_coef, gamma: p.gamma, lam: p.lam });
       const stats = ppoUpdate(policy, optimizer, vm!, vOpt!, { ...seq, advantages: t.advantages, returns: t.returns, oldLogp, oldValues }, {
-        lr: p.learning_rate, clip: p.clip_range, clipValue: p.clip_range_value, vfCoef: p.vf_coef, epochs: p.num_ppo_epochs,
+        lr, temperature, clip: p.clip_range, clipValue: p.clip_range_value, vfCoef: p.vf_coef, epochs: p.num_ppo_epochs,
         miniBatchSize: p.mini_batch_size, maxGradNorm: p.max_grad_norm,
       }, rng);
       return { ...stats, kl: t.kl };

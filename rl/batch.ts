@@ -36,9 +36,21 @@ export function inChunks(seq: Pick<Sequences, 'ids' | 'mask'>, chunk: number, fn
   return out;
 }
 
-/** Per-token log-probs [B][T] (0 off the mask) without gradients, in chunks of `chunk` rows. */
-export function tokenLogProbs(model: CausalLM, seq: Pick<Sequences, 'ids' | 'mask'>, chunk = 16): number[][] {
-  return inChunks(seq, chunk, (ids, mask) => maskedTokenLogProbs(model, ids, mask));
+/**
+ * The temperature RL scores its samples at: TRL's PPO (and GRPO) divide the policy's and the
+ * reference's logits by `temperature + 1e-7` for the ratio, the KL and the reference alike, so the
+ * log-probs are those of the distribution the responses were sampled from.
+ */
+export function scoringTemperature(samplingTemperature: number): number {
+  return samplingTemperature + 1e-7;
+}
+
+/**
+ * Per-token log-probs [B][T] (0 off the mask) without gradients, in chunks of `chunk` rows, with
+ * the logits divided by `temperature` (pass scoringTemperature(sampling temperature) in RL).
+ */
+export function tokenLogProbs(model: CausalLM, seq: Pick<Sequences, 'ids' | 'mask'>, temperature = 1, chunk = 16): number[][] {
+  return inChunks(seq, chunk, (ids, mask) => maskedTokenLogProbs(model, ids, mask, { temperature }));
 }
 
 /** Rows `idx` of a [B][T] table. */

@@ -1,6 +1,7 @@
 /**
  * The GRPO policy update: group-relative advantages (rl/advantages.ts) on every response
- * token, the clipped PPO surrogate against the log-probs the rollout policy gave, plus
+ * token, the clipped PPO surrogate against the log-probs the rollout policy gave (all log-probs
+ * at the sampling temperature, as TRL computes them), plus
  * kl_coef times the k3 estimate of KL(policy || reference), token-averaged per
  * mini-batch; `epochs` shuffled passes, one AdamW step per mini-batch.
  */
@@ -21,6 +22,8 @@ export interface PolicyBatch extends Sequences {
 
 export interface UpdateOptions {
   lr: number;
+  /** The logits are divided by this for the log-probs (scoringTemperature of the sampling temperature). */
+  temperature: number;
   clip: number;
   klCoef: number;
   kl?: KlPenalty;
@@ -48,7 +51,7 @@ export function grpoUpdate(policy: CausalLM, optimizer: AdamW, batch: PolicyBatc
     let pg = 0, kl = 0, cf = 0;
     const r = trainStep(policy, optimizer, [mb], (model, b) => tf.tidy(() => {
       const mask = tensor(b.mask);
-      const logp = maskedTokenLogProbs(model, b.ids, b.mask);
+      const logp = maskedTokenLogProbs(model, b.ids, b.mask, { temperature: o.temperature });
       const p = policyLoss(logp, tensor(b.oldLogp), tensor(b.advantages), mask, o.clip);
       const k = maskedMean(klFn(logp, tensor(b.refLogp)), mask);
       pg = p.loss.dataSync()[0];

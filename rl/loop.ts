@@ -5,7 +5,9 @@
  * its AdamW state, the algorithm's extra models, the RNG, the prompt order and the metrics
  * so far are checkpointed every `save_every` iterations or `save_every_minutes` of wall-clock
  * time, whichever comes first (and when asked to stop); a resumed run continues exactly.
- * The reference policy is the starting checkpoint, reloaded from its folder.
+ * The reference policy is the starting checkpoint, reloaded from its folder. Rollouts are
+ * sampled, and the old, reference and new log-probs computed, at the sampling temperature
+ * (logits divided by temperature + 1e-7, as TRL); the learning rate follows rlLearningRate.
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/fs.ts';
@@ -22,7 +24,8 @@ import { makeVerifier, type VerifierConfig } from '../data/verifiers.ts';
 import type { Reward } from '../dsl/kinds/common.ts';
 import { UserError, type JobContext } from '../jobs/context.ts';
 import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
-import { buildSequences, tokenLogProbs, type Sequences } from './batch.ts';
+import { scheduledLr, warmupFromRatio, type LrSchedulerType } from '../engine/schedule.ts';
+import { buildSequences, scoringTemperature, tokenLogProbs, type Sequences } from './batch.ts';
 import { promptIds, rollout, type Rollout } from './rollout.ts';
 import { score, type Scores } from './score.ts';
 import { existsSync } from 'node:fs';
@@ -35,6 +38,10 @@ export interface RlParams {
   top_p: number;
   response_length: number;
   learning_rate: number;
+  /** The learning-rate schedule over the iterations (transformers' lr_scheduler_type). */
+  lr_scheduler_type: LrSchedulerType;
+  /** Share of the iterations with linear warmup from 0, rounded up. */
+  warmup_ratio: number;
   iterations: number;
   max_prompt_len: number;
   reward: Reward;
@@ -45,6 +52,10 @@ export interface RlParams {
 }
 
 export interface UpdateInput {
+  /** This iteration's learning rate (rlLearningRate). */
+  lr: number;
+  /** The divisor of the logits for every log-prob: scoringTemperature(temperature). */
+  temperature: number;
   policy: CausalLM;
   optimizer: AdamW;
   rollout: Rollout;
@@ -78,6 +89,18 @@ interface RlState {
 }
 
 export const ITERATIONS_FILE = 'iterations.jsonl';
+
+/**
+ * The learning rate of iteration `iteration` (0-based), as TRL's PPOTrainer schedules it: one
+ * scheduler step per iteration (rollout batch), over `iterations` steps, with
+ * ceil(iterations * warmup_ratio) warmup steps; the scheduler steps after each update, so the
+ * first iteration runs at the schedule's step 0 (lr 0 with warmup).
+ */
+export function rlLearningRate(iteration: number, p: Pick<RlParams, 'learning_rate' | 'lr_scheduler_type' | 'warmup_ratio' | 'iterations'>): number {
+  return scheduledLr(p.lr_scheduler_type, iteration, {
+    peakLr: p.learning_rate, warmupSteps: warmupFromRatio(p.iterations, p.warmup_ratio), totalSteps: p.iterations,
+  });
+}
 
 /** Parameters that only say how often to checkpoint: not part of a run's shape (a checkpoint stays valid when they change). */
 export function withoutSaveSettings<T extends { save_every: number; save_every_minutes: number }>(p: T): Omit<T, 'save_every' | 'save_every_minutes'> {
@@ -133,15 +156,18 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
     }
     const t0 = performance.now();
     const chosen = nextPrompts();
+    // Sampling and every log-prob at temperature + 1e-7, as TRL (its GenerationConfig and logits division).
+    const temperature = scoringTemperature(p.temperature);
+    const lr = rlLearningRate(s.iteration, p);
     const ro = rollout(policy, tok, chosen.map((i) => prompts[i]), {
-      numGenerations: algo.numGenerations, temperature: p.temperature, topP: p.top_p, responseLength: p.response_length, seed: rng.nextU32(),
+      numGenerations: algo.numGenerations, temperature, topP: p.top_p, responseLength: p.response_length, seed: rng.nextU32(),
     });
     const t1 = performance.now();
     const scores = await score(ro.texts, chosen.map((i) => items[i]), ro.group, verifier, p.reward);
     const seq = buildSequences(ro.prompts, ro.responses, pad);
-    const oldLogp = tokenLogProbs(policy, seq);
-    const refLogp = tokenLogProbs(ref, seq);
-    const stats = algo.update({ policy, optimizer, rollout: ro, scores, seq, oldLogp, refLogp, rng });
+    const oldLogp = tokenLogProbs(policy, seq, temperature);
+    const refLogp = tokenLogProbs(ref, seq, temperature);
+    const stats = algo.update({ lr, temperature, policy, optimizer, rollout: ro, scores, seq, oldLogp, refLogp, rng });
     const t2 = performance.now();
     s.iteration += 1;
     const n = ro.texts.length;
@@ -151,6 +177,7 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
       reward_mean: mean(scores.rewards),
       accuracy: mean(scores.correct.map(Number)),
       format_rate: mean(scores.formatted.map(Number)),
+      lr,
       response_length: mean(ro.responses.map((r) => r.length)),
       finished_rate: mean(ro.finished.map(Number)),
       ...stats,

@@ -6,6 +6,9 @@
  * hidden state. (The engine's forward returns only logits, so the head's other columns
  * are computed and ignored.) It starts at zero: the head is initialised to zeros.
  *
+ * Every log-prob (old, reference, new) is taken at the sampling temperature, logits divided by
+ * temperature + 1e-7, as TRL's PPOTrainer does.
+ *
  * Rewards per response token: -kl_coef * (log pi_old - log pi_ref), plus the verifier
  * reward on the last token. GAE (gamma, lambda) gives advantages (whitened over the batch)
  * and returns; each of `epochs` passes takes mini-batches, one clipped-surrogate AdamW step
@@ -82,6 +85,8 @@ export interface PpoBatch extends Sequences {
 
 export interface PpoOptions {
   lr: number;
+  /** The logits are divided by this for the log-probs (scoringTemperature of the sampling temperature). */
+  temperature: number;
   clip: number;
   clipValue: number;
   vfCoef: number;
@@ -97,7 +102,7 @@ export function ppoUpdate(policy: CausalLM, optimizer: AdamW, vm: CausalLM, vOpt
     const mb = miniBatch(batch, idx, ['advantages', 'returns', 'oldLogp', 'oldValues']);
     let cf = 0;
     const r = trainStep(policy, optimizer, [mb], (model, b) => tf.tidy(() => {
-      const p = POLICY_LOSSES.ppo_clip(maskedTokenLogProbs(model, b.ids, b.mask), tensor(b.oldLogp), tensor(b.advantages), tensor(b.mask), o.clip);
+      const p = POLICY_LOSSES.ppo_clip(maskedTokenLogProbs(model, b.ids, b.mask, { temperature: o.temperature }), tensor(b.oldLogp), tensor(b.advantages), tensor(b.mask), o.clip);
       cf = p.clipFrac.dataSync()[0];
       return p.loss;
     }), { lr: o.lr, maxGradNorm: o.maxGradNorm });

@@ -1,6 +1,7 @@
 /** Parameter blocks shared by several step kinds: the teacher model, the verifier, the reward mapping. */
 import { z } from 'zod';
 import { HUATUO_REWARD, HUATUO_VERIFIER_THRESHOLD } from '../../data/reward.ts';
+import { LR_SCHEDULERS } from '../../engine/schedule.ts';
 
 const httpUrl = z
   .string()
@@ -72,6 +73,16 @@ export type Reward = z.infer<typeof Reward>;
 
 /** The `reward` param of the RL kinds, defaulting to the recipe's mapping. */
 export const RewardParam = Reward.default({ ...HUATUO_REWARD });
+
+/** The RL kinds' learning-rate schedule over the iterations, as TRL's PPOTrainer runs HuatuoGPT-o1's RL stage. */
+export const LrScheduler = z
+  .enum(LR_SCHEDULERS)
+  .default('linear')
+  .describe('Learning-rate schedule over the iterations (transformers\' lr_scheduler_type, one step per iteration): linear = warmup then linear decay to 0 (the recipe), cosine, constant_with_warmup, constant (no warmup).');
+
+export const RlWarmupRatio = z
+  .number().min(0).max(1).default(0.05)
+  .describe('Share of the iterations with linear warmup from 0 (rounded up; recipe 0.05). The first iteration runs at lr 0 when there is warmup, as in TRL.');
 
 export const OnBadRecord = z
   .enum(['fail', 'skip'])

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FilePath, RewardParam, Seed, Verifier } from './common.ts';
+import { FilePath, LrScheduler, RewardParam, RlWarmupRatio, Seed, Verifier } from './common.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import type { StepKind } from './types.ts';
 
@@ -11,7 +11,9 @@ export const GrpoParams = z.strictObject({
   temperature: z.number().positive().default(0.5).describe('Sampling temperature of rollouts.'),
   top_p: z.number().gt(0).max(1).default(1.0).describe('Nucleus sampling of rollouts.'),
   response_length: z.number().int().positive().default(1300).describe('Max new tokens per response (recipe 1300).'),
-  learning_rate: z.number().positive().default(5e-7).describe('Policy learning rate.'),
+  learning_rate: z.number().positive().default(5e-7).describe('Peak policy learning rate (recipe 5e-7).'),
+  lr_scheduler_type: LrScheduler,
+  warmup_ratio: RlWarmupRatio,
   kl_coef: z.number().min(0).default(0.03).describe('Weight of the KL penalty to the reference policy.'),
   kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k3').describe('Per-token KL estimate in the loss: k1 = log ratio, k2 = half its square, k3 = exp(-r) + r - 1 (non-negative, low variance).'),
   clip_range: z.number().positive().default(0.2).describe('PPO-style ratio clipping.'),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FilePath, RewardParam, Seed, Verifier } from './common.ts';
+import { FilePath, LrScheduler, RewardParam, RlWarmupRatio, Seed, Verifier } from './common.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import type { StepKind } from './types.ts';
 
@@ -18,7 +18,9 @@ export const PpoParams = z.strictObject({
   top_p: z.number().gt(0).max(1).default(1.0).describe('Nucleus sampling of rollouts.'),
   response_length: z.number().int().positive().default(1300).describe('Max new tokens per response (recipe 1300).'),
   num_ppo_epochs: z.number().int().positive().default(3).describe('Update passes over each batch of rollouts (recipe 3).'),
-  learning_rate: z.number().positive().default(5e-7).describe('Policy learning rate.'),
+  learning_rate: z.number().positive().default(5e-7).describe('Peak policy learning rate (recipe 5e-7).'),
+  lr_scheduler_type: LrScheduler,
+  warmup_ratio: RlWarmupRatio,
   iterations: z.number().int().positive().default(100).describe('Rollout → score → update iterations.'),
   batch_size: z.number().int().positive().default(64).describe('Prompts per iteration (rollout batch).'),
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),

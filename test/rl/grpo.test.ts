@@ -57,7 +57,7 @@ test('an update raises the log-prob of the positive-advantage response and lower
   const sum = (rows: number[][]) => rows.map((r) => r.reduce((a, b) => a + b, 0));
   const opt = new AdamW(model.params, { weightDecay: 0 });
   const stats = grpoUpdate(model, opt, { ...seq, advantages: broadcast([1, -1], seq.mask), oldLogp: before, refLogp: before }, {
-    lr: 0.01, clip: 0.2, klCoef: 0.03, epochs: 2, miniBatchSize: 2, maxGradNorm: 1,
+    lr: 0.01, temperature: 1, clip: 0.2, klCoef: 0.03, epochs: 2, miniBatchSize: 2, maxGradNorm: 1,
   }, new Rng(0));
   const after = tokenLogProbs(model, seq);
   assert.ok(sum(after)[0] > sum(before)[0], `${sum(before)[0]} → ${sum(after)[0]}`);
