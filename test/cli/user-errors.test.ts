@@ -102,11 +102,11 @@ test('eval: bad arguments, files and an unreachable server', async () => {
   writeFileSync(join(model, 'config.json'), '{');
   await refuses(['eval', '--data', SAMPLE, '--model', model], /bad-model: cannot load the checkpoint: .*config\.json:\d+:\d+: invalid JSON/);
   // Nothing listens: the run stops after the retries, keeping what it wrote.
-  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--retries', '1', '--out', out],
+  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--api', 'chat', '--retries', '1', '--out', out],
     new RegExp(`evaluation stopped: the server at http://127\\.0\\.0\\.1:${port}/v1 kept failing after 1 retries \\(network error: fetch failed \\(ECONNREFUSED\\)\\): check that it is running and that the base URL is right\\. 30 of 30 item\\(s\\) have no result yet; .*run again to ask only the missing ones`));
   // A results file damaged before its last line: where, and what to do.
   writeFileSync(join(out, 'results.jsonl'), 'garbage\n{"also": "garbage"}\n');
-  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--out', out], /results\.jsonl:1: not a result row .*delete the line or the file/);
+  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--api', 'chat', '--out', out], /results\.jsonl:1: not a result row .*delete the line or the file/);
 });
 
 test('other commands: a missing file, a bad flag value, a path where a folder is needed', async () => {
