@@ -216,8 +216,21 @@ export class EngineBatch implements DecodeBatch {
 }
 
 export interface EngineBackendOptions {
-  /** Name reported by /v1/models; default: the folder's name. */
+  /** Name the model is served under; default: `defaultServedName(dir)`. */
   name?: string;
+}
+
+/**
+ * The name a checkpoint is served under by default: `RUN/STEP` for a folder a step wrote in the
+ * artifact store (…/runs/RUN/steps/STEP/…, e.g. `huatuo-tiny-20260101-0200/sft`), so evaluations
+ * of different checkpoints are told apart; otherwise the folder's name.
+ */
+export function defaultServedName(dir: string): string {
+  const parts = resolve(dir).split(/[\\/]+/);
+  for (let i = parts.length - 4; i >= 0; i--) {
+    if (parts[i] === 'runs' && parts[i + 2] === 'steps' && parts[i + 1] && parts[i + 3]) return `${parts[i + 1]}/${parts[i + 3]}`;
+  }
+  return basename(resolve(dir));
 }
 
 /** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
@@ -230,7 +243,7 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
   const padId = tokenizer.padTokenId ?? config.pad_token_id ?? 0;
   let current: EngineBatch | null = null;
   return {
-    name: opts.name ?? basename(resolve(dir)),
+    name: opts.name ?? defaultServedName(dir),
     path: resolve(dir),
     contextLength: config.max_position_embeddings,
     vocabSize: config.vocab_size,

@@ -65,6 +65,8 @@ export interface RunningServer {
   url: string;
   port: number;
   scheduler: Scheduler;
+  /** The names the model is served under (the first is the main one). */
+  servedModelNames: string[];
   /** Stops accepting, lets requests in flight finish (up to graceMs), then closes. The backend stays open: its owner closes it. */
   close(graceMs?: number): Promise<void>;
 }
@@ -532,6 +534,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     url: `http://${host}:${addr.port}`,
     port: addr.port,
     scheduler,
+    servedModelNames: [...servedNames],
     async close(graceMs = 30_000) {
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();

@@ -35,10 +35,10 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     }
     // Loaded only here: the engine (TensorFlow.js) is not needed to evaluate a remote server.
     const { loadEngineBackend } = await import('../evaluation/engine-backend.ts');
-    const backend = await loadEngineBackend(p.model);
+    const backend = await loadEngineBackend(p.model, { name: p.served_model_name });
     closeBackend = () => backend.close();
     server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });
-    ctx.log(`serving ${p.model} at ${server.url} (max batch ${server.scheduler.maxBatch})`);
+    ctx.log(`serving ${p.model} as "${backend.name}" at ${server.url} (max batch ${server.scheduler.maxBatch})`);
     target = { baseUrl: `${server.url}/v1`, model: backend.name, tokenizer: p.model };
   } else {
     target = { baseUrl: p.server!.base_url, model: p.server!.model, apiKeyEnv: p.server!.api_key_env, tokenizer: p.server!.tokenizer };

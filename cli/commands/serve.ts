@@ -1,7 +1,7 @@
 /** `doctor-agent serve`: serves a checkpoint behind the SGLang / OpenAI-compatible HTTP API. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../jobs/context.ts';
 import type { RunningServer } from '../../evaluation/server.ts';
 
@@ -13,6 +13,9 @@ export interface ServeArgs {
   host: string;
   port: number;
   maxBatch: number;
+  /** Names the model is served under (vLLM's --served-model-name); the first is the main one. */
+  servedModelName?: string[];
+  /** The older spelling of one served name. */
   name?: string;
   seed: number;
   /** Required as a Bearer token on every route but /health. */
@@ -53,7 +56,8 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
     throw new UserError(`${args.model}: not a model folder (no config.json): --model needs a checkpoint folder with config.json, model.safetensors and tokenizer.json`);
   }
   const [{ loadEngineBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-backend.ts'), import('../../evaluation/server.ts')]);
-  const backend = await loadEngineBackend(args.model, { name: args.name }).catch((err: unknown) => {
+  const names = args.servedModelName?.length ? args.servedModelName : args.name ? [args.name] : undefined;
+  const backend = await loadEngineBackend(args.model, { name: names?.[0] }).catch((err: unknown) => {
     // A broken checkpoint (bad config.json, missing or mismatched weights, no tokenizer) is the
     // user's to fix; a TypeError or RangeError is a bug and keeps its stack.
     if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) {
@@ -62,7 +66,7 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
     throw err;
   });
   const server = await startServer({
-    backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed, apiKey: args.apiKey,
+    backend, host: args.host, port: args.port, maxBatch: args.maxBatch, seed: args.seed, apiKey: args.apiKey, servedModelNames: names,
     maxPromptsPerRequest: args.maxPrompts, maxWaiting: args.maxQueue,
     maxBodyBytes: args.maxBodyMb === undefined ? undefined : Math.round(args.maxBodyMb * 1024 * 1024),
     bodyTimeoutMs: args.bodyTimeout === undefined ? undefined : args.bodyTimeout * 1000,
@@ -91,7 +95,8 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <n>', 'port; 0 picks a free one', intArg(0), 0)
     .option('--max-batch <n>', 'sequences decoded together', intArg(1), 32)
-    .option('--name <name>', 'model name reported by /v1/models (default: the folder name)')
+    .option('--served-model-name <names...>', 'names the model is served under: /v1/models lists them, requests must name one (or "default"); default: RUN/STEP for a checkpoint in the artifact store, else the folder name')
+    .addOption(new Option('--name <name>', 'one served model name (older spelling of --served-model-name)').hideHelp())
     .option('--seed <n>', 'seed for requests that give none', intArg(0), 0)
     .option('--api-key <key>', `require "Authorization: Bearer KEY" on every route but /health (default: $${API_KEY_ENV})`)
     .option('--max-prompts <n>', 'most prompts in one /generate request (400 past it)', intArg(1), 4096)
@@ -104,7 +109,8 @@ export function registerServe(program: Command): void {
       const warning = exposureWarning(opts.host, opts.apiKey);
       if (warning) process.stderr.write(warning + '\n');
       const { server, close } = await serve(opts);
-      console.log(`serving ${opts.model} at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}${opts.apiKey ? ', API key required' : ''}); Ctrl-C stops`);
+      const names = server.servedModelNames.join('", "');
+      console.log(`serving ${opts.model} as "${names}" at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}${opts.apiKey ? ', API key required' : ''}); Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.stderr.write('stopping: finishing requests in flight...\n');

@@ -23,6 +23,7 @@ export const EvalSglangParams = z
     concurrency: z.number().int().positive().default(32).describe('Requests in flight at once.'),
     limit_per_source: z.number().int().min(0).optional().describe('Evaluate only the first N items of each source (0: every item).'),
     max_batch: z.number().int().positive().optional().describe('With model: sequences the built-in server decodes together (default: concurrency).'),
+    served_model_name: z.string().min(1).optional().describe('With model: the name the built-in server serves the checkpoint under, reported by /v1/models and in each answer (default: RUN/STEP of the step that wrote the checkpoint when it lies in the artifact store, else the folder name).'),
     history: z
       .string()
       .min(1)
@@ -34,6 +35,9 @@ export const EvalSglangParams = z
   .superRefine((p, ctx) => {
     if ((p.model === undefined) === (p.server === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'set exactly one of with.model (a checkpoint to serve) or with.server (a running server)' });
+    }
+    if (p.served_model_name !== undefined && p.model === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['served_model_name'], message: 'served_model_name names the checkpoint the step serves (with.model); with with.server, set with.server.model instead' });
     }
     if (p.server && p.api === 'completions' && !p.server.tokenizer) {
       ctx.addIssue({ code: 'custom', path: ['server', 'tokenizer'], message: 'api: completions renders the prompt through the model\'s chat template: set with.server.tokenizer to the model\'s folder, or api: chat' });
