@@ -79,7 +79,7 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
     if (args.model) {
       served = await serve({ model: args.model, host: '127.0.0.1', port: 0, maxBatch: args.concurrency, seed: args.seed });
       baseUrl = `${served.server.url}/v1`;
-      model = args.modelName ?? 'local';
+      model = args.modelName ?? 'default'; // as HuatuoGPT-o1 names the served model
       log(`serving ${args.model} at ${served.server.url}`);
     }
     let last = 0;
