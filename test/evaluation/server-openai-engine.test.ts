@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { generate } from '../../engine/generate.ts';
 import { loadEngineBackend } from '../../evaluation/engine-backend.ts';
 import { startServer, type RunningServer } from '../../evaluation/server.ts';
+import { scoringTemperature } from '../../rl/batch.ts';
 import { rollout } from '../../rl/rollout.ts';
 import { tinyModel } from './tiny-model.ts';
 
@@ -124,11 +125,22 @@ test('echo with logprobs scores the prompt as the model does', async () => {
   }
 });
 
+// What holds, and why: rollout() samples the group (prompts × num_generations, prompt-major) in
+// one generate() call where row k draws from its own stream, Rng(seed).fork(`row k`); the server
+// gives choice k (index = prompt * n + j) the same stream, rowSeed(seed, k). So the same tokens
+// are drawn as long as the logits are the same; they are computed by the same model, though in
+// another batch layout (sequences leave the server's batch when they end), which can change the
+// last bits of a logit: a draw that falls within such a rounding of a boundary could differ, so
+// the log-probabilities are compared to 1e-4. What differs by design: the server leaves the
+// end-of-turn token out of the choice (finish_reason "stop", matched_stop is its id), the rollout
+// keeps it as the response's last token; the server's logprobs are under the model at
+// temperature 1, as generate()'s are (the RL loop computes its own at the sampling temperature).
 test('GRPO rollouts through the server (n = num_generations) sample what the in-process rollout samples for the same seed', async () => {
   const questions = ['A child with a barking cough.', 'Chest pain on exertion, relieved by rest.', 'Which vitamin deficiency causes scurvy?'];
   const tok = backend.tokenizer;
   const prompts = questions.map((q) => tok.encodeChat([{ role: 'user', content: q }]));
-  const o = { numGenerations: 4, temperature: 1, topP: 1, responseLength: 12, seed: 1234 };
+  // As rl/loop.ts calls it: the temperature the loop samples at (0.7 + 1e-7), a 32-bit seed drawn from its RNG.
+  const o = { numGenerations: 4, temperature: scoringTemperature(0.7), topP: 1, responseLength: 12, seed: 3_000_000_123 };
   const local = rollout(backend.model, tok, prompts, o);
   const remote = await client.completions.create({
     model: MODEL, prompt: prompts, n: o.numGenerations, temperature: o.temperature, top_p: o.topP, max_tokens: o.responseLength,
@@ -150,7 +162,7 @@ test('GRPO rollouts through the server (n = num_generations) sample what the in-
     assert.ok(!finished || eos.has(ids.at(-1)!));
   });
   // The log-probabilities of the sampled tokens agree with the engine's batched generator.
-  const g = generate(backend.model, local.prompts, { temperature: 1, topP: 1, maxNewTokens: o.responseLength, seed: o.seed, stopTokenIds: tok.eosTokenIds, padTokenId: tok.batchPadId });
+  const g = generate(backend.model, local.prompts, { temperature: o.temperature, topP: 1, maxNewTokens: o.responseLength, seed: o.seed, stopTokenIds: tok.eosTokenIds, padTokenId: tok.batchPadId });
   remote.choices.forEach((c, k) => c.logprobs!.token_logprobs!.forEach((lp, t) =>
     assert.ok(Math.abs(lp! - g.logprobs[k][t]) < 1e-4, `choice ${k} token ${t}: ${lp} vs ${g.logprobs[k][t]}`)));
   // At temperature 0 every choice of a prompt is its greedy answer.
