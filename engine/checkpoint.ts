@@ -42,7 +42,27 @@ function weightFiles(dir: string): Map<string, string> {
 /** Loads a model folder; errors say which tensor is wrong and what was expected. */
 export async function loadModel(dir: string): Promise<{ model: CausalLM; config: ModelConfig }> {
   const config = loadConfig(join(dir, 'config.json'));
-  const expected = weightShapes(config);
+  let model: CausalLM | undefined;
+  try {
+    readWeights(dir, config, weightShapes(config), (name) => name === 'lm_head.weight' && config.tie_word_embeddings, () => {
+      model = new CausalLM(config);
+      return (name, shape, data) => model!.setWeights(new Map([[name, { shape, data }]]));
+    });
+  } catch (err) {
+    model?.dispose();
+    throw err;
+  }
+  return { model: model!, config };
+}
+
+/**
+ * Reads the tensors `expected` (name → shape, files' layout) of a model folder: first checks
+ * that every tensor of the files is expected (or `unused(name)`, or ignorable) and that every
+ * expected one is there with its shape, then reads them one at a time (only one is ever held on
+ * the host) into the placer that `start` returns.
+ */
+export function readWeights(dir: string, config: ModelConfig, expected: Map<string, number[]>, unused: (name: string) => boolean,
+  start: () => (name: string, shape: number[], data: Float32Array) => void): void {
   const where = weightFiles(dir);
   const files = new Map<string, SafetensorsFile>();
   const open = (path: string): SafetensorsFile => {
@@ -59,8 +79,7 @@ export async function loadModel(dir: string): Promise<{ model: CausalLM; config:
     `head_dim=${config.head_dim}, vocab_size=${config.vocab_size}, num_hidden_layers=${config.num_hidden_layers})`;
   try {
     for (const name of where.keys()) {
-      if (expected.has(name) || IGNORABLE.some((re) => re.test(name))) continue;
-      if (name === 'lm_head.weight' && config.tie_word_embeddings) continue;
+      if (expected.has(name) || IGNORABLE.some((re) => re.test(name)) || unused(name)) continue;
       throw new Error(`${where.get(name)}: unexpected tensor "${name}": the checkpoint does not match config.json ${cfgHint}`);
     }
     // Check every tensor's presence and shape before reading any data.
@@ -74,16 +93,8 @@ export async function loadModel(dir: string): Promise<{ model: CausalLM; config:
       }
     }
     // Then read and place them one at a time, so only one tensor is ever held on the host.
-    const model = new CausalLM(config);
-    try {
-      for (const [name, shape] of expected) {
-        model.setWeights(new Map([[name, { shape, data: open(where.get(name)!).read(name) }]]));
-      }
-    } catch (err) {
-      model.dispose();
-      throw err;
-    }
-    return { model, config };
+    const place = start();
+    for (const [name, shape] of expected) place(name, shape, open(where.get(name)!).read(name));
   } finally {
     for (const f of files.values()) f.close();
   }

@@ -230,6 +230,19 @@ export class CausalLM {
 
   /** Logits [B, T, V] (or [B, 1, V] with lastOnly) for int32 token ids [B, T]. */
   forward(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    return this.run(inputIds, opts, true);
+  }
+
+  /**
+   * The final hidden states, after the last RMSNorm: [B, T, C] (or [B, 1, C] with lastOnly), what
+   * the output head reads (transformers' last_hidden_state). A sequence classifier puts its own
+   * head on them (engine/classifier.ts).
+   */
+  hiddenStates(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    return this.run(inputIds, opts, false);
+  }
+
+  private run(inputIds: tf.Tensor2D, opts: ForwardOptions, withHead: boolean): tf.Tensor3D {
     const c = this.config;
     const [B, T] = inputIds.shape;
     const cache = opts.cache;
@@ -272,6 +285,7 @@ export class CausalLM {
         h = tf.reshape(last, [B, c.hidden_size]);
         Tout = 1;
       }
+      if (!withHead) return tf.reshape(h, [B, Tout, c.hidden_size]) as tf.Tensor3D;
       return tf.reshape(linear(h, this.head(cache !== undefined)), [B, Tout, c.vocab_size]) as tf.Tensor3D;
     });
     if (cache) cache.length = S;
