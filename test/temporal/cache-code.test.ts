@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRun } from '../../runtime/runs.ts';
+import { formatRunView } from '../../cli/format/run-view.ts';
+import { runView, startRun } from '../../runtime/runs.ts';
 import { readIdentity } from '../../runtime/step-identity.ts';
 import { progressQuery } from '../../workflows/definitions.ts';
 import { makePlan, startTestServer, startWorker } from './helpers.ts';
@@ -67,6 +68,7 @@ export async function run(ctx: { outDir: string }) {
   assert.equal(readIdentity(s.store.stepPath(edited.id, 'toy'))?.cacheMiss, why);
   const p = await edited.h.query(progressQuery);
   assert.equal(p.steps.find((x) => x.id === 'toy')?.cacheMiss, why);
+  assert.ok(formatRunView(await runView(s.client, edited.id)).includes(`\n       cache miss: ${why}`), 'status shows it under the step');
 
   const again = await run();
   assert.equal(again.state, 'cached', 'the new result is cached in turn');
