@@ -13,6 +13,7 @@ import { readResults } from '../../evaluation/results.ts';
 import { renderReportHtml } from '../../evaluation/report.ts';
 import { startServer } from '../../evaluation/server.ts';
 import { seedFromString } from '../../common/rng.ts';
+import { rowSeed } from '../../engine/generate.ts';
 import { readJsonFile } from '../../common/fs.ts';
 import type { SamplingParams } from '../../evaluation/backend.ts';
 import { scriptedBackend } from './scripted-backend.ts';
@@ -67,7 +68,8 @@ test('the eval-format sample is evaluated end to end through the built-in server
   assert.ok(seen.every((s) => s.temperature === 0.5 && s.topP === 0.9));
   const rows = readResults(join(out, 'results.jsonl'));
   assert.equal(rows.length, 30);
-  assert.deepEqual(new Set(seen.map((s) => s.seed)), new Set(rows.map((r) => r.seed)));
+  // The server samples a request's only choice from the stream rowSeed(seed, 0).
+  assert.deepEqual(new Set(seen.map((s) => s.seed)), new Set(rows.map((r) => rowSeed(r.seed, 0))));
   const r0 = rows.find((r) => r.id === 'PubMedQA_test/0')!;
   assert.equal(r0.seed, seedFromString('0:PubMedQA_test/0'));
   assert.match(r0.prompt, /^Please answer the following multiple-choice question:\n/);
