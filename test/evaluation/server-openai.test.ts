@@ -280,3 +280,13 @@ test('limits hold with n and lists: prompts × n against the prompt cap, the que
   assert.equal((await busy).choices.length, 4);
   assert.equal((await more).choices[0].text.length, 2);
 });
+
+test('streaming multi-byte text: a character split over tokens is sent whole, never as U+FFFD', async () => {
+  const { client } = await serve();
+  const said = 'café → 心電図 ok';
+  const stream = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: `SAY:${said}` }], temperature: 0, stream: true, stop: ['zz'] });
+  const parts: string[] = [];
+  for await (const chunk of stream) parts.push(chunk.choices[0]?.delta.content ?? '');
+  assert.equal(parts.join(''), said);
+  assert.ok(parts.every((p) => !p.includes('\uFFFD')), JSON.stringify(parts));
+});
