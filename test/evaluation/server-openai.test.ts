@@ -290,3 +290,22 @@ test('streaming multi-byte text: a character split over tokens is sent whole, ne
   assert.equal(parts.join(''), said);
   assert.ok(parts.every((p) => !p.includes('\uFFFD')), JSON.stringify(parts));
 });
+
+test('a failure after the stream opened comes as an error event, then [DONE]; the client sees an error', async () => {
+  const { client, server } = await serve();
+  // The scripted model fails the prefill of this prompt; admission happens after the stream opened.
+  const res = await fetch(`${server.url}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'scripted', prompt: 'SAY:FAIL-PREFILL', stream: true }),
+  });
+  assert.equal(res.status, 200);
+  const events = (await res.text()).split('\n\n').filter(Boolean);
+  assert.equal(events.length, 2, JSON.stringify(events));
+  const error = JSON.parse(events[0].slice('data: '.length));
+  assert.match(error.error.message, /prefill failed/);
+  assert.equal(events[1], 'data: [DONE]');
+  const stream = await client.completions.create({ model: 'scripted', prompt: 'SAY:FAIL-PREFILL', stream: true });
+  await assert.rejects((async () => {
+    for await (const _ of stream) { /* the error event throws */ }
+  })(), (e: unknown) => e instanceof OpenAI.APIError && /prefill failed/.test(e.message));
+});
