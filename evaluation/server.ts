@@ -1,10 +1,12 @@
 /**
  * An SGLang-compatible HTTP server over a Backend (node:http, no framework):
- *   POST /v1/chat/completions   OpenAI chat (messages → assistant message)
- *   POST /v1/completions        OpenAI text completion
+ *   POST /v1/chat/completions   OpenAI chat (messages → n assistant messages), streamed or not
+ *   POST /v1/completions        OpenAI text completion (one or many prompts, text or token ids, × n), streamed or not
  *   POST /generate              SGLang's native API ({text | input_ids, sampling_params})
  *   GET  /v1/models, /health, /get_model_info
- * Every generation goes through one continuous-batching Scheduler, fair across requests.
+ * Every choice is one sequence of one continuous-batching Scheduler, fair across requests;
+ * choice k of a request samples from the stream rowSeed(seed, k), as row k of engine/generate.
+ * Streams are server-sent events; a request naming a model not served is a 404 model_not_found.
  *
  * Limits, as SGLang and vLLM have them: an optional API key (Bearer token, every route but
  * /health), JSON bodies only (Content-Type: application/json), a body size and a body time
