@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { generateKb } from '../data/kb/generate.ts';
 import { run as runSft } from '../jobs/train.sft.ts';
 import { run as runGrpo } from '../jobs/rl.grpo.ts';
-import type { JobContext } from '../jobs/context.ts';
+import type { JobContext } from '../contract/job.ts';
 import { percentile } from './lib/stats.ts';
 
 function context(params: Record<string, unknown>, outDir: string, metrics: Record<string, number>[]): JobContext {

@@ -4,7 +4,7 @@
  * CLI extensions.
  */
 import { CompileError } from '../dsl/diagnostics.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 /** What a file-system error code means, for the paths a user gives. */
 const FS_REASONS: Record<string, string> = {

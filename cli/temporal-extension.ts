@@ -10,7 +10,7 @@
  * wins over temporal.toml), display flags ignored, and the rest refused with a reason.
  */
 import { Command } from 'commander';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 import { registerCancel } from './commands/cancel.ts';
 import { registerList } from './commands/list.ts';
 import { registerLogs } from './commands/logs.ts';

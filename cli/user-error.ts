@@ -1,5 +1,5 @@
 /** An error the user caused: main.ts prints its message alone, without a stack trace, and exits 1. */
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 export function userError(message: string): Error {
   return new UserError(message);

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { hashJson } from '../common/hash.ts';
-import type { JobContext } from '../jobs/context.ts';
+import type { JobContext } from '../contract/job.ts';
 import { ItemCache } from './item-cache.ts';
 import { forEachLimited } from './pool.ts';
 

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/fs.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 import { McqItem, SftItem, VerifiableItem } from './formats.ts';
 
 export type BadRecordPolicy = 'fail' | 'skip';

@@ -25,7 +25,7 @@ import { loadEvalFile } from '../data/loaders.ts';
 import type { McqItem } from '../data/formats.ts';
 import { seedFromString } from '../common/rng.ts';
 import { writeJsonAtomic } from '../common/fs.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 import { mcqPrompt, PlainChatTemplate, postprocessOutput } from './prompts.ts';
 import { DEFAULT_SCORER, SCORERS, scoreResponse, summarize, type AccuracySummary, type Policy, type ScorerName } from './scorer.ts';
 import { appendResult, readResults, rewriteResults, type ItemError, type ResultRow } from './results.ts';

@@ -7,7 +7,7 @@
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../common/fs.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 export interface ResultRow {
   source: string;

@@ -13,7 +13,8 @@ import { loadItems, writeJsonArray } from '../data/loaders.ts';
 import { runItems } from '../data/item-runner.ts';
 import { FILTER_LABELS } from '../data/prompts/construct.ts';
 import { ConstructVerifiableParams } from '../dsl/kinds/construct-verifiable.ts';
-import { UserError, type JobContext } from './context.ts';
+import { UserError } from '../contract/errors.ts';
+import type { JobContext } from '../contract/job.ts';
 
 const PROMPTS_SOURCE = readFileSync(new URL('../data/prompts/construct.ts', import.meta.url), 'utf8');
 

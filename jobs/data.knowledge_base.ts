@@ -8,7 +8,8 @@ import { writeFileAtomic } from '../common/fs.ts';
 import { generateKb, serializeKb } from '../data/kb/generate.ts';
 import { SPECIALTIES } from '../data/kb/schema.ts';
 import { KnowledgeBaseParams } from '../dsl/kinds/knowledge-base.ts';
-import { UserError, type JobContext } from './context.ts';
+import { UserError } from '../contract/errors.ts';
+import type { JobContext } from '../contract/job.ts';
 
 export const OUTPUT_FILES = { mcq: 'mcq.json', verifiable: 'verifiable.json', sft: 'sft.json', eval: 'eval.json' } as const;
 

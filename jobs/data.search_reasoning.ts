@@ -13,7 +13,8 @@ import { loadItems, writeJsonArray, writeJsonl } from '../data/loaders.ts';
 import { searchOne, STRATEGIES, type SearchTrace, type Strategy } from '../data/search.ts';
 import { makeVerifier } from '../data/verifiers.ts';
 import { SearchReasoningParams } from '../dsl/kinds/search-reasoning.ts';
-import { UserError, type JobContext } from './context.ts';
+import { UserError } from '../contract/errors.ts';
+import type { JobContext } from '../contract/job.ts';
 
 const PROMPTS_SOURCE = readFileSync(new URL('../data/prompts/search.ts', import.meta.url), 'utf8');
 const STRATEGY_NAMES: Record<string, Strategy> = {

@@ -13,7 +13,9 @@ import { runEval, RESULTS_FILE, REPORT_FILE, type EvalReport } from '../evaluati
 import { globReportFiles, loadReports, seriesOf, seriesReportFiles } from '../evaluation/history.ts';
 import { renderReportHtml } from '../evaluation/report.ts';
 import { startServer, type RunningServer } from '../evaluation/server.ts';
-import { parseParams, UserError, type JobContext } from './context.ts';
+import { parseParams } from '../contract/params.ts';
+import { UserError } from '../contract/errors.ts';
+import type { JobContext } from '../contract/job.ts';
 
 const CHECKPOINT_EVERY = 25;
 

@@ -2,7 +2,7 @@
  * Entry point of every built-in job process:
  *   node --import tsx jobs/main.ts SPEC.json
  * Loads the job module of the spec's kind, runs it, and reports `result` or `error`
- * on the protocol (runtime/protocol.ts). Exit codes: 0 done, 2 user error (never
+ * on the protocol (contract/protocol.ts). Exit codes: 0 done, 2 user error (never
  * retried), 1 anything else.
  *
  * The module of kind K is jobs/K.ts (e.g. jobs/data.verify.ts). Folders listed in
@@ -11,8 +11,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import { readJsonFile } from '../common/fs.ts';
-import type { JobSpec } from '../runtime/protocol.ts';
-import { makeContext, send, UserError, type JobModule } from './context.ts';
+import type { JobSpec } from '../contract/protocol.ts';
+import { makeContext, send, type JobModule } from '../contract/job.ts';
+import { UserError } from '../contract/errors.ts';
 import { findJobModule, jobDirs, validKindName } from './modules.ts';
 
 function findModule(kind: string): string {

@@ -4,7 +4,8 @@ import { grpoAdvantages } from '../rl/advantages.ts';
 import { broadcast } from '../rl/batch.ts';
 import { grpoUpdate } from '../rl/grpo.ts';
 import { runRl, withoutSaveSettings, type Algorithm } from '../rl/loop.ts';
-import { parseParams, type JobContext } from './context.ts';
+import { parseParams } from '../contract/params.ts';
+import type { JobContext } from '../contract/job.ts';
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
   const p = parseParams(GrpoParams, ctx.params, 'rl.grpo');

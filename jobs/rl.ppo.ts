@@ -6,7 +6,8 @@ import { AdamW } from '../engine/optim.ts';
 import { runRl, withoutSaveSettings, type Algorithm } from '../rl/loop.ts';
 import { loadValueModel, ppoTargets, ppoUpdate, valuesOf } from '../rl/ppo.ts';
 import { OPTIMIZER_FILE } from '../train/checkpoint.ts';
-import { parseParams, type JobContext } from './context.ts';
+import { parseParams } from '../contract/params.ts';
+import type { JobContext } from '../contract/job.ts';
 
 const VALUE_DIR = 'value';
 

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import { msToTs } from '@temporalio/common';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 import { describeTarget, loadConnectionSettings, type ConnectionFlags, type ConnectionSettings } from './connection.ts';
 import { ArtifactStore } from './store.ts';
 import { NAMESPACE, SEARCH_ATTRIBUTES, serverPaths, startServer, type ServerInfo } from './temporal.ts';

@@ -22,7 +22,7 @@
  * {out_dir} (the step folder), {run_id}, {step_id}, {attempt}; {checkpoint} only in
  * resume_args. The program also gets DOCTOR_AGENT_OUT_DIR, DOCTOR_AGENT_RUN_ID,
  * DOCTOR_AGENT_STEP_ID, DOCTOR_AGENT_ATTEMPT and, when resuming, DOCTOR_AGENT_RESUME_FROM.
- * It may print protocol lines (runtime/protocol.ts) like a built-in job.
+ * It may print protocol lines (contract/protocol.ts) like a built-in job.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';

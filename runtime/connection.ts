@@ -11,7 +11,7 @@ import { platform } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { TLSConfig } from '@temporalio/client';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
 

@@ -4,7 +4,7 @@
  * a JobFailedError is retried like any crash, a JobCancelledError ends the attempt
  * because the caller asked it to.
  */
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 /** Bad input or config. Never retried; the message says what is wrong, `where` and `hint` say where and what to do. */
 export class JobUserError extends UserError {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, WorkflowHandle, type WorkflowExecutionDescription } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Plan } from '../dsl/plan.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from '../workflows/definitions.ts';
 import type { pipeline } from '../workflows/pipeline.ts';
 import {

@@ -14,7 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 /** DOCTOR_AGENT_HOME if set, else `.doctor-agent` in the current folder. */
 export function defaultStoreRoot(): string {

@@ -7,7 +7,7 @@
  * - kind "command": the user's program (runtime/command.ts), argv run directly unless
  *   `shell: true`.
  *
- * Both speak the JSON-lines protocol (runtime/protocol.ts) on stdout; other lines, and
+ * Both speak the JSON-lines protocol (contract/protocol.ts) on stdout; other lines, and
  * all of stderr, are log. Each protocol message folds into a JobState handed to
  * onState (the activity turns it into heartbeats).
  *
@@ -37,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJsonAtomic } from '../common/fs.ts';
-import { parseJobLine, type JobMessage, type JobSpec } from './protocol.ts';
+import { parseJobLine, type JobMessage, type JobSpec } from '../contract/protocol.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
 import { newestCheckpoint } from './checkpoints.ts';
 import { commandLaunch, declaredOutputs, matchProgress, parseCommandParams, progressRegex, type Launch } from './command.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseJobLine } from '../runtime/protocol.ts';
+import { parseJobLine } from '../contract/protocol.ts';
 
 test('protocol lines are told apart from plain log lines', () => {
   assert.deepEqual(parseJobLine('{"type":"progress","current":3,"total":10}'), { type: 'progress', current: 3, total: 10 });

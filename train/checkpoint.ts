@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../common/fs.ts';
 import { replaceFolder, writeModelFiles } from '../engine/checkpoint.ts';
-import { UserError, type JobContext } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
+import type { JobContext } from '../contract/job.ts';
 import type { CausalLM } from '../engine/model.ts';
 import type { AdamW } from '../engine/optim.ts';
 

@@ -13,7 +13,7 @@ import { CausalLM } from '../engine/model.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
 import { readCorpusFile } from '../engine/tokenizer-corpus.ts';
 import { saveTrainedTokenizer, trainTokenizer } from '../engine/tokenizer-train.ts';
-import { UserError } from '../jobs/context.ts';
+import { UserError } from '../contract/errors.ts';
 
 export interface Start {
   model: CausalLM;

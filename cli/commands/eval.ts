@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
-import { UserError } from '../../jobs/context.ts';
+import { UserError } from '../../contract/errors.ts';
 import type { EvalReport } from '../../evaluation/client.ts';
 import { API_KEY_ENV, intArg, serve } from './serve.ts';
 

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../../common/fs.ts';
-import { UserError } from '../../jobs/context.ts';
+import { UserError } from '../../contract/errors.ts';
 import { splitCombos } from '../../data/kb/combos.ts';
 import { generateKb, serializeKb } from '../../data/kb/generate.ts';
 import { loadKb } from '../../data/kb/load.ts';

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { WorkerSet } from '../../worker.ts';
-import { UserError } from '../../jobs/context.ts';
+import { UserError } from '../../contract/errors.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
 
 interface RunOptions extends PipelineOptions {

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UserError } from '../../jobs/context.ts';
+import { UserError } from '../../contract/errors.ts';
 import type { RunningServer } from '../../evaluation/server.ts';
 
 /** The environment variable `serve` and `eval` read the API key from when no --api-key is given. */

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { ResolvedTarget, Temporal } from '../../runtime/client.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
-import { UserError } from '../../jobs/context.ts';
+import { UserError } from '../../contract/errors.ts';
 import { connectionFlags } from '../connection-flags.ts';
 
 /**

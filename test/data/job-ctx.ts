@@ -1,6 +1,6 @@
 /** A job context that records the protocol messages instead of printing them (for running a job module in-process). */
-import type { JobContext } from '../../jobs/context.ts';
-import type { JobMessage } from '../../runtime/protocol.ts';
+import type { JobContext } from '../../contract/job.ts';
+import type { JobMessage } from '../../contract/protocol.ts';
 
 export function recordingContext(params: Record<string, unknown>, outDir: string, signal = new AbortController().signal): JobContext & { messages: JobMessage[] } {
   const messages: JobMessage[] = [];

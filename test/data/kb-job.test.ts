@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { JobMessage } from '../../runtime/protocol.ts';
+import type { JobMessage } from '../../contract/protocol.ts';
 import { runJobProcess } from '../helpers/job-process.ts';
 import { EvalFile, McqItem, SftItem, VerifiableItem } from '../../data/formats.ts';
 import { generateKb, serializeKb } from '../../data/kb/generate.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadItems } from '../../data/loaders.ts';
 import { CACHE_FILE } from '../../data/item-runner.ts';
 import { run } from '../../jobs/data.search_reasoning.ts';
-import type { JobMessage, JobSpec } from '../../runtime/protocol.ts';
+import type { JobMessage, JobSpec } from '../../contract/protocol.ts';
 import { startJobProcess, type JobExit } from '../helpers/job-process.ts';
 import { startOpenAiServer, type Scripted } from '../helpers/openai-server.ts';
 import { recordingContext } from './job-ctx.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { JobMessage } from '../../runtime/protocol.ts';
+import type { JobMessage } from '../../contract/protocol.ts';
 import { runJobProcess } from '../helpers/job-process.ts';
 import { startServer } from '../../evaluation/server.ts';
 import { readResults } from '../../evaluation/results.ts';

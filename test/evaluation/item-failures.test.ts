@@ -20,7 +20,7 @@ import { mcqMessages } from '../../evaluation/prompts.ts';
 import { startServer } from '../../evaluation/server.ts';
 import { DENOMINATOR, scoreResponse } from '../../evaluation/scorer.ts';
 import { readJsonFile } from '../../common/fs.ts';
-import type { JobMessage } from '../../runtime/protocol.ts';
+import type { JobMessage } from '../../contract/protocol.ts';
 import { runJobProcess } from '../helpers/job-process.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 import { tinyModel } from './tiny-model.ts';

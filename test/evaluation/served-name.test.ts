@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import type { JobMessage } from '../../runtime/protocol.ts';
+import type { JobMessage } from '../../contract/protocol.ts';
 import { defaultServedName } from '../../evaluation/engine-backend.ts';
 import { getKind } from '../../dsl/kinds/index.ts';
 import { runJobProcess } from '../helpers/job-process.ts';

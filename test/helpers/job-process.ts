@@ -1,13 +1,13 @@
 /**
  * A built-in job run the way the supervisor runs it: `node --import tsx jobs/main.ts SPEC` in a
- * real child process speaking the JSON-lines protocol (runtime/protocol.ts).
+ * real child process speaking the JSON-lines protocol (contract/protocol.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseJobLine, type JobMessage, type JobSpec } from '../../runtime/protocol.ts';
+import { parseJobLine, type JobMessage, type JobSpec } from '../../contract/protocol.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../../jobs/context.ts';
+import { UserError } from '../../contract/errors.ts';
 import { loadConnectionSettings } from '../../runtime/connection.ts';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {

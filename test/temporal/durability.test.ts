@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { parseJobLine } from '../../runtime/protocol.ts';
+import { parseJobLine } from '../../contract/protocol.ts';
 import { runView, startRun } from '../../runtime/runs.ts';
 import { pidAlive, serverPaths, startServer, stopServer } from '../../runtime/temporal.ts';
 import { FIXTURES, makePlan, spawnWorker, startTestServer, startWorker, waitFor } from './helpers.ts';

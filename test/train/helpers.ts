@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { generateKb } from '../../data/kb/generate.ts';
-import type { JobMessage, JobSpec } from '../../runtime/protocol.ts';
+import type { JobMessage, JobSpec } from '../../contract/protocol.ts';
 import { startJobProcess } from '../helpers/job-process.ts';
 
 export function tempDir(name: string): string {

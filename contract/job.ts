@@ -1,32 +1,9 @@
 /**
  * What a built-in job sees: its spec and a way to talk to the supervisor over the
- * JSON-lines protocol (runtime/protocol.ts). A job module (jobs/<kind>.ts) exports
+ * JSON-lines protocol (contract/protocol.ts). A job module (e.g. jobs/train.sft.ts) exports
  * `run(ctx)` returning its outputs; jobs/main.ts loads it and reports the result.
  */
-import type { z } from 'zod';
-import type { JobMessage, JobSpec } from '../runtime/protocol.ts';
-
-/** A failure caused by the user's input or config: never retried, shown as is. */
-export class UserError extends Error {
-  readonly where?: string;
-  readonly hint?: string;
-  constructor(message: string, opts: { where?: string; hint?: string } = {}) {
-    super(message);
-    this.name = 'UserError';
-    this.where = opts.where;
-    this.hint = opts.hint;
-  }
-}
-
-/** The step's `with:` parameters checked by its kind's schema; the first problem is a user error naming the field. */
-export function parseParams<T>(schema: z.ZodType<T>, params: unknown, kind: string): T {
-  const parsed = schema.safeParse(params);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new UserError(`with.${i.path.join('.') || '(params)'}: ${i.message}`, { hint: `see docs/pipeline-language.md, ${kind}` });
-  }
-  return parsed.data;
-}
+import type { JobMessage, JobSpec } from './protocol.ts';
 
 export interface JobContext<P = Record<string, unknown>> {
   spec: JobSpec;
