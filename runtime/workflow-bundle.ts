@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from './temporal.ts';
 export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
 
 /** Folders whose TypeScript may end up in the bundle (workflow code and the pure modules it imports). */
-const SOURCES = ['workflows', 'dsl', 'common', 'activities', 'runtime/protocol.ts'];
+const SOURCES = ['workflows', 'dsl', 'common', 'activities', 'contract'];
 
 function tsFiles(path: string): string[] {
   if (!existsSync(path)) return [];
