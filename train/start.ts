@@ -11,7 +11,7 @@ import { parseConfig } from '../engine/config.ts';
 import { loadModel } from '../engine/checkpoint.ts';
 import { CausalLM } from '../engine/model.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
-import { readCorpusFile } from '../engine/tokenizer-corpus.ts';
+import { readCorpusFile } from '../data/tokenizer-corpus.ts';
 import { saveTrainedTokenizer, trainTokenizer } from '../engine/tokenizer-train.ts';
 import { UserError } from '../contract/errors.ts';
 

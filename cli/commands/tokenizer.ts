@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { readCorpus } from '../../engine/tokenizer-corpus.ts';
+import { readCorpus } from '../../data/tokenizer-corpus.ts';
 import { trainTokenizer, saveTrainedTokenizer } from '../../engine/tokenizer-train.ts';
 
 export interface TokenizerTrainArgs {

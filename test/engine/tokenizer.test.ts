@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Tokenizer } from '../../engine/tokenizer.ts';
 import { trainTokenizer, saveTrainedTokenizer, byteAlphabet } from '../../engine/tokenizer-train.ts';
-import { readCorpus } from '../../engine/tokenizer-corpus.ts';
+import { readCorpus } from '../../data/tokenizer-corpus.ts';
 import { registerTokenizerCommands } from '../../cli/commands/tokenizer.ts';
 
 const DEMO = new URL('../../samples/huatuo-o1-demo.json', import.meta.url).pathname;

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '../../engine/tokenizer.ts';
 import { saveTrainedTokenizer, trainTokenizer } from '../../engine/tokenizer-train.ts';
-import { readCorpusFile } from '../../engine/tokenizer-corpus.ts';
+import { readCorpusFile } from '../../data/tokenizer-corpus.ts';
 import { sftTarget, type SftItem } from '../../data/formats.ts';
 import { encodeSft, renderSft } from '../../train/sft-data.ts';
 import { run } from '../../jobs/train.sft.ts';

@@ -7,7 +7,7 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { readJsonFile } from '../common/fs.ts';
-import { sftTarget } from '../data/formats.ts';
+import { sftTarget } from './formats.ts';
 
 function collectStrings(value: unknown, out: string[]): void {
   if (typeof value === 'string') {
