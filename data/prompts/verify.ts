@@ -1,7 +1,15 @@
 /** The judge prompt shared by the LLM judge and the model verifier (data/verifiers.ts). */
-import type { VerifyInput } from '../verifiers.ts';
 
-export function judgePrompt({ response, reference, question, options }: VerifyInput): string {
+/** What the judge prompt shows: a verifier's input (data/verifiers.ts VerifyInput) has these fields. */
+export interface JudgeInput {
+  response: string;
+  reference: string;
+  question?: string;
+  /** Option letter → text, when the item is multiple choice. */
+  options?: Record<string, string>;
+}
+
+export function judgePrompt({ response, reference, question, options }: JudgeInput): string {
   const parts = [
     'You check answers to medical questions. Decide whether the response below reaches the same answer as the reference answer.',
     'Judge the meaning, not the wording: synonyms, abbreviations and extra explanation are fine; a different or hedged answer is not.',
