@@ -12,25 +12,24 @@ import {
   proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Plan, PlanStep } from '../dsl/plan.ts';
-import type { Activities } from '../activities/index.ts';
 import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from './definitions.ts';
 import { pipelineInputOf } from './input.ts';
 import { evaluateCondition, resolveValue, type ExprContext } from '../dsl/expr.ts';
 import type {
-  CarriedState, PipelineInput, PipelineResult, RunStatus, RunStepResult, StepRecord,
+  CarriedState, PipelineActivities, PipelineInput, PipelineResult, RunStatus, RunStepResult, StepRecord,
 } from './types.ts';
 
 const DONE = new Set(['succeeded', 'cached', 'skipped']);
 const TERMINAL = new Set([...DONE, 'failed', 'cancelled']);
 
-const { prepareRun } = proxyActivities<Activities>({
+const { prepareRun } = proxyActivities<PipelineActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 5 },
 });
 
 function stepActivity(step: PlanStep) {
   const r = step.retry;
-  return proxyActivities<Activities>({
+  return proxyActivities<PipelineActivities>({
     activityId: step.id,
     taskQueue: step.queue,
     scheduleToCloseTimeout: step.timeouts.stepMs,

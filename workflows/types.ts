@@ -128,3 +128,11 @@ export interface PrepareRunInput {
   plan: Plan;
   startedAt: string;
 }
+
+/** The activities the workflow calls; activities/ implements them (createActivities). */
+export interface PipelineActivities {
+  /** Creates the run's folder in the artifact store and records the Plan there. */
+  prepareRun(input: PrepareRunInput): Promise<{ dir: string }>;
+  /** Runs one step as a job under the supervisor (or takes its result from the step cache). */
+  runStep(input: RunStepInput): Promise<RunStepResult>;
+}
