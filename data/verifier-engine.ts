@@ -1,5 +1,7 @@
 /**
- * The model verifier on a checkpoint of the built-in engine, no server needed.
+ * The model verifier on a checkpoint of the built-in engine, no server needed: a causal LM
+ * judging the judge prompt (EngineScorer, below), or a sequence classifier such as HuatuoGPT-o1's
+ * verifier (ClassifierScorer, at the end).
  *
  * The judge prompt is rendered with the checkpoint's chat template (generation prompt on),
  * and one forward pass gives the next-token distribution at the last position of each
@@ -17,6 +19,8 @@ import { initBackend } from '../engine/backend.ts';
 import { loadModel } from '../engine/checkpoint.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
+import { loadSequenceClassifier, type SequenceClassifier } from '../engine/classifier.ts';
+import { huatuoVerifierInput } from './prompts/verify.ts';
 
 export interface AnswerTokens {
   /** Ids whose probability counts for True. */
@@ -145,5 +149,112 @@ export class EngineScorer {
     this.forwardPasses++;
     const V = this.model.config.vocab_size;
     return rows.map((_, b) => pTrueFromLogits(data.subarray(b * V, (b + 1) * V), this.answerIds));
+  }
+}
+
+// ---------------------------------------------------------------- sequence classifiers
+
+/** The reward truncates the verifier's input to this many tokens (from the right), as HuatuoGPT-o1's. */
+export const VERIFIER_MAX_LENGTH = 4000;
+
+export interface ClassifierScorerOptions {
+  /** Most inputs in one forward pass (default 8, the recipe's rollout forward batch). */
+  maxBatch?: number;
+  /** Inputs longer than this many tokens keep their first ones (default VERIFIER_MAX_LENGTH). */
+  maxLength?: number;
+}
+
+/**
+ * A two-label sequence classifier as the verifier (HuatuoGPT-o1's medical_o1_verifier_3B): its
+ * input is the text of data/prompts/verify.ts huatuoVerifierInput, ending with this tokenizer's
+ * end-of-sequence token, encoded without added special tokens and cut to maxLength tokens; P(True)
+ * is the softmax of the score head at index 1, as the recipe reads it. Calls made in the same turn
+ * of the event loop share forward passes.
+ */
+export class ClassifierScorer {
+  /** The end-of-sequence token's text, the last part of every input. */
+  readonly eosToken: string;
+  forwardPasses = 0;
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private closed = false;
+  private readonly maxBatch: number;
+  private readonly maxLength: number;
+
+  private constructor(readonly dir: string, private readonly model: SequenceClassifier, readonly tokenizer: Tokenizer, opts: ClassifierScorerOptions) {
+    if (model.config.numLabels !== 2) {
+      throw new Error(`${dir}: the verifier classifier has ${model.config.numLabels} labels; P(True) is read as label 1 of two (config.json num_labels / id2label)`);
+    }
+    const eos = tokenizer.eosTokenId === null ? undefined : tokenizer.idToToken(tokenizer.eosTokenId);
+    if (eos === undefined) throw new Error(`${dir}: the verifier's tokenizer has no eos_token (tokenizer_config.json), which ends every verifier input`);
+    if (tokenizer.vocabSize > model.config.model.vocab_size) {
+      throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${model.config.model.vocab_size}: tokenizer and model do not match`);
+    }
+    this.eosToken = eos;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 8);
+    this.maxLength = Math.max(1, opts.maxLength ?? VERIFIER_MAX_LENGTH);
+  }
+
+  /** Loads a classifier folder (config.json, weights, tokenizer). */
+  static async load(dir: string, opts: ClassifierScorerOptions = {}): Promise<ClassifierScorer> {
+    await initBackend();
+    const model = await loadSequenceClassifier(dir);
+    try {
+      return new ClassifierScorer(dir, model, Tokenizer.load(dir), opts);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
+
+  /** The verifier input of a response (null: a malformed one) and its reference answer. */
+  inputText(response: string | null, reference: string): string {
+    return huatuoVerifierInput(response, reference, this.eosToken);
+  }
+
+  /** Token ids of an input: no added special tokens, the first maxLength kept. */
+  inputIds(text: string): number[] {
+    const ids = this.tokenizer.encode(text, { addSpecialTokens: false });
+    return ids.length > this.maxLength ? ids.slice(0, this.maxLength) : ids;
+  }
+
+  /** P(True) of each input text, maxBatch at a time. */
+  scoreBatch(texts: string[]): number[] {
+    if (this.closed) throw new Error(`${this.dir}: the verifier model was closed`);
+    const out: number[] = [];
+    for (let i = 0; i < texts.length; i += this.maxBatch) {
+      const probs = this.model.probabilities(texts.slice(i, i + this.maxBatch).map((t) => this.inputIds(t)));
+      this.forwardPasses++;
+      out.push(...probs.map((p) => p[1]));
+    }
+    return out;
+  }
+
+  /** P(True) of one input text; calls made in the same turn of the event loop are scored together. */
+  score(text: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ prompt: text, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.model.dispose();
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0);
+    try {
+      const ps = this.scoreBatch(batch.map((b) => b.prompt));
+      batch.forEach((b, i) => b.resolve(ps[i]));
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+    }
   }
 }

@@ -5,15 +5,18 @@
  * - rule:  normalised answer match (case, punctuation, articles, whitespace, unicode),
  *          alias groups, option letter ↔ option text when options are given.
  * - llm:   an LLM judge over the chat client, replying True or False.
- * - model: a verifier model's P(True), correct when strictly above a threshold (0.4 in the recipe),
- *          from a checkpoint folder run by the built-in engine (data/verifier-engine.ts) or
- *          from an OpenAI-compatible server's logprobs.
+ * - model: a verifier model's P(True), correct when strictly above a threshold (0.4 in the recipe):
+ *          a sequence classifier folder (HuatuoGPT-o1's medical_o1_verifier_3B: its label-1
+ *          probability on the recipe's verifier input), or a causal LM judging the judge prompt,
+ *          run by the built-in engine (data/verifier-engine.ts) or behind an OpenAI-compatible
+ *          server (the logprobs of "True" and "False").
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChatClient, teacherConfig } from './chat-client.ts';
 import { judgePrompt } from './prompts/verify.ts';
-import type { EngineScorer } from './verifier-engine.ts';
+import type { ClassifierScorer, EngineScorer } from './verifier-engine.ts';
+import { isSequenceClassifier } from '../engine/config.ts';
 import { HUATUO_REWARD, HUATUO_VERIFIER_THRESHOLD, huatuoFormat, rewardFor } from './reward.ts';
 
 export interface VerifyInput {
@@ -188,6 +191,45 @@ export function engineScorer(dir: string): { scorer: TrueScorer; close(): void }
   };
 }
 
+/** P(True) of a response (the final answer) against the reference. */
+export type AnswerScorer = (input: Pick<VerifyInput, 'response' | 'reference'>) => Promise<number>;
+
+/**
+ * A sequence-classifier verifier (HuatuoGPT-o1's): the classifier reads the recipe's verifier
+ * input (data/prompts/verify.ts huatuoVerifierInput), not the judge prompt; the question and
+ * options are not part of it.
+ */
+export class ClassifierVerifier implements Verifier {
+  readonly name = 'model';
+  constructor(private readonly scorer: AnswerScorer, readonly threshold = HUATUO_VERIFIER_THRESHOLD, private readonly onClose?: () => void) {}
+
+  async verify(input: VerifyInput): Promise<Verdict> {
+    return thresholdVerdict(await this.scorer({ response: input.response, reference: input.reference }), this.threshold);
+  }
+
+  close(): void {
+    this.onClose?.();
+  }
+}
+
+/** A scorer over a sequence-classifier folder, loaded on the first call (see engineScorer). */
+export function classifierScorer(dir: string): { scorer: AnswerScorer; close(): void } {
+  let loading: Promise<ClassifierScorer> | undefined;
+  let closed = false;
+  return {
+    scorer: async ({ response, reference }) => {
+      loading ??= import('./verifier-engine.ts').then((m) => m.ClassifierScorer.load(dir));
+      const s = await loading;
+      return s.score(s.inputText(response, reference));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      loading?.then((s) => s.close(), () => undefined);
+    },
+  };
+}
+
 /** A scorer asking an OpenAI-compatible server for the log-probabilities of "True" and "False" as the first token. */
 export function logprobScorer(client: ChatClient, topLogprobs = 20): TrueScorer {
   return async (prompt) => {
@@ -240,6 +282,10 @@ export function makeVerifier(config: VerifierConfig, deps: { client?: ChatClient
       }
       if (!existsSync(join(config.model, 'config.json'))) {
         throw new Error(`verifier.model: ${config.model} is not a checkpoint folder (no config.json): give a model folder the engine can load, or serve the verifier and set verifier.base_url with served_model`);
+      }
+      if (isSequenceClassifier(config.model)) {
+        const clf = classifierScorer(config.model);
+        return new ClassifierVerifier(clf.scorer, threshold, clf.close);
       }
       const engine = engineScorer(config.model);
       return new ModelVerifier(engine.scorer, threshold, engine.close);

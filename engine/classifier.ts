@@ -16,6 +16,8 @@ import * as tf from './tf.ts';
 import { readJsonFile } from '../common/fs.ts';
 import { readWeights } from './checkpoint.ts';
 import { parseConfig, weightShapes, type ModelConfig } from './config.ts';
+
+export { isSequenceClassifier } from './config.ts';
 import { CausalLM } from './model.ts';
 
 /** The architectures loadSequenceClassifier reads. */
@@ -30,12 +32,6 @@ export interface ClassifierConfig {
   labels: string[];
   /** The id whose tokens are skipped when picking the pooled token; undefined: the last token. */
   padTokenId?: number;
-}
-
-/** Whether a model folder's config.json declares a sequence-classification architecture. */
-export function isSequenceClassifier(dir: string): boolean {
-  const json = readJsonFile<Record<string, unknown>>(join(dir, 'config.json'));
-  return Array.isArray(json.architectures) && json.architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
 }
 
 /** Reads a classifier's config.json object; `where` names the file in error messages. */

@@ -3,6 +3,7 @@
  * parameter counts and memory estimates. Field names are the Hugging Face ones, so a
  * config round-trips through config.json unchanged (unknown fields are kept in `extra`).
  */
+import { join } from 'node:path';
 import { readJsonFile } from '../common/fs.ts';
 
 export type ModelType = 'llama' | 'qwen2';
@@ -132,6 +133,15 @@ export function parseConfig(json: unknown, where = 'config.json'): ModelConfig {
     pad_token_id: typeof j.pad_token_id === 'number' ? j.pad_token_id : undefined,
     extra,
   };
+}
+
+/**
+ * Whether a model folder's config.json declares a sequence-classification architecture
+ * (engine/classifier.ts loads those; loadModel the causal ones).
+ */
+export function isSequenceClassifier(dir: string): boolean {
+  const json = readJsonFile<Record<string, unknown>>(join(dir, 'config.json'));
+  return Array.isArray(json.architectures) && json.architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
 }
 
 export function loadConfig(path: string): ModelConfig {

@@ -196,6 +196,7 @@ export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape
 
   const final = join(ctx.outDir, 'checkpoint');
   await saveModel(policy, final, { tokenizerDir: p.policy });
+  verifier.close?.();
   optimizer.dispose();
   algo.dispose();
   policy.dispose();

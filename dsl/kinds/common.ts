@@ -38,8 +38,8 @@ export const Verifier = z
       timeout: z.number().positive().default(60).describe('Seconds per request.'),
     }),
     z.strictObject({
-      type: z.literal('model').describe('A verifier model scoring P(True) from the probabilities of "True" and "False" as its next token.'),
-      model: z.string().min(1).optional().describe('Checkpoint folder of the verifier model, scored by the built-in engine (give this or base_url).'),
+      type: z.literal('model').describe('A verifier model scoring P(True): a sequence classifier (HuatuoGPT-o1\'s medical_o1_verifier_3B), or a causal LM from the probabilities of "True" and "False" as its next token.'),
+      model: z.string().min(1).optional().describe('Model folder of the verifier, scored by the built-in engine (give this or base_url): a Qwen2/LlamaForSequenceClassification folder (P(True) = label 1 of its head on HuatuoGPT-o1\'s verifier input, e.g. FreedomIntelligence/medical_o1_verifier_3B) or a causal LM checkpoint (P(True) from its next token after the judge prompt).'),
       base_url: httpUrl.optional().describe('Base URL of an OpenAI-compatible API serving the verifier model with logprobs (give this or model).'),
       served_model: z.string().min(1).optional().describe('With base_url: the name of the verifier model at that server.'),
       api_key_env: z.string().default('OPENAI_API_KEY').describe('With base_url: environment variable holding the API key.'),
