@@ -11,7 +11,7 @@ import { hashJson, sortKeys } from '../common/hash.ts';
 import { checkGraph, checkReferences, eachString, type StepGraph } from './check.ts';
 import { CompileError, type Diagnostic } from './diagnostics.ts';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration.ts';
-import { hasExpression, parseExpression, parseTemplate, printExpression, simplify, substitute, truthy, type Expr } from './expr.ts';
+import { hasExpression, parseExpression, parseTemplate, printExpression, simplify, substitute, substituteWith, truthy, type Expr } from './expr.ts';
 import { topologicalOrder } from './graph.ts';
 import { problemsOf } from './issues.ts';
 import { diagnosticFor, loadPipeline, type Loaded } from './load.ts';
@@ -71,7 +71,7 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
 
   // `with`: params substituted, checked by the kind's schema (run-time expressions masked), defaults filled.
   const rawWith = step.with ?? {};
-  const withValue = substitute(rawWith, ctx, PARAMS_ONLY) as Record<string, unknown>;
+  const withValue = substituteWith(kind.name, rawWith, ctx, PARAMS_ONLY);
   const masked: Path[] = [];
   eachString(withValue, [], (s, path) => {
     if (hasExpression(s)) masked.push(path);

@@ -49,6 +49,8 @@ type Token =
   | { t: 'op'; op: string; pos: number }
   | { t: 'end'; pos: number };
 
+/** Keyword literals (a Map: names such as `constructor` or `toString` are not keywords). */
+const KEYWORDS = new Map<string, Literal>([['true', true], ['false', false], ['null', null]]);
 const OPS = ['||', '&&', '==', '!=', '<=', '>=', '<', '>', '!', '(', ')', '.', '[', ']'];
 const IDENT = /[A-Za-z_][A-Za-z0-9_-]*/y;
 const NUMBER = /-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y;
@@ -91,8 +93,7 @@ function tokenize(text: string, start: number, inTemplate: boolean): { tokens: T
     const id = IDENT.exec(text);
     if (id) {
       const name = id[0];
-      const lit: Record<string, Literal> = { true: true, false: false, null: null };
-      tokens.push(name in lit ? { t: 'lit', value: lit[name], pos: i } : { t: 'ident', name, pos: i });
+      tokens.push(KEYWORDS.has(name) ? { t: 'lit', value: KEYWORDS.get(name)!, pos: i } : { t: 'ident', name, pos: i });
       i += name.length;
       continue;
     }
@@ -241,7 +242,8 @@ function lookup(path: string[], ctx: ExprContext): unknown {
     cur = r ? { id: r.id, dir: r.dir, started_at: r.startedAt, pipeline: r.pipeline } : {};
   } else return null;
   for (const key of rest) {
-    if (cur === null || typeof cur !== 'object') return null;
+    // Own data only: `constructor`, `__proto__` or `length` are not values a pipeline wrote.
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.propertyIsEnumerable.call(cur, key)) return null;
     cur = (cur as Record<string, unknown>)[key];
   }
   return cur === undefined ? null : cur;
@@ -282,13 +284,43 @@ export function interpolate(v: unknown): string {
   return String(v);
 }
 
-/** Resolves one string: exactly one expression keeps the value's type; otherwise the parts are joined. */
-export function resolveString(s: string, ctx: ExprContext): unknown {
+/**
+ * Quotes a value for /bin/sh (POSIX single quotes), so that it reaches the program as one word
+ * whatever it holds. `{` is also kept out of the quotes, so that no `{out_dir}` placeholder or
+ * `${{` is ever read inside a quoted value.
+ */
+export function shellQuote(s: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, "'\\''").replace(/\{/g, "'\\{'")}'`;
+}
+
+/** Where a step's `with` holds shell text: a command step's `run` when it is one string (shell: true). */
+function shellTextKey(uses: string, value: Record<string, unknown>): string | undefined {
+  return uses === 'command' && typeof value.run === 'string' ? 'run' : undefined;
+}
+
+/**
+ * Resolves one string: exactly one expression keeps the value's type; otherwise the parts are joined.
+ * With `quote`, every value is quoted by it (and the result is always text).
+ */
+export function resolveString(s: string, ctx: ExprContext, quote?: (text: string) => string): unknown {
   if (!hasExpression(s)) return s;
   const segments = parseTemplate(s);
   const whole = wholeExpression(segments);
-  if (whole) return evaluate(whole, ctx);
-  return segments.map((p) => ('text' in p ? p.text : interpolate(evaluate(p.expr, ctx)))).join('');
+  if (whole && !quote) return evaluate(whole, ctx);
+  const q = quote ?? ((x: string) => x);
+  return segments.map((p) => ('text' in p ? p.text : q(interpolate(evaluate(p.expr, ctx))))).join('');
+}
+
+/**
+ * A step's `with` resolved at run time. In shell text (a command step's `run` with shell: true)
+ * every value is quoted for the shell: a value is one word, never more shell code.
+ */
+export function resolveWith(uses: string, value: Record<string, unknown>, ctx: ExprContext): Record<string, unknown> {
+  const out = resolveValue(value, ctx) as Record<string, unknown>;
+  const key = shellTextKey(uses, value);
+  if (key) out[key] = resolveString(value[key] as string, ctx, shellQuote);
+  return out;
 }
 
 /** Deep substitution of every `${{ }}` in strings of a value (objects and arrays are copied). */
@@ -415,12 +447,12 @@ export function printExpression(e: Expr): string {
  * one expression and folds to a constant keeps the constant's type; what cannot be resolved yet
  * stays as `${{ }}` text.
  */
-export function substitute(value: unknown, ctx: ExprContext, roots: ReadonlySet<string>): unknown {
+export function substitute(value: unknown, ctx: ExprContext, roots: ReadonlySet<string>, quote?: (text: string) => string): unknown {
   if (typeof value === 'string') {
     if (!hasExpression(value)) return value;
     const segments = parseTemplate(value);
     const whole = wholeExpression(segments);
-    if (whole) {
+    if (whole && !quote) {
       const s = simplify(whole, ctx, roots);
       return s.type === 'literal' ? s.value : `\${{ ${printExpression(s)} }}`;
     }
@@ -428,7 +460,8 @@ export function substitute(value: unknown, ctx: ExprContext, roots: ReadonlySet<
       .map((p) => {
         if ('text' in p) return p.text;
         const s = simplify(p.expr, ctx, roots);
-        return s.type === 'literal' ? interpolate(s.value) : `\${{ ${printExpression(s)} }}`;
+        if (s.type !== 'literal') return `\${{ ${printExpression(s)} }}`;
+        return quote ? quote(interpolate(s.value)) : interpolate(s.value);
       })
       .join('');
   }
@@ -439,4 +472,15 @@ export function substitute(value: unknown, ctx: ExprContext, roots: ReadonlySet<
     return out;
   }
   return value;
+}
+
+/**
+ * `substitute` for a step's `with`: in shell text (a command step's `run` with shell: true) each
+ * substituted value is quoted for the shell; what is left for run time is quoted by `resolveWith`.
+ */
+export function substituteWith(uses: string, value: Record<string, unknown>, ctx: ExprContext, roots: ReadonlySet<string>): Record<string, unknown> {
+  const out = substitute(value, ctx, roots) as Record<string, unknown>;
+  const key = shellTextKey(uses, value);
+  if (key) out[key] = substitute(value[key], ctx, roots, shellQuote);
+  return out;
 }

@@ -3,48 +3,44 @@
  * The result is one merged spec plus a way to find, for any path in it, the file and YAML node
  * it came from, so later errors name the right file and line.
  */
-import { existsSync } from 'node:fs';
 import { dirname, relative, resolve, isAbsolute } from 'node:path';
+import { isMap, isScalar } from 'yaml';
+import { TextFileError } from '../common/text.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { problemsOf } from './issues.ts';
 import { PipelineSpec, type StepSpec } from './schema.ts';
-import { diagnosticAt, readSource, type Path, type SourceFile } from './source.ts';
+import { diagnosticAt, fileProblem, readSource, sourceValue, type Path, type SourceFile } from './source.ts';
 
 export interface Origin {
   src: SourceFile;
   path: Path;
 }
 
-/** Maps paths of the merged spec to where they were written (longest registered prefix wins). */
+/**
+ * Maps paths of the merged spec to where they were written (longest registered prefix wins).
+ * A graft points at another Origins instead of copying it, so merging a chain of `extends`
+ * stays linear in the size of the files.
+ */
 export class Origins {
-  private readonly map = new Map<string, { path: Path; origin: Origin }>();
+  private readonly map = new Map<string, { origin: Origin } | { from: Origins; prefix: Path }>();
 
   set(path: Path, src: SourceFile, srcPath: Path): void {
-    this.map.set(JSON.stringify(path), { path, origin: { src, path: srcPath } });
+    this.map.set(JSON.stringify(path), { origin: { src, path: srcPath } });
   }
 
   locate(path: Path): Origin {
     for (let n = path.length; n >= 0; n--) {
       const hit = this.map.get(JSON.stringify(path.slice(0, n)));
-      if (hit) return { src: hit.origin.src, path: [...hit.origin.path, ...path.slice(n)] };
+      if (!hit) continue;
+      if ('origin' in hit) return { src: hit.origin.src, path: [...hit.origin.path, ...path.slice(n)] };
+      return hit.from.locate([...hit.prefix, ...path.slice(n)]);
     }
     throw new Error(`no origin for ${JSON.stringify(path)}`);
   }
 
-  /** Copies what `from` knows under `fromPrefix` to `toPrefix` here. */
+  /** What `from` knows under `fromPrefix` is known here under `toPrefix` (paths registered deeper here win). */
   graft(from: Origins, fromPrefix: Path, toPrefix: Path): void {
-    const o = from.locate(fromPrefix);
-    this.set(toPrefix, o.src, o.path);
-    const key = JSON.stringify(fromPrefix).slice(0, -1);
-    for (const { path, origin } of from.map.values()) {
-      const under = fromPrefix.length === 0 || JSON.stringify(path).startsWith(key + ',');
-      if (path.length > fromPrefix.length && under) {
-        this.map.set(JSON.stringify([...toPrefix, ...path.slice(fromPrefix.length)]), {
-          path: [...toPrefix, ...path.slice(fromPrefix.length)],
-          origin,
-        });
-      }
-    }
+    this.map.set(JSON.stringify(toPrefix), { from, prefix: fromPrefix });
   }
 }
 
@@ -71,7 +67,7 @@ export function diagnosticFor(origins: Origins, path: Path, message: string, onK
 
 export function displayPath(absPath: string, cwd = process.cwd()): string {
   const rel = relative(cwd, absPath);
-  return rel.startsWith('..') || isAbsolute(rel) ? absPath : rel;
+  return rel.startsWith('..') || isAbsolute(rel) ? absPath : rel || '.';
 }
 
 /** Loads a pipeline and everything it extends; errors are pushed to `errors`, undefined when any. */
@@ -79,19 +75,47 @@ export function loadPipeline(file: string, errors: Diagnostic[], cwd = process.c
   return loadChain(resolve(cwd, file), [], errors, cwd, undefined);
 }
 
+/** Keys a pipeline file may have. */
+const PIPELINE_KEYS: ReadonlySet<string> = new Set(Object.keys(PipelineSpec.shape));
+
+/**
+ * Whether a file named by `extends` is meant as a pipeline: a mapping with steps or extends, or
+ * only pipeline keys. Anything else is reported as "not a pipeline file", without its contents.
+ */
+function looksLikePipeline(src: SourceFile): boolean {
+  const top = src.doc.contents;
+  if (!isMap(top)) return false;
+  const keys = top.items.map((p) => (isScalar(p.key) ? p.key.value : undefined));
+  return keys.includes('steps') || keys.includes('extends') || keys.every((k) => typeof k === 'string' && PIPELINE_KEYS.has(k));
+}
+
 function loadChain(absPath: string, chain: string[], errors: Diagnostic[], cwd: string, from: Origin | undefined): Loaded | undefined {
   const shown = displayPath(absPath, cwd);
-  if (!existsSync(absPath)) {
-    if (from) errors.push(diagnosticAt(from.src, from.path, `cannot read ${shown}: file not found`));
-    else errors.push({ file: shown, line: 0, col: 0, message: 'file not found' });
+  let read: ReturnType<typeof readSource>;
+  try {
+    read = readSource(absPath, shown);
+  } catch (err) {
+    if (!(err instanceof TextFileError)) throw err;
+    const problem = fileProblem(err, 'pipeline file');
+    if (from) errors.push(diagnosticAt(from.src, from.path, `cannot read ${shown}: ${problem}`));
+    else errors.push({ file: shown, line: err.line ?? 0, col: err.col ?? 0, message: problem });
     return undefined;
   }
-  const { src, errors: yamlErrors } = readSource(absPath, shown);
+  const { src, errors: yamlErrors } = read;
+  if (from && !looksLikePipeline(src)) {
+    errors.push(diagnosticAt(from.src, from.path, `${shown} is not a pipeline file (a YAML mapping with name: and steps:); extends: names the pipeline this one builds on`));
+    return undefined;
+  }
   if (yamlErrors.length) {
     errors.push(...yamlErrors);
     return undefined;
   }
-  const raw = src.doc.toJS() as unknown;
+  const js = sourceValue(src);
+  if (js.error) {
+    errors.push(js.error);
+    return undefined;
+  }
+  const raw = js.value;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     errors.push(diagnosticAt(src, [], 'a pipeline is a YAML mapping with at least name and steps'));
     return undefined;

@@ -1,12 +1,12 @@
 /** Pipeline params: declared types, defaults, then `--params FILE`, then `--set NAME=VALUE`. */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { TextFileError } from '../common/text.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { describeValue } from './issues.ts';
 import { diagnosticFor, displayPath, type Loaded } from './load.ts';
 import type { ParamSpec } from './schema.ts';
-import { diagnosticAt, readSource } from './source.ts';
+import { diagnosticAt, fileProblem, readSource, sourceValue } from './source.ts';
 import { didYouMean } from './suggest.ts';
 
 export interface ParamOverrides {
@@ -36,6 +36,11 @@ export function paramTypeError(spec: ParamSpec, v: unknown): string | undefined 
       return `expected one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describeValue(v)}${hint}`;
     }
   }
+}
+
+/** The declaration of a param, or undefined: own entries only (`constructor`, `__proto__` are no params). */
+function declaration(decl: Record<string, ParamSpec>, name: string): ParamSpec | undefined {
+  return Object.hasOwn(decl, name) ? decl[name] : undefined;
 }
 
 /** A --set value: strings and paths as written; other types read as a YAML scalar. */
@@ -74,17 +79,25 @@ export function resolveParams(loaded: Loaded, overrides: ParamOverrides, errors:
   if (overrides.paramsFile) {
     const abs = resolve(cwd, overrides.paramsFile);
     const shown = displayPath(abs, cwd);
-    if (!existsSync(abs)) {
-      errors.push({ file: shown, line: 0, col: 0, message: 'params file not found' });
-    } else {
-      const { src, errors: yamlErrors } = readSource(abs, shown);
+    let read: ReturnType<typeof readSource> | undefined;
+    try {
+      read = readSource(abs, shown);
+    } catch (err) {
+      if (!(err instanceof TextFileError)) throw err;
+      const message = err.reason === 'not-found' ? 'params file not found' : fileProblem(err, 'params file');
+      errors.push({ file: shown, line: err.line ?? 0, col: err.col ?? 0, message });
+    }
+    if (read) {
+      const { src, errors: yamlErrors } = read;
       errors.push(...yamlErrors);
-      const data = yamlErrors.length ? undefined : (src.doc.toJS() as unknown);
-      if (!yamlErrors.length && (data === null || typeof data !== 'object' || Array.isArray(data))) {
+      const js = yamlErrors.length ? undefined : sourceValue(src);
+      if (js?.error) errors.push(js.error);
+      const data = js?.value;
+      if (js && !js.error && (data === null || typeof data !== 'object' || Array.isArray(data))) {
         errors.push(diagnosticAt(src, [], 'a params file is a YAML mapping of param names to values'));
       } else if (data) {
         for (const [name, v] of Object.entries(data as Record<string, unknown>)) {
-          const spec = decl[name];
+          const spec = declaration(decl, name);
           if (!spec) {
             errors.push(diagnosticAt(src, [name], `unknown param '${name}'${didYouMean(name, names)}${declared}`, true));
             continue;
@@ -104,7 +117,7 @@ export function resolveParams(loaded: Loaded, overrides: ParamOverrides, errors:
       continue;
     }
     const name = arg.slice(0, eq);
-    const spec = decl[name];
+    const spec = declaration(decl, name);
     if (!spec) {
       errors.push({ file: '--set', line: 0, col: 0, message: `unknown param '${name}'${didYouMean(name, names)}${declared}` });
       continue;

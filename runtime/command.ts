@@ -18,6 +18,9 @@
  *                  `total`, e.g. "step (?<current>\\d+)/(?<total>\\d+)".
  *   success_codes  exit codes that mean success (default [0]).
  *
+ * With shell: true, every `${{ }}` value in run is quoted for the shell (dsl/expr.ts
+ * shellQuote): a value is one word, never more shell code.
+ *
  * In run, env values, cwd, outputs and resume_args these placeholders are replaced:
  * {out_dir} (the step folder), {run_id}, {step_id}, {attempt}; {checkpoint} only in
  * resume_args. The program also gets DOCTOR_AGENT_OUT_DIR, DOCTOR_AGENT_RUN_ID,
@@ -26,6 +29,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { shellQuote } from '../dsl/expr.ts';
 import { CommandParams } from '../dsl/kinds/command.ts';
 import { JobUserError } from './errors.ts';
 
@@ -97,10 +101,6 @@ export interface CommandContext {
   attempt: number;
   /** The checkpoint to resume from, when resuming. */
   checkpoint?: string;
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function fill(template: string, vars: Record<string, string>, quote = false): string {

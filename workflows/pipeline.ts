@@ -14,7 +14,7 @@ import {
 import type { Plan, PlanStep } from '../dsl/plan.ts';
 import { PIPELINE_KEY, STATUS_KEY, pauseSignal, progressQuery, resumeSignal } from './definitions.ts';
 import { pipelineInputOf } from './input.ts';
-import { evaluateCondition, resolveValue, type ExprContext } from '../dsl/expr.ts';
+import { evaluateCondition, resolveWith, type ExprContext } from '../dsl/expr.ts';
 import type {
   CarriedState, PipelineActivities, PipelineInput, PipelineResult, RunStatus, RunStepResult, StepRecord,
 } from './types.ts';
@@ -160,7 +160,7 @@ export async function pipeline(given: PipelineInput | Plan): Promise<PipelineRes
           rec.reason ??= step.if === 'false' ? 'its if: condition is false' : `if: ${step.if} is false`;
           rec.state = 'skipped';
           rec.finishedAt = new Date().toISOString();
-        } else launch(step, resolveValue(step.with, ctx()) as Record<string, unknown>);
+        } else launch(step, resolveWith(step.uses, step.with, ctx()));
       } catch (err) {
         rec.state = 'failed';
         rec.error = `${where(step)}: ${(err as Error).message}`;
