@@ -1,13 +1,14 @@
 /**
- * Batched generation. Prompts of different lengths are left-padded into one batch; an
- * attention mask hides the padding and positions count only real tokens, so each row
- * continues exactly as it would alone. With the KV cache each step feeds one token per
- * row; without it the whole sequence is recomputed (used to check the cache).
+ * Batched generation on a decoder session (engine/decoder.ts). Prompts of different lengths
+ * are left-padded into one batch; an attention mask hides the padding and positions count
+ * only real tokens, so each row continues exactly as it would alone. A row that has finished
+ * stays in the batch on padding nothing attends to. With the KV cache each step feeds one
+ * token per row; without it the whole sequence is recomputed (used to check the cache).
  */
-import * as tf from './tf.ts';
 import { Rng, seedFromString } from '../common/rng.ts';
-import { createCache, disposeCache, type CausalLM } from './model.ts';
-import { sampleWithLogProb, type SamplingOptions } from './sampling.ts';
+import { DecoderSession } from './decoder.ts';
+import type { CausalLM } from './model.ts';
+import type { SamplingOptions } from './sampling.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -48,62 +49,37 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   if (B === 0) return { tokens: [], logprobs: [], finishReasons: [] };
   if (prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
   if (opts.stopStrings?.length && !opts.decode) throw new Error('generate: stopStrings need a decode function');
-  const V = model.config.vocab_size;
-  for (const p of prompts) for (const t of p) {
-    if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`generate: token id ${t} is outside the vocabulary [0, ${V})`);
-  }
-  const pad = opts.padTokenId ?? 0;
-  const useCache = opts.useCache ?? true;
   const stopIds = new Set(opts.stopTokenIds ?? []);
-  const rngs = prompts.map((_, i) => new Rng(rowSeed(opts.seed ?? 0, i)));
-
-  // Left-padded batch: mask[b][s] = 1 for real tokens.
-  const L = Math.max(...prompts.map((p) => p.length));
-  const seqs = prompts.map((p) => [...new Array<number>(L - p.length).fill(pad), ...p]);
-  const mask = prompts.map((p) => [...new Array<number>(L - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
-  const nextPos = prompts.map((p) => p.length);
-
+  const sampling: SamplingOptions = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP };
   const tokens: number[][] = prompts.map(() => []);
   const logprobs: number[][] = prompts.map(() => []);
   const finish: (FinishReason | undefined)[] = prompts.map(() => undefined);
-  const cache = useCache ? createCache() : undefined;
+  let live = B;
+  const session = new DecoderSession(model, { padTokenId: opts.padTokenId, useCache: opts.useCache });
   try {
-    for (let step = 0; step < opts.maxNewTokens && finish.some((f) => f === undefined); step++) {
-      let logits: tf.Tensor3D;
-      if (cache && step > 0) {
-        const ids = tf.tensor2d(seqs.map((s) => [s[s.length - 1]]), [B, 1], 'int32');
-        logits = model.forward(ids, { cache, attentionMask: mask, positions: nextPos.map((p) => [p - 1]), lastOnly: true });
-        ids.dispose();
-      } else {
-        const ids = tf.tensor2d(seqs, [B, seqs[0].length], 'int32');
-        logits = model.forward(ids, { cache, attentionMask: mask, lastOnly: true });
-        ids.dispose();
-      }
-      const data = logits.dataSync() as Float32Array;
-      logits.dispose();
-      for (let b = 0; b < B; b++) {
-        let token = pad;
-        const active = finish[b] === undefined;
-        if (active) {
-          const row = data.subarray(b * V, (b + 1) * V);
-          const drawn = sampleWithLogProb(row, opts, rngs[b]);
-          token = drawn.token;
-          tokens[b].push(token);
-          logprobs[b].push(drawn.logprob);
-          if (stopIds.has(token)) finish[b] = 'stop_token';
-          else if (opts.stopStrings?.length && opts.decode) {
-            const text = opts.decode(tokens[b]);
-            if (opts.stopStrings.some((s) => text.includes(s))) finish[b] = 'stop_string';
-          }
+    try {
+      session.add(prompts.map((promptIds, i) => ({ id: i, promptIds, sampling, seed: rowSeed(opts.seed ?? 0, i) })));
+    } catch (err) {
+      throw new Error(`generate: ${(err as Error).message}`);
+    }
+    for (let step = 0; step < opts.maxNewTokens && live > 0; step++) {
+      const done: number[] = [];
+      for (const { id, token, logprob } of session.step()) {
+        tokens[id].push(token);
+        logprobs[id].push(logprob);
+        if (stopIds.has(token)) finish[id] = 'stop_token';
+        else if (opts.stopStrings?.length && opts.decode) {
+          const text = opts.decode(tokens[id]);
+          if (opts.stopStrings.some((s) => text.includes(s))) finish[id] = 'stop_string';
         }
-        // Finished rows keep running on padding that nothing attends to.
-        seqs[b].push(token);
-        mask[b].push(active ? 1 : 0);
-        nextPos[b] += 1;
+        if (finish[id] !== undefined) done.push(id);
       }
+      // Finished rows keep running on padding that nothing attends to: the batch keeps its shape.
+      session.retire(done);
+      live -= done.length;
     }
   } finally {
-    if (cache) disposeCache(cache);
+    session.dispose();
   }
   return { tokens, logprobs, finishReasons: finish.map((f) => f ?? 'length') };
 }

@@ -64,6 +64,31 @@ export function sampleWithLogProb(logits: Float32Array, opts: SamplingOptions, r
   return { token, logprob: logits[token] - max - Math.log(sum) };
 }
 
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+/** The k most likely tokens of a logits row with their log-probabilities, most likely first (ties: lower id first). */
+export function topLogprobs(logits: Float32Array, k: number): TokenLogprob[] {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  // As logProbOf rounds it, so a token reads the same log-probability as the sampled one and as an alternative.
+  const logSum = Math.log(sum);
+  // A small sorted list of the best so far: k is small (the server allows at most 20).
+  const best: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    if (best.length === k && logits[i] <= logits[best[k - 1]]) continue;
+    let at = best.length;
+    while (at > 0 && logits[best[at - 1]] < logits[i]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best.map((token) => ({ token, logprob: logits[token] - max - logSum }));
+}
+
 /** The next token for one row of logits. */
 export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rng): number {
   const temperature = opts.temperature ?? 1;

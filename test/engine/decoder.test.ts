@@ -1,0 +1,84 @@
+// The decoder session (engine/decoder.ts), the engine's one generation path: sequences joining
+// and leaving a running batch decode as they would alone, with and without the KV cache.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '../../engine/tf.ts';
+import { initBackend } from '../../engine/backend.ts';
+import { CausalLM } from '../../engine/model.ts';
+import { DecoderSession, type SessionToken } from '../../engine/decoder.ts';
+import { generate, rowSeed } from '../../engine/generate.ts';
+import { tinyConfig } from './tiny.ts';
+
+let model: CausalLM;
+before(async () => {
+  await initBackend();
+  model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(41);
+});
+
+const prompts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14], [20, 21, 22, 23, 24, 25, 26], [30]];
+const sampling = { temperature: 0.9, topP: 0.95 };
+
+/** Runs a script of joins and leaves; returns each sequence's tokens and log-probs. */
+function scripted(useCache: boolean): Map<number, { tokens: number[]; logprobs: number[] }> {
+  const session = new DecoderSession(model, { padTokenId: 3, useCache });
+  const got = new Map<number, { tokens: number[]; logprobs: number[] }>();
+  const seq = (id: number) => ({ id, promptIds: prompts[id], sampling, seed: rowSeed(5, id) });
+  const step = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      for (const t of session.step() as SessionToken[]) {
+        const g = got.get(t.id) ?? { tokens: [], logprobs: [] };
+        g.tokens.push(t.token);
+        g.logprobs.push(t.logprob);
+        got.set(t.id, g);
+      }
+    }
+  };
+  try {
+    session.add([seq(0), seq(1)]);
+    step(3);
+    session.add([seq(2), seq(3)]); // a longer prompt joins a shorter running cache
+    step(2);
+    session.remove([1]);
+    session.retire([0]); // stays in the batch, samples nothing more
+    session.add([seq(4)]);
+    step(4);
+    assert.equal(session.size, 4);
+    session.remove([0, 2, 3, 4]);
+    assert.equal(session.size, 0);
+  } finally {
+    session.dispose();
+  }
+  return got;
+}
+
+test('sequences that join, leave or retire decode as each would alone, with and without the cache', () => {
+  generate(model, [prompts[0]], { maxNewTokens: 1 }); // the model keeps its head's transpose for decoding
+  const before = tf.memory().numTensors;
+  const cached = scripted(true);
+  assert.equal(tf.memory().numTensors, before, 'the session frees its cache');
+  const expectedLen = new Map([[0, 5], [1, 5], [2, 6], [3, 6], [4, 4]]);
+  for (const [id, n] of expectedLen) {
+    // Alone, at the same row index (so the same stream): rowSeed(5, id).
+    const alone = generate(model, prompts.map((p, j) => (j === id ? p : [p[0]])), { ...sampling, maxNewTokens: n, seed: 5 });
+    const g = cached.get(id)!;
+    assert.deepEqual(g.tokens, alone.tokens[id], `sequence ${id}`);
+    g.logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - alone.logprobs[id][t]) < 1e-4, `sequence ${id} token ${t}`));
+  }
+  const recomputed = scripted(false);
+  for (const [id, g] of cached) assert.deepEqual(recomputed.get(id)!.tokens, g.tokens, `sequence ${id} without the cache`);
+});
+
+test('top log-probabilities come with the sampled token when asked; bad prompts are refused', () => {
+  const session = new DecoderSession(model);
+  try {
+    session.add([{ id: 7, promptIds: prompts[0], sampling: { temperature: 0 }, seed: 1, topLogprobs: 3 }]);
+    const [t] = session.step();
+    assert.equal(t.top!.length, 3);
+    assert.equal(t.top![0].token, t.token, 'greedy: the most likely token');
+    assert.equal(t.top![0].logprob, t.logprob);
+    assert.throws(() => session.add([{ id: 8, promptIds: [], sampling: {}, seed: 1 }]), /a prompt needs at least one token/);
+    assert.throws(() => session.add([{ id: 9, promptIds: [1, 64], sampling: {}, seed: 1 }]), /token id 64 is outside the vocabulary \[0, 64\)/);
+  } finally {
+    session.dispose();
+  }
+});
