@@ -21,7 +21,7 @@ import { Tokenizer } from '../engine/tokenizer.ts';
 import type { VerifiableItem } from '../data/formats.ts';
 import { loadItems } from '../data/loaders.ts';
 import { makeVerifier, type VerifierConfig } from '../data/verifiers.ts';
-import type { Reward } from '../dsl/kinds/common.ts';
+import type { RewardMapping } from '../data/reward.ts';
 import { UserError } from '../contract/errors.ts';
 import type { JobContext } from '../contract/job.ts';
 import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
@@ -45,7 +45,7 @@ export interface RlParams {
   warmup_ratio: number;
   iterations: number;
   max_prompt_len: number;
-  reward: Reward;
+  reward: RewardMapping;
   seed: number;
   save_every: number;
   /** Minutes of wall-clock time between checkpoints (0: by iteration count only). */
