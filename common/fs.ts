@@ -23,7 +23,11 @@ export function writeJsonAtomic(path: string, value: unknown, pretty = true): vo
 /** Reads and parses a JSON file; errors name the file and, for syntax errors, the line and column. */
 export function readJsonFile<T = unknown>(path: string): T {
   if (!existsSync(path)) throw new Error(`${path}: file not found`);
-  const text = readFileSync(path, 'utf8');
+  return parseJsonText<T>(readFileSync(path, 'utf8'), path);
+}
+
+/** Parses JSON text read from `path`; a syntax error names the file, line and column. */
+export function parseJsonText<T = unknown>(text: string, path: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {

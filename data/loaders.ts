@@ -5,11 +5,13 @@
  * JSONL (one record a line). Every record is validated; each bad one is reported with the
  * file and its place (`file.jsonl:LINE` or `file.json: record [INDEX]`, `[source][INDEX]`
  * for evaluation files) and what is wrong. Policy `fail` stops with all problems listed
- * (up to a cap); policy `skip` drops bad records and counts them.
+ * (up to a cap); policy `skip` drops bad records and counts them. Files are UTF-8: a byte that
+ * is not stops the load with the file and line (whatever the policy), never a silent U+FFFD.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { readJsonFile, writeFileAtomic, writeJsonAtomic } from '../common/fs.ts';
+import { parseJsonText, writeFileAtomic, writeJsonAtomic } from '../common/fs.ts';
+import { decodeUtf8, TextFileError } from '../common/text.ts';
 import { UserError } from '../contract/errors.ts';
 import { McqItem, SftItem, VerifiableItem } from './formats.ts';
 
@@ -65,9 +67,13 @@ export function loadItems<F extends DataFormat>(file: string, format: F, opts: L
 /** Loads an evaluation file (source name → MCQ items); a plain list of MCQ items is accepted as one source. */
 export function loadEvalFile(file: string, opts: LoadOptions = {}): { sources: Record<string, McqItem[]>; skipped: number; problems: string[] } {
   const r = loadItems(file, 'mcq', opts);
-  const sources: Record<string, McqItem[]> = {};
-  r.items.forEach((item, i) => (sources[r.sources?.[i] ?? 'default'] ??= []).push(item));
-  return { sources, skipped: r.skipped, problems: r.problems };
+  // A Map, then own properties: any source name (`constructor`, `__proto__`) is just a name.
+  const sources = new Map<string, McqItem[]>();
+  r.items.forEach((item, i) => {
+    const name = r.sources?.[i] ?? 'default';
+    (sources.get(name) ?? sources.set(name, []).get(name)!).push(item);
+  });
+  return { sources: Object.fromEntries(sources), skipped: r.skipped, problems: r.problems };
 }
 
 /** Writes items as a pretty JSON array, atomically. */
@@ -110,8 +116,21 @@ interface RawRecord {
   source?: string;
 }
 
+/** The file's text, strictly UTF-8: a byte that is not is an error naming the line, not a silent U+FFFD. */
+function readUtf8(file: string): string {
+  try {
+    return decodeUtf8(readFileSync(file));
+  } catch (err) {
+    if (!(err instanceof TextFileError)) throw err;
+    throw new UserError(`${file}:${err.line}: ${err.message}`, {
+      where: `${file}:${err.line}`,
+      hint: 'data files are UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8 FILE > NEW) or fix that line',
+    });
+  }
+}
+
 function readJsonl(file: string): RawRecord[] {
-  const lines = readFileSync(file, 'utf8').split('\n');
+  const lines = readUtf8(file).split('\n');
   const out: RawRecord[] = [];
   lines.forEach((line, i) => {
     if (!line.trim()) return;
@@ -128,8 +147,9 @@ function readJsonl(file: string): RawRecord[] {
 function readJsonRecords(file: string): RawRecord[] {
   let data: unknown;
   try {
-    data = readJsonFile(file);
+    data = parseJsonText(readUtf8(file), file);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError((err as Error).message, { where: file, hint: 'a .json file must hold one JSON value; use .jsonl for one record per line' });
   }
   if (Array.isArray(data)) return data.map((value, i) => ({ where: `${file}: record [${i}]`, value }));
@@ -156,6 +176,6 @@ function check<T>(schema: z.ZodType<T>, value: unknown, extra?: (v: T) => string
 function mcqConsistency(item: McqItem): string | undefined {
   const keys = Object.keys(item.options);
   if (keys.length < 2) return `field "options": needs at least two options, has ${keys.length}`;
-  if (!(item.answer_idx in item.options)) return `field "answer_idx": "${item.answer_idx}" is not one of the option letters (${keys.join(', ')})`;
+  if (!Object.hasOwn(item.options, item.answer_idx)) return `field "answer_idx": "${item.answer_idx}" is not one of the option letters (${keys.join(', ')})`;
   return undefined;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataError, loadEvalFile, loadItems, writeJsonArray, writeJsonl } from '../../data/loaders.ts';
+import { UserError } from '../../contract/errors.ts';
 
 // The sample data files shipped in the repository (samples/README.md).
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -120,4 +121,46 @@ test('writers: JSON array and JSONL round-trip, atomically (no temp files left)'
   assert.deepEqual(loadItems(join(dir, 'out.jsonl'), 'sft').items, items);
   assert.equal(readFileSync(join(dir, 'out.jsonl'), 'utf8').split('\n').length, 3);
   assert.deepEqual(readdirSync(dir).sort(), ['out.json', 'out.jsonl']);
+});
+
+test('an MCQ answer_idx must be one of its own option letters, never a built-in name', () => {
+  const file = join(tmp(), 'mcq.jsonl');
+  const names = ['toString', 'constructor', '__proto__', 'hasOwnProperty'];
+  writeFileSync(file, [good, ...names.map((answer_idx) => ({ ...good, answer_idx }))].map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const r = loadItems(file, 'mcq', { policy: 'skip' });
+  assert.equal(r.items.length, 1);
+  assert.deepEqual(r.problems, names.map((n, i) => `${file}:${i + 2}: field "answer_idx": "${n}" is not one of the option letters (A, B)`));
+});
+
+test('evaluation sources named like built-ins are ordinary sources', () => {
+  const file = join(tmp(), 'eval.json');
+  writeFileSync(file, '{"__proto__": [' + JSON.stringify(good) + '], "constructor": [' + JSON.stringify(good) + ', ' + JSON.stringify(good) + ']}');
+  const r = loadEvalFile(file);
+  assert.deepEqual(Object.keys(r.sources), ['__proto__', 'constructor']);
+  assert.equal(r.sources.constructor.length, 2);
+  assert.equal(Object.getOwnPropertyDescriptor(r.sources, '__proto__')?.value.length, 1);
+});
+
+test('bytes that are not UTF-8 in a data file are an error naming the file and line, not U+FFFD', () => {
+  const dir = tmp();
+  const latin1 = Buffer.from([0x43, 0x61, 0x66, 0xe9]); // "Café" in Latin-1
+  const record = (q: Buffer) => Buffer.concat([Buffer.from('{"question": "'), q, Buffer.from('", "options": {"A": "x", "B": "y"}, "answer_idx": "A", "answer": "x"}')]);
+  const jsonl = join(dir, 'mcq.jsonl');
+  writeFileSync(jsonl, Buffer.concat([record(Buffer.from('ok')), Buffer.from('\n'), record(Buffer.from('ok')), Buffer.from('\n'), record(latin1), Buffer.from('\n')]));
+  const json = join(dir, 'mcq.json');
+  writeFileSync(json, Buffer.concat([Buffer.from('[\n'), record(Buffer.from('ok')), Buffer.from(',\n'), record(latin1), Buffer.from('\n]\n')]));
+  for (const [file, line] of [[jsonl, 3], [json, 3]] as const) {
+    for (const policy of ['fail', 'skip'] as const) {
+      assert.throws(() => loadItems(file, 'mcq', { policy }), (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.equal(e.message, `${file}:${line}: line ${line} holds bytes that are not UTF-8 (0xe9 at byte 18 of the line)`);
+        assert.match(e.hint ?? '', /iconv -f latin1 -t utf-8/);
+        return true;
+      });
+    }
+  }
+  // Real UTF-8 (and a real U+FFFD) loads as written.
+  const ok = join(dir, 'ok.jsonl');
+  writeFileSync(ok, record(Buffer.from('Café \ufffd')));
+  assert.equal(loadItems(ok, 'mcq').items[0].question, 'Café \ufffd');
 });
