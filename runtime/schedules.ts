@@ -9,6 +9,7 @@ import type { Plan } from '../dsl/plan.ts';
 import { PIPELINE_KEY, STATUS_KEY } from '../workflows/definitions.ts';
 import { WORKFLOW_QUEUE, WORKFLOW_TYPE, type RunOptions } from '../workflows/types.ts';
 import { pipelineInput } from './runs.ts';
+import { checkScheduleName } from './schedule-name.ts';
 
 export const OVERLAP = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -33,6 +34,7 @@ export interface CreateScheduleOptions {
 }
 
 export async function createSchedule(client: Client, o: CreateScheduleOptions): Promise<void> {
+  checkScheduleName(o.name);
   await client.schedule.create({
     scheduleId: o.name,
     spec: { cronExpressions: [o.cron], timezone: o.timezone },
@@ -59,25 +61,31 @@ export async function listSchedules(client: Client): Promise<ScheduleSummary[]> 
   return out;
 }
 
-export function describeSchedule(client: Client, name: string): Promise<ScheduleDescription> {
-  return client.schedule.getHandle(name).describe();
+/** The handle of a schedule; a name that breaks the rule of step ids is refused (runtime/schedule-name.ts). */
+function handle(client: Client, name: string) {
+  const id = checkScheduleName(name);
+  return client.schedule.getHandle(id);
+}
+
+export async function describeSchedule(client: Client, name: string): Promise<ScheduleDescription> {
+  return handle(client, name).describe();
 }
 
 /** Starts a run now, whatever the overlap policy says (it is an explicit request). */
-export function triggerSchedule(client: Client, name: string): Promise<void> {
-  return client.schedule.getHandle(name).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+export async function triggerSchedule(client: Client, name: string): Promise<void> {
+  return handle(client, name).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
 }
 
-export function pauseSchedule(client: Client, name: string, note?: string): Promise<void> {
-  return client.schedule.getHandle(name).pause(note);
+export async function pauseSchedule(client: Client, name: string, note?: string): Promise<void> {
+  return handle(client, name).pause(note);
 }
 
-export function unpauseSchedule(client: Client, name: string, note?: string): Promise<void> {
-  return client.schedule.getHandle(name).unpause(note);
+export async function unpauseSchedule(client: Client, name: string, note?: string): Promise<void> {
+  return handle(client, name).unpause(note);
 }
 
-export function deleteSchedule(client: Client, name: string): Promise<void> {
-  return client.schedule.getHandle(name).delete();
+export async function deleteSchedule(client: Client, name: string): Promise<void> {
+  return handle(client, name).delete();
 }
 
 /** Ids of the runs the schedule started, newest last. */

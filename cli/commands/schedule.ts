@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { OverlapName } from '../../runtime/schedules.ts';
+import { checkScheduleName, SCHEDULE_NAME_RULE } from '../../runtime/schedule-name.ts';
 import { compileWith, withPipelineOptions, type PipelineOptions } from './compile.ts';
 import { userError } from '../user-error.ts';
 import { safeName } from '../../runtime/store.ts';
@@ -25,13 +26,14 @@ export function registerSchedule(program: Command): void {
     schedule
       .command('create')
       .description('create a schedule; the pipeline is compiled now and stored in the schedule')
-      .argument('<name>', 'schedule id; its runs are named <name>-<time>')
+      .argument('<name>', `schedule id; its runs are named <name>-<time>; a name must ${SCHEDULE_NAME_RULE}`)
       .requiredOption('--pipeline <file>', 'pipeline YAML file')
       .requiredOption('--cron <expr>', 'cron expression, e.g. "0 2 * * *" for 02:00 every day')
       .option('--timezone <tz>', 'IANA time zone of the cron expression (default UTC)')
       .option('--overlap <policy>', `when a run is due while the last one runs: ${OVERLAP_NAMES.join(', ')}`, 'skip')
       .option('--no-cache', 'scheduled runs ignore the step cache'),
   ).action(async (name: string, o: PipelineOptions & { pipeline: string; cron: string; timezone?: string; overlap: string; cache: boolean }) => {
+    checkScheduleName(name);
     const { OVERLAP, createSchedule, describeSchedule, withTemporal } = await load();
     // Its runs are named <name>-<time>, and run ids name folders in the artifact store.
     safeName('schedule name', name);
@@ -79,6 +81,7 @@ export function registerSchedule(program: Command): void {
     .argument('<name>')
     .option('--json', 'print as JSON')
     .action(async (name: string, o: { json?: boolean }) => {
+      checkScheduleName(name);
       const { describeSchedule, withTemporal } = await load();
       await withTemporal(async (t) => {
         const d = await describeSchedule(t.client, name);
@@ -99,6 +102,7 @@ export function registerSchedule(program: Command): void {
       .description(what)
       .argument('<name>')
       .action(async (name: string) => {
+        checkScheduleName(name);
         const s = await load();
         await s.withTemporal(async (t) => {
           await fn(s, t.client, name);
