@@ -31,7 +31,11 @@ import { promptIds, rollout, type Rollout } from './rollout.ts';
 import { score, type Scores } from './score.ts';
 import { existsSync } from 'node:fs';
 
-export interface RlParams {
+/**
+ * What the RL driver takes: a plain object (the shared part of the rl.grpo and rl.ppo steps'
+ * `with`, dsl/kinds/rl.ts RlParams, which is held to exactly these fields).
+ */
+export interface RlOptions {
   policy: string;
   data: string;
   verifier: VerifierConfig;
@@ -97,7 +101,7 @@ export const ITERATIONS_FILE = 'iterations.jsonl';
  * ceil(iterations * warmup_ratio) warmup steps; the scheduler steps after each update, so the
  * first iteration runs at the schedule's step 0 (lr 0 with warmup).
  */
-export function rlLearningRate(iteration: number, p: Pick<RlParams, 'learning_rate' | 'lr_scheduler_type' | 'warmup_ratio' | 'iterations'>): number {
+export function rlLearningRate(iteration: number, p: Pick<RlOptions, 'learning_rate' | 'lr_scheduler_type' | 'warmup_ratio' | 'iterations'>): number {
   return scheduledLr(p.lr_scheduler_type, iteration, {
     peakLr: p.learning_rate, warmupSteps: warmupFromRatio(p.iterations, p.warmup_ratio), totalSteps: p.iterations,
   });
@@ -109,7 +113,7 @@ export function withoutSaveSettings<T extends { save_every: number; save_every_m
   return rest;
 }
 
-export async function runRl(ctx: JobContext, p: RlParams, algo: Algorithm, shape: unknown, now: () => number = Date.now): Promise<{ checkpoint: string; metrics: string }> {
+export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shape: unknown, now: () => number = Date.now): Promise<{ checkpoint: string; metrics: string }> {
   await initBackend();
   if (!existsSync(join(p.policy, 'config.json'))) {
     throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });

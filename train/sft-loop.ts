@@ -19,10 +19,38 @@ import { trainStep } from '../engine/train.ts';
 import { loadItems } from '../data/loaders.ts';
 import { UserError } from '../contract/errors.ts';
 import type { JobContext } from '../contract/job.ts';
-import type { SftParams } from '../dsl/kinds/sft.ts';
 import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint } from './checkpoint.ts';
 import { encodeSft, padBatch, type Example } from './sft-data.ts';
 import { startModel } from './start.ts';
+
+/**
+ * What the SFT trainer takes: a plain object (the train.sft step's `with`, checked by its schema
+ * in dsl/kinds/sft.ts, which is held to exactly these fields).
+ */
+export interface SftOptions {
+  /** Hugging Face model folder to start from, or preset:NAME for fresh weights. */
+  model: string;
+  /** tokenizer.json or its folder; with a preset and none given, one is trained on the data. */
+  tokenizer?: string;
+  /** Vocabulary size of a tokenizer trained on the data. */
+  tokenizer_vocab_size: number;
+  /** SFT items, JSON or JSONL. */
+  data: string;
+  learning_rate: number;
+  epochs: number;
+  batch_size: number;
+  gradient_accumulation_steps: number;
+  max_seq_len: number;
+  /** Share of steps with linear warmup before the cosine decay. */
+  warmup_ratio: number;
+  weight_decay: number;
+  max_grad_norm: number;
+  /** Optimizer steps between checkpoints. */
+  save_every: number;
+  /** Minutes of wall-clock time between checkpoints (0: by count only). */
+  save_every_minutes: number;
+  seed: number;
+}
 
 export interface SftState {
   kind: 'train.sft';
@@ -41,17 +69,17 @@ export interface SftState {
 }
 
 /** Parameters whose change makes an old checkpoint meaningless. */
-function runShape(p: SftParams): unknown {
+function runShape(p: SftOptions): unknown {
   const { save_every: _s, save_every_minutes: _m, ...rest } = p;
   return rest;
 }
 
 /** The learning rate of update `step` (0-based): the schedule at step+1 of total+1, so no update has rate 0. */
-export function sftLr(p: SftParams, step: number, total: number): number {
+export function sftLr(p: Pick<SftOptions, 'learning_rate' | 'warmup_ratio'>, step: number, total: number): number {
   return warmupCosineLr(step + 1, { peakLr: p.learning_rate, warmupSteps: warmupFromRatio(total, p.warmup_ratio), totalSteps: total + 1 });
 }
 
-export async function runSft(ctx: JobContext, p: SftParams, now: () => number = Date.now): Promise<{ checkpoint: string }> {
+export async function runSft(ctx: JobContext, p: SftOptions, now: () => number = Date.now): Promise<{ checkpoint: string }> {
   await initBackend();
   const hash = hashJson(runShape(p));
   const resumed = resumeState<SftState>(ctx.resumeFrom, hash);

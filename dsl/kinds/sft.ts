@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { FilePath, Seed } from './common.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
-import type { StepKind } from './types.ts';
+import { fits, type StepKind } from './types.ts';
+import type { SftOptions } from '../../train/sft-loop.ts';
 
 export const SftParams = z.strictObject({
   model: FilePath.describe('Hugging Face model folder to start from, or preset:tiny / preset:small for fresh weights of configs/<preset>.json.'),
@@ -21,6 +22,7 @@ export const SftParams = z.strictObject({
   seed: Seed,
 });
 export type SftParams = z.infer<typeof SftParams>;
+fits<SftParams, SftOptions>(true);
 
 export const sft: StepKind = {
   name: 'train.sft',

@@ -19,3 +19,13 @@ export interface StepKind {
   /** For kinds whose outputs are declared by the user in `with` (the command kind). */
   declaredOutputs?: (params: Record<string, unknown>) => string[];
 }
+
+/**
+ * Compile-time check that a kind's parsed `with` (the schema's output) is exactly the plain
+ * options object its trainer takes: the same keys, each assignable. Used as
+ * `fits<z.infer<typeof Schema>, Options>(true)`; a field added on one side only fails the type check.
+ */
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
+export function fits<Params extends Options, Options>(ok: SameKeys<Params, Options>): void {
+  void ok;
+}

@@ -15,7 +15,7 @@ import { maskedTokenLogProbs } from '../../engine/loss.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { scheduledLr, warmupLinearLr } from '../../engine/schedule.ts';
 import { scoringTemperature, tokenLogProbs } from '../../rl/batch.ts';
-import { rlLearningRate, runRl, type Algorithm, type RlParams, type UpdateInput } from '../../rl/loop.ts';
+import { rlLearningRate, runRl, type Algorithm, type RlOptions, type UpdateInput } from '../../rl/loop.ts';
 import { GrpoParams } from '../../dsl/kinds/grpo.ts';
 import { PpoParams } from '../../dsl/kinds/ppo.ts';
 import { HUATUO_REWARD } from '../../data/reward.ts';
@@ -112,7 +112,7 @@ test('an RL run hands the update the scheduled lr and log-probs taken at tempera
   await saveModel(model, policy, { tokenizerDir: 'test/fixtures/parity/tokenizer' });
   const data = join(dir, 'verifiable.json');
   writeFileSync(data, JSON.stringify([{ 'Open-ended Verifiable Question': 'Which organ fails?', 'Ground-True Answer': 'heart' }]));
-  const p: RlParams = {
+  const p: RlOptions = {
     policy, data, verifier: { type: 'rule' }, temperature: 0.5, top_p: 1, response_length: 5, learning_rate: 1e-3,
     lr_scheduler_type: 'linear', warmup_ratio: 0.5, iterations: 4, max_prompt_len: 64, reward: { ...HUATUO_REWARD }, seed: 2,
     save_every: 100, save_every_minutes: 0,
