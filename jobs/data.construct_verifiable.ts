@@ -14,14 +14,13 @@ import { runItems } from '../data/item-runner.ts';
 import { FILTER_LABELS } from '../data/prompts/construct.ts';
 import { ConstructVerifiableParams } from '../dsl/kinds/construct-verifiable.ts';
 import { UserError } from '../contract/errors.ts';
+import { parseParams } from '../contract/params.ts';
 import type { JobContext } from '../contract/job.ts';
 
 const PROMPTS_SOURCE = readFileSync(new URL('../data/prompts/construct.ts', import.meta.url), 'utf8');
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
-  const parsed = ConstructVerifiableParams.safeParse(ctx.params);
-  if (!parsed.success) throw new UserError(`data.construct_verifiable: bad params: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const p = parsed.data;
+  const p = parseParams(ConstructVerifiableParams, ctx.params, 'data.construct_verifiable');
   const loaded = loadItems(p.input, 'mcq', { policy: p.on_bad_record });
   if (loaded.skipped > 0) ctx.log(`${p.input}: skipped ${loaded.skipped} bad record(s), e.g. ${loaded.problems[0]}`, 'warn');
   const items = p.limit ? loaded.items.slice(0, p.limit) : loaded.items;

@@ -9,17 +9,13 @@ import { generateKb, serializeKb } from '../data/kb/generate.ts';
 import { SPECIALTIES } from '../data/kb/schema.ts';
 import { KnowledgeBaseParams } from '../dsl/kinds/knowledge-base.ts';
 import { UserError } from '../contract/errors.ts';
+import { parseParams } from '../contract/params.ts';
 import type { JobContext } from '../contract/job.ts';
 
 export const OUTPUT_FILES = { mcq: 'mcq.json', verifiable: 'verifiable.json', sft: 'sft.json', eval: 'eval.json' } as const;
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
-  const parsed = KnowledgeBaseParams.safeParse(ctx.params);
-  if (!parsed.success) {
-    throw new UserError(`data.knowledge_base: bad params: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'with'}: ${i.message}`).join('; ')}`,
-      { where: `step ${ctx.spec.stepId}`, hint: 'fix the step\'s `with:` block' });
-  }
-  const p = parsed.data;
+  const p = parseParams(KnowledgeBaseParams, ctx.params, 'data.knowledge_base');
   const unknown = (p.specialties ?? []).filter((s) => !(SPECIALTIES as readonly string[]).includes(s));
   if (unknown.length) {
     throw new UserError(`data.knowledge_base: unknown specialties: ${unknown.join(', ')}`,

@@ -14,6 +14,7 @@ import { searchOne, STRATEGIES, type SearchTrace, type Strategy } from '../data/
 import { makeVerifier } from '../data/verifiers.ts';
 import { SearchReasoningParams } from '../dsl/kinds/search-reasoning.ts';
 import { UserError } from '../contract/errors.ts';
+import { parseParams } from '../contract/params.ts';
 import type { JobContext } from '../contract/job.ts';
 
 const PROMPTS_SOURCE = readFileSync(new URL('../data/prompts/search.ts', import.meta.url), 'utf8');
@@ -25,9 +26,7 @@ const STRATEGY_NAMES: Record<string, Strategy> = {
 };
 
 export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
-  const parsed = SearchReasoningParams.safeParse(ctx.params);
-  if (!parsed.success) throw new UserError(`data.search_reasoning: bad params: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const p = parsed.data;
+  const p = parseParams(SearchReasoningParams, ctx.params, 'data.search_reasoning');
   const strategies = p.strategies.map((s) => STRATEGY_NAMES[s]);
   if (!strategies.some((s) => s !== 'Backtracking')) {
     throw new UserError('strategies: Backtracking is never the first strategy, so list at least one other', { hint: `choose among ${STRATEGIES.join(', ')}` });

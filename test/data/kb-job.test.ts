@@ -60,6 +60,7 @@ test('bad parameters fail as user errors that say where and what to do, and writ
   const badSize = await runJob({ train_size: 'many' });
   assert.equal(badSize.code, 2);
   const e2 = badSize.messages.find((m) => m.type === 'error') as Extract<JobMessage, { type: 'error' }>;
-  assert.match(e2.message, /bad params: train_size/);
+  assert.match(e2.message, /^with\.train_size: /);
+  assert.equal(e2.where, 'with.train_size');
   assert.deepEqual(readdirSync(badSize.outDir), []);
 });
