@@ -120,6 +120,10 @@ params, defaults and steps. Params and defaults merge by name; steps merge by \`
 keys replace the inherited ones, except \`with\`, which merges key by key. \`remove: true\` drops an
 inherited step; new steps are appended. Errors name the file the offending line is in.
 
+A pipeline file, and a \`--params\` file, is UTF-8 text of at most 1 MiB in a regular file (data
+belongs in the files steps read); the file \`extends\` names must be a pipeline. Aliases (\`*name\`)
+may copy anchored values at most 100 times in all.
+
 \`\`\`yaml
 extends: huatuo-tiny.yaml
 name: nightly-eval
