@@ -154,7 +154,22 @@ export class ChatClient {
     return this.retried(() => this.once({ prompt }, opts), opts);
   }
 
-  private async retried(ask: () => Promise<ChatReply>, opts: ChatOptions): Promise<ChatReply> {
+  /**
+   * POSTs a JSON body to `path` under the base URL (e.g. `completions` with token-id prompts and
+   * `n`) and returns the parsed reply as it came, retried as configured.
+   */
+  async postJson(path: string, body: Record<string, unknown>, opts: { signal?: AbortSignal } = {}): Promise<unknown> {
+    return this.retried(async () => {
+      const res = await this.send(path, { model: this.config.model, ...body }, opts.signal);
+      try {
+        return JSON.parse(res.raw) as unknown;
+      } catch {
+        throw new ChatError(`${this.config.baseUrl}: the server answered with invalid JSON: ${res.raw.slice(0, 200)}`, res.status, true);
+      }
+    }, opts);
+  }
+
+  private async retried<T>(ask: () => Promise<T>, opts: { signal?: AbortSignal }): Promise<T> {
     await this.acquire();
     try {
       for (let attempt = 0; ; attempt++) {
@@ -220,20 +235,8 @@ export class ChatClient {
         body.top_logprobs = opts.topLogprobs;
       } else body.logprobs = opts.topLogprobs;
     }
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.config.apiKey) headers.authorization = `Bearer ${this.config.apiKey}`;
-    const timeout = AbortSignal.timeout(this.config.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    this.usage.requests++;
-    const res = await fetch(`${this.config.baseUrl}/${chat ? 'chat/completions' : 'completions'}`, { method: 'POST', headers, body: JSON.stringify(body), signal });
-    const raw = await res.text();
-    if (!res.ok) {
-      const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
-      const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status, this.missingKeyEnv)}`, res.status, retryable);
-      err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
-      err.body = raw;
-      throw err;
-    }
+    const res = await this.send(chat ? 'chat/completions' : 'completions', body, opts.signal);
+    const raw = res.raw;
     let json: OpenAiResponse;
     try {
       json = JSON.parse(raw) as OpenAiResponse;
@@ -249,6 +252,25 @@ export class ChatClient {
     this.usage.promptTokens += usage.promptTokens;
     this.usage.completionTokens += usage.completionTokens;
     return { text, finishReason: choice.finish_reason, logprobs: (chat ? choice.logprobs?.content : undefined) ?? undefined, usage };
+  }
+
+  /** One POST of a JSON body; an HTTP error status is thrown as a ChatError (retryable on 408, 429 and 5xx). */
+  private async send(path: string, body: Record<string, unknown>, outer?: AbortSignal): Promise<{ raw: string; status: number }> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.config.apiKey) headers.authorization = `Bearer ${this.config.apiKey}`;
+    const timeout = AbortSignal.timeout(this.config.timeoutMs);
+    const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
+    this.usage.requests++;
+    const res = await fetch(`${this.config.baseUrl}/${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal });
+    const raw = await res.text();
+    if (!res.ok) {
+      const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
+      const err = new ChatError(`${this.config.baseUrl}: HTTP ${res.status}: ${raw.slice(0, 300)}${hintFor(res.status, this.missingKeyEnv)}`, res.status, retryable);
+      err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      err.body = raw;
+      throw err;
+    }
+    return { raw, status: res.status };
   }
 
   private async acquire(): Promise<void> {

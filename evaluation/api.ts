@@ -84,6 +84,8 @@ export const CompletionRequest = z.object({
   /** true or 0: each token's log-probability; k > 0: also the k most likely tokens at each step. */
   logprobs: z.union([z.boolean(), z.number().int().min(0).max(MAX_TOP_LOGPROBS)]).nullable().optional(),
   return_tokens_as_token_ids: z.boolean().optional(),
+  /** vLLM's and SGLang's: more tokens that end a choice (finish_reason "stop", matched_stop names the token). */
+  stop_token_ids: z.array(z.number().int().min(0)).nullable().optional(),
 }).refine((b) => b.best_of == null || b.best_of === (b.n ?? 1), {
   error: 'best_of other than n is not supported: leave it out (every sampled choice is returned)',
   path: ['best_of'],

@@ -72,3 +72,38 @@ export interface Backend {
   promptLogprobs?(promptIds: number[], top: number): Promise<{ logprob: number; top: { token: number; logprob: number }[] }[]>;
   close?(): Promise<void> | void;
 }
+
+/**
+ * Completions of token-id prompts, `n` choices each, numbered `index = prompt × n + choice` and
+ * choice k sampled from the stream `rowSeed(seed, k)` (engine/generate.ts): the request
+ * `/v1/completions` answers. RL rollouts ask it of the policy, in-process (the engine) or at an
+ * OpenAI/SGLang-compatible server (evaluation/completions.ts).
+ */
+export interface TokenCompletionRequest {
+  prompts: number[][];
+  n: number;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  /** Tokens that end a choice (besides the server's own end-of-sequence tokens). */
+  stopTokenIds: number[];
+}
+
+export interface TokenCompletion {
+  /** The sampled tokens; the token that ended the choice is not among them (it is `matchedStop`). */
+  tokens: number[];
+  /** Log-probability of each token under the model (temperature 1). */
+  logprobs: number[];
+  /** `stop`: ended by a stop token; `length`: after `maxTokens` tokens. */
+  finishReason: 'stop' | 'length';
+  /** With `stop`: the token that ended it, when the server names it (SGLang's `matched_stop`, vLLM's `stop_reason`). */
+  matchedStop?: number;
+}
+
+export interface TokenCompletions {
+  /** Where the completions come from, for logs (e.g. "in-process engine", "MODEL at URL"). */
+  where: string;
+  /** The choices in index order: prompts.length × n of them. */
+  complete(req: TokenCompletionRequest): Promise<TokenCompletion[]>;
+}

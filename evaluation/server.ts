@@ -327,13 +327,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     const base = sampling(body);
     const stop = stopList(body.stop);
+    const stopTokenIds = body.stop_token_ids ?? undefined;
     const reqs: GenerationRequest[] = [];
     for (let i = 0; i < prompts.length; i++) {
       if (i % 1024 === 0) await slice.turn();
       const ids = prompts[i];
       const maxNewTokens = budget(ids.length, body.max_tokens ?? Math.min(16, backend.contextLength - ids.length), field(i));
       for (let j = 0; j < n; j++) {
-        reqs.push({ promptIds: ids, maxNewTokens, sampling: forChoice(base, i * n + j), stop, topLogprobs: topK });
+        reqs.push({ promptIds: ids, maxNewTokens, sampling: forChoice(base, i * n + j), stop, stopTokenIds, topLogprobs: topK });
       }
     }
     const promptTokens = prompts.reduce((s, p) => s + p.length, 0);
