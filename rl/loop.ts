@@ -8,6 +8,8 @@
  * The reference policy is the starting checkpoint, reloaded from its folder. Rollouts are
  * sampled, and the old, reference and new log-probs computed, at the sampling temperature
  * (logits divided by temperature + 1e-7, as TRL); the learning rate follows rlLearningRate.
+ * Rollouts come from the policy in-process, or from the server `rollout` names (whose weights
+ * the trainer does not update: rl/rollout.ts rolloutSource warns).
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/fs.ts';
@@ -27,7 +29,7 @@ import type { JobContext } from '../contract/job.ts';
 import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
 import { scheduledLr, warmupFromRatio, type LrSchedulerType } from '../engine/schedule.ts';
 import { buildSequences, scoringTemperature, tokenLogProbs, type Sequences } from './batch.ts';
-import { promptIds, rollout, type Rollout } from './rollout.ts';
+import { promptIds, rolloutSource, rolloutVia, type Rollout, type RolloutServer } from './rollout.ts';
 import { score, type Scores } from './score.ts';
 import { existsSync } from 'node:fs';
 
@@ -54,6 +56,8 @@ export interface RlOptions {
   save_every: number;
   /** Minutes of wall-clock time between checkpoints (0: by iteration count only). */
   save_every_minutes: number;
+  /** A server that samples the rollouts instead of the policy in-process. */
+  rollout?: RolloutServer;
 }
 
 export interface UpdateInput {
@@ -133,6 +137,7 @@ export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shap
   const prompts = items.map((it) => promptIds(tok, it, p.max_prompt_len));
   const verifier = makeVerifier(p.verifier);
   const pad = tok.batchPadId;
+  const sampler = rolloutSource(p.rollout, policy, tok, (m) => ctx.log(m, 'warn'));
 
   const rng = resumed ? Rng.fromState(resumed.rng) : new Rng(p.seed).fork(algo.kind);
   const s: RlState = resumed ?? { kind: algo.kind, params_hash: hash, iteration: 0, order: rng.shuffle([...items.keys()]), cursor: 0, rng: rng.getState(), history: [] };
@@ -164,7 +169,7 @@ export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shap
     // Sampling and every log-prob at temperature + 1e-7, as TRL (its GenerationConfig and logits division).
     const temperature = scoringTemperature(p.temperature);
     const lr = rlLearningRate(s.iteration, p);
-    const ro = rollout(policy, tok, chosen.map((i) => prompts[i]), {
+    const ro = await rolloutVia(sampler, tok, chosen.map((i) => prompts[i]), {
       numGenerations: algo.numGenerations, temperature, topP: p.top_p, responseLength: p.response_length, seed: rng.nextU32(),
     });
     const t1 = performance.now();

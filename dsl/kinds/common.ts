@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { HUATUO_REWARD, HUATUO_VERIFIER_THRESHOLD } from '../../data/reward.ts';
 import { LR_SCHEDULERS } from '../../engine/schedule.ts';
 
-const httpUrl = z
+/** An http(s) URL, or empty. */
+export const httpUrl = z
   .string()
   .refine((s) => s === '' || /^https?:\/\/\S+$/.test(s), { message: 'must be an http:// or https:// URL' });
 

@@ -27,6 +27,7 @@ export const GrpoParams = z.strictObject({
   seed: RlShared.seed,
   save_every: RlShared.save_every,
   save_every_minutes: RlShared.save_every_minutes,
+  rollout: RlShared.rollout,
 });
 export type GrpoParams = z.infer<typeof GrpoParams>;
 

@@ -31,6 +31,7 @@ export const PpoParams = z.strictObject({
   seed: RlShared.seed,
   save_every: RlShared.save_every,
   save_every_minutes: RlShared.save_every_minutes,
+  rollout: RlShared.rollout,
 });
 export type PpoParams = z.infer<typeof PpoParams>;
 

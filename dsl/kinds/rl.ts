@@ -5,8 +5,23 @@
  */
 import { z } from 'zod';
 import type { RlOptions } from '../../rl/loop.ts';
-import { FilePath, LrScheduler, RewardParam, RlWarmupRatio, Seed, Verifier } from './common.ts';
+import { FilePath, httpUrl, LrScheduler, RewardParam, RlWarmupRatio, Seed, Verifier } from './common.ts';
 import { fits } from './types.ts';
+
+/** `rollout:`: rollouts sampled by an OpenAI/SGLang-compatible server instead of the policy in-process. */
+export const RolloutServer = z
+  .strictObject({
+    base_url: httpUrl.refine((s) => s !== '', { message: 'give the server\'s base URL, e.g. http://127.0.0.1:30000/v1' })
+      .describe('Base URL of an OpenAI/SGLang-compatible API (…/v1) whose /v1/completions takes token-id prompts, n, seed and stop_token_ids and returns token ids (logprobs with return_tokens_as_token_ids: vLLM, the built-in server).'),
+    model: z.string().min(1).describe('Model name sent in each request: the name the server serves the policy under.'),
+    api_key_env: z.string().default('OPENAI_API_KEY').describe('Environment variable holding the API key (never the key itself; a local server may need none).'),
+    weights: z.enum(['fixed', 'reloaded_from_checkpoints']).describe(
+      'Required, because the trainer never sends its updated weights to the server. fixed: every iteration samples the server\'s own model, so rollouts after the first iteration are off-policy (for one iteration, or to sample a checkpoint for pass@k). reloaded_from_checkpoints: the server reloads the policy from this step\'s checkpoints by itself, so rollouts lag the trained policy by up to save_every iterations. A warning says which at the start of the step.',
+    ),
+    timeout: z.number().positive().default(3600).describe('Seconds per request (one request per iteration: its prompts × the generations).'),
+    max_retries: z.number().int().nonnegative().default(3).describe('Retries on 429, 5xx, timeouts and network errors, with backoff (a retried request is the same seeded request).'),
+  })
+  .describe('Rollouts from an OpenAI/SGLang-compatible server (one /v1/completions request per iteration with the prompts\' token ids, n = the generations, the seed), mapped to exactly the rollout the policy in-process gives for the same seed and weights. Absent (the default): the policy samples in-process.');
 
 export const RlShared = {
   policy: FilePath.describe('Checkpoint folder of the policy to train (usually the SFT output).'),
@@ -24,6 +39,7 @@ export const RlShared = {
   seed: Seed,
   save_every: z.number().int().positive().default(10).describe('Iterations between checkpoints (or sooner: save_every_minutes).'),
   save_every_minutes: z.number().min(0).default(30).describe('Minutes of wall-clock time after which a checkpoint is written at the end of the current iteration, even before save_every iterations (0: by count only). A crash loses at most this much work (plus one iteration).'),
+  rollout: RolloutServer.optional(),
 };
 
 export const RlParams = z.strictObject(RlShared);
