@@ -1,6 +1,6 @@
 /** Static checks of the merged steps: kinds, ids, needs, cycles, and every name an expression reads. */
 import type { Diagnostic } from './diagnostics.ts';
-import { ExprError, hasExpression, parseExpression, parseTemplate, references, refsOf, ROOTS, RUN_FIELDS, type Reference } from './expr.ts';
+import { ExprError, hasExpression, parseExpression, parseTemplate, quotedExpressions, references, refsOf, ROOTS, RUN_FIELDS, type Reference } from './expr.ts';
 import { ancestors, findCycles } from './graph.ts';
 import { getKind, allKinds, type StepKind } from './kinds/index.ts';
 import { diagnosticFor, type Loaded } from './load.ts';
@@ -151,6 +151,17 @@ export function checkReferences(loaded: Loaded, graph: StepGraph, errors: Diagno
       eachString(value, ['steps', i, key], (s, path) => {
         if (bare || hasExpression(s)) checkString(s, path, step.id, key, runtime, bare);
       });
+    }
+    // Shell text: each value is quoted for the shell, so it must not stand inside quotes of the text.
+    const run = step.with?.run;
+    if (graph.kinds.get(step.id)?.name === 'command' && typeof run === 'string' && hasExpression(run)) {
+      try {
+        for (const offset of quotedExpressions(run)) {
+          at(['steps', i, 'with', 'run'], run, offset, 'in shell text, write ${{ }} outside quotes: its value is quoted for the shell (one word, whatever it holds)');
+        }
+      } catch (err) {
+        if (!(err instanceof ExprError)) throw err; // reported above
+      }
     }
     eachString(step.retry, ['steps', i, 'retry'], (s, path) => {
       if (hasExpression(s)) checkString(s, path, step.id, 'retry', false, false);

@@ -294,6 +294,33 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, "'\\''").replace(/\{/g, "'\\{'")}'`;
 }
 
+/**
+ * Offsets of the `${{ }}` in shell text that stand inside quotes the text itself opens ('...' or
+ * "..."): quoting their value again there would end those quotes instead. Throws ExprError.
+ */
+export function quotedExpressions(text: string): number[] {
+  const out: number[] = [];
+  let state: 'none' | 'single' | 'double' = 'none';
+  for (const part of parseTemplate(text)) {
+    if ('expr' in part) {
+      if (state !== 'none') out.push(part.offset);
+      continue;
+    }
+    const t = part.text;
+    for (let i = 0; i < t.length; i++) {
+      const c = t[i];
+      if (state === 'single') {
+        if (c === "'") state = 'none';
+      } else if (c === '\\') i++;
+      else if (state === 'double') {
+        if (c === '"') state = 'none';
+      } else if (c === "'") state = 'single';
+      else if (c === '"') state = 'double';
+    }
+  }
+  return out;
+}
+
 /** Where a step's `with` holds shell text: a command step's `run` when it is one string (shell: true). */
 function shellTextKey(uses: string, value: Record<string, unknown>): string | undefined {
   return uses === 'command' && typeof value.run === 'string' ? 'run' : undefined;

@@ -101,3 +101,16 @@ test('shellQuote: POSIX single quotes, nothing left for the shell or the placeho
   assert.equal(shellQuote("it's"), "'it'\\''s'");
   assert.doesNotMatch(shellQuote('${{ run.id }} {out_dir}'), /\$\{\{|\{out_dir\}/);
 });
+
+test('${{ }} inside quotes the shell text opens is an error at the expression (quoting it again would end those quotes)', () => {
+  const step = (run: string) => `name: t\nparams:\n  name: { type: string, default: abc }\nsteps:\n  - id: c\n    uses: command\n    with:\n      shell: true\n      run: >-\n        ${run}\n`;
+  const message = 'in shell text, write ${{ }} outside quotes: its value is quoted for the shell (one word, whatever it holds)';
+  for (const run of ["echo '${{ params.name }}'", 'echo "x ${{ params.name }}"', "echo 'a' \"b ${{ params.name }}\""]) {
+    const r = compileText(step(run));
+    assert.deepEqual(r.errors.map((e) => [e.line, e.col, e.message]), [[10, 9 + run.indexOf('${{'), message]], run);
+  }
+  for (const run of ["echo 'a' ${{ params.name }} \"b\"", "echo \\' ${{ params.name }}", 'echo "\\"" ${{ params.name }}']) {
+    const r = compileText(step(run));
+    assert.ok(r.plan, `${run}: ${r.formatted}`);
+  }
+});
