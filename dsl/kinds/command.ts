@@ -6,7 +6,7 @@ export const CommandParams = z
     run: z
       .union([z.array(z.string()).min(1), z.string().min(1)])
       .describe('argv array, the program first, e.g. [python, train.py, --lr, "1e-5"]; a single string only with shell: true.'),
-    shell: z.boolean().default(false).describe('Run `run` (then a single string) through /bin/sh; every `${{ }}` value in it is quoted for the shell, one word each.'),
+    shell: z.boolean().default(false).describe('Run `run` (then a single string) through /bin/sh; every `${{ }}` value in it is quoted for the shell, one word each: write it outside quotes.'),
     env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables.'),
     cwd: z.string().optional().describe('Working directory (the step folder when absent).'),
     outputs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}).describe('Output name → path (relative to the step folder); these are the step\'s outputs.'),
