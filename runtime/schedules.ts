@@ -10,6 +10,7 @@ import { PIPELINE_KEY, STATUS_KEY } from '../workflows/definitions.ts';
 import { WORKFLOW_QUEUE, WORKFLOW_TYPE, type RunOptions } from '../workflows/types.ts';
 import { pipelineInput } from './runs.ts';
 import { checkScheduleName } from './schedule-name.ts';
+import { UserError } from '../contract/errors.ts';
 
 export const OVERLAP = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -35,6 +36,8 @@ export interface CreateScheduleOptions {
 
 export async function createSchedule(client: Client, o: CreateScheduleOptions): Promise<void> {
   checkScheduleName(o.name);
+  const overlap = o.overlap ?? 'skip';
+  if (!Object.hasOwn(OVERLAP, overlap)) throw new UserError(`overlap ${overlap}: use one of ${Object.keys(OVERLAP).join(', ')}`);
   await client.schedule.create({
     scheduleId: o.name,
     spec: { cronExpressions: [o.cron], timezone: o.timezone },
@@ -49,7 +52,7 @@ export async function createSchedule(client: Client, o: CreateScheduleOptions): 
         ? { typedSearchAttributes: [{ key: PIPELINE_KEY, value: o.plan.name }, { key: STATUS_KEY, value: 'running' }] }
         : {}),
     },
-    policies: { overlap: OVERLAP[o.overlap ?? 'skip'], catchupWindow: '1 minute' },
+    policies: { overlap: OVERLAP[overlap], catchupWindow: '1 minute' },
     state: { note: o.note },
     memo: { pipeline: o.plan.name, planHash: o.plan.hash, source: o.plan.sources[0] ?? '', cron: o.cron, timezone: o.timezone ?? 'UTC' },
   });

@@ -37,7 +37,7 @@ export function registerSchedule(program: Command): void {
     const { OVERLAP, createSchedule, describeSchedule, withTemporal } = await load();
     // Its runs are named <name>-<time>, and run ids name folders in the artifact store.
     safeName('schedule name', name);
-    if (!(o.overlap in OVERLAP)) throw userError(`--overlap ${o.overlap}: use one of ${Object.keys(OVERLAP).join(', ')}`);
+    if (!Object.hasOwn(OVERLAP, o.overlap)) throw userError(`--overlap ${o.overlap}: use one of ${Object.keys(OVERLAP).join(', ')}`);
     const plan = compileWith(o.pipeline, o);
     await withTemporal(async (t) => {
       try {

@@ -42,6 +42,12 @@ test('every schedule subcommand refuses a name that breaks the rule of step ids,
   }
 });
 
+test('--overlap names one of its own policies, never a built-in name', () => {
+  const r = cli('schedule', 'create', 'nightly', '--pipeline', 'pipelines/huatuo-tiny.yaml', '--cron', '0 2 * * *', '--overlap', 'constructor');
+  assert.equal(r.code, 1, r.err);
+  assert.equal(r.err.split('\n')[0], 'error: --overlap constructor: use one of skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all');
+});
+
 test('the rule: the step id pattern', () => {
   for (const ok of ['nightly', 'nightly-eval', '_x', 'Eval_2']) assert.equal(scheduleNameProblem(ok), undefined, ok);
   for (const bad of ['', ' ', 'a b', '-a', '9a', 'a.b', 'a/b', '../x', 'a\n']) assert.match(scheduleNameProblem(bad) ?? '', /is not allowed/, JSON.stringify(bad));
@@ -63,5 +69,9 @@ test('the schedule functions refuse a bad name before any call to Temporal', asy
   for (const attempt of attempts) {
     await assert.rejects(attempt, (err: unknown) => err instanceof UserError && /is not allowed: a name must start with a letter/.test(err.message));
   }
+  await assert.rejects(
+    createSchedule(client, { name: 'ok', plan, cron: '0 2 * * *', overlap: 'toString' as 'skip' }),
+    (err: unknown) => err instanceof UserError && /^overlap toString: use one of skip, /.test(err.message),
+  );
   assert.deepEqual(calls, []);
 });
