@@ -16,8 +16,6 @@ import { Tokenizer } from '../engine/tokenizer.ts';
 import type { Backend, DecodeBatch } from './backend.ts';
 import type { SequenceStartTop, StepTokenTop } from './scheduler.ts';
 
-export { topLogprobs } from '../engine/sampling.ts';
-
 /** A decode batch on the engine model: the scheduler's view of a decoder session. */
 export class EngineBatch implements DecodeBatch {
   private readonly session: DecoderSession;
