@@ -14,7 +14,8 @@
 import { appendFileSync } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { cacheKey, inputHashesFor, lineageOf, outputHashesFor, StepCache, type KeyComponents } from '../runtime/cache.ts';
-import { codeVersions, runnerFor, type CodeVersion } from '../runtime/code-version.ts';
+import { codeVersions, type CodeVersion } from '../runtime/code-version.ts';
+import { isProblem, resolveRunner } from '../runtime/runners.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from '../runtime/errors.ts';
 import type { ArtifactStore } from '../runtime/store.ts';
 import { resumePointFrom, stepIdentity, writeIdentity, type StepIdentity } from '../runtime/step-identity.ts';
@@ -34,7 +35,12 @@ export function makeRunStep(store: ArtifactStore) {
     // The key hashes every input file the params name (possibly gigabytes): only for a
     // step that may use the cache. With --no-cache it is still recorded for later runs.
     const cache = new StepCache(store);
-    const runner = runnerFor(step.uses);
+    // The step's runner, as its kind declares it (a Plan compiled before `runner:` existed: the kind's default).
+    const resolved = resolveRunner(step.uses, step.runner);
+    if (isProblem(resolved)) {
+      throw ApplicationFailure.nonRetryable(`step "${step.id}" (${step.uses}): ${resolved.problem} (at steps.${step.id}.runner)\n  ${resolved.hint}`, 'UserError');
+    }
+    const runner = resolved.name;
     let key: string | undefined;
     let code: CodeVersion | undefined;
     let components: KeyComponents | undefined;
@@ -97,7 +103,7 @@ export function makeRunStep(store: ArtifactStore) {
 
     try {
       const outcome = await superviseJob({
-        kind: step.uses, runId, stepId: step.id, attempt, params, outDir,
+        kind: step.uses, runner, runId, stepId: step.id, attempt, params, outDir,
         resumeFrom,
         signal: ctx.cancellationSignal,
         graceMs: step.timeouts.graceMs,

@@ -1,6 +1,6 @@
 /**
- * The JSON-lines job protocol. Every heavy step runs as a child process (a "job"):
- * a built-in job (jobs/<kind>.ts) or any external command. A job writes one JSON
+ * The JSON-lines job protocol. Every heavy step runs as a child process (a "job"): the
+ * runner its step kind declares (dsl/kinds/types.ts), a built-in job or an external program. A job writes one JSON
  * object per line on stdout; lines that are not protocol messages are kept as log.
  * The supervisor (runtime/supervisor.ts) reads them, heartbeats to Temporal, and
  * on a retry hands the job the newest valid checkpoint.
@@ -41,10 +41,15 @@ export function parseJobLine(line: string): JobMessage | undefined {
   return undefined;
 }
 
-/** What the supervisor hands a built-in job (as JSON in the file named by argv[2]). */
+/**
+ * What the supervisor hands a job (a built-in one, or a program runner), as JSON in a file
+ * named on its command line.
+ */
 export interface JobSpec {
-  /** Step kind, e.g. "train.sft"; the job module is jobs/<kind>.ts. */
+  /** Step kind, e.g. "train.sft". */
   kind: string;
+  /** The job module of a built-in job (absolute path): what jobs/main.ts loads. */
+  module?: string;
   runId: string;
   stepId: string;
   /** Resolved `with` parameters (no expressions left). */

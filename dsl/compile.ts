@@ -19,6 +19,8 @@ import { checkDeclarations, resolveParams, type ParamOverrides } from './params.
 import { PLAN_FORMAT, type Plan, type PlanRetry, type PlanStep, type PlanTimeouts } from './plan.ts';
 import { BUILTIN_DEFAULTS, type StepSpec } from './schema.ts';
 import { findNode, type Path } from './source.ts';
+import { defaultRunner } from './kinds/types.ts';
+import { didYouMean } from './suggest.ts';
 import type { z } from 'zod';
 
 export { CompileError } from './diagnostics.ts';
@@ -134,12 +136,26 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
   }
   const condition = compileCondition(step.if, ctx);
 
+  // The runner: one the kind declares (params may choose it), else the kind's default.
+  let runner = defaultRunner(kind);
+  if (step.runner !== undefined) {
+    const value = substitute(step.runner, ctx, PARAMS_ONLY);
+    const names = Object.keys(kind.runners);
+    if (typeof value === 'string' && names.includes(value)) runner = value;
+    else {
+      const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+      const suggestion = typeof value === 'string' ? didYouMean(value, names) : '';
+      errors.push(diagnosticFor(origins, ['steps', i, 'runner'], `runner: ${kind.name} has no runner ${shown}${suggestion}; its runners: ${names.join(', ')}`));
+    }
+  }
+
   if (errors.length > before) return undefined;
   const declared = origins.locate(['steps', i]);
   const pos = declared.src.lines.linePos(findNode(declared.src, declared.path).node?.range?.[0] ?? 0);
   const body: Omit<PlanStep, 'hash'> = {
     id: step.id,
     uses: kind.name,
+    runner,
     needs: [...graph.needs.get(step.id)!].sort(),
     with: sortKeys(fillDefaults(kind.params, withValue)) as Record<string, unknown>,
     ...(condition === undefined ? {} : { if: condition }),

@@ -5,6 +5,7 @@
 import { BUILTIN_DEFAULTS, DefaultsSpec, ParamSpec, PipelineSpec, RetrySpec, StepSpec } from './schema.ts';
 import { fieldRows, type FieldRow } from './describe.ts';
 import { allKinds } from './kinds/index.ts';
+import { defaultRunner, describeRunner } from './kinds/types.ts';
 import { RUN_FIELDS } from './expr.ts';
 import type { z } from 'zod';
 
@@ -156,7 +157,8 @@ function kindsText(): string {
     out.push(`| [\`${k.name}\`](#${k.name.replace(/\./g, '')}) | ${k.queue} | ${outputs} | ${cell(k.description)} |`);
   }
   for (const k of allKinds()) {
-    out.push('', `### ${k.name}`, '', k.description, '', `Default queue: \`${k.queue}\`. Runs as ${k.execution === 'job' ? `the built-in job \`jobs/${k.name}.ts\`` : 'an external program under the job supervisor'}.`, '');
+    const runners = Object.entries(k.runners).map(([name, r]) => `\`${name}\`${name === defaultRunner(k) ? ' (the default)' : ''}: ${r.description ?? describeRunner(r)}`);
+    out.push('', `### ${k.name}`, '', k.description, '', `Default queue: \`${k.queue}\`. Runners (\`runner:\`): ${runners.join('; ')}.`, '');
     out.push(rowsTable(fieldRows(k.params)), '');
     const outputs = Object.entries(k.outputs);
     out.push(outputs.length ? `Outputs: ${outputs.map(([o, d]) => `\`${o}\` (${d})`).join('; ')}.` : 'Outputs: the names declared in `with.outputs`, each a path relative to the step folder.');

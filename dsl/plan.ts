@@ -35,6 +35,8 @@ export interface PlanStep {
   id: string;
   /** Step kind name from the registry, e.g. "train.sft". */
   uses: string;
+  /** Which of the kind's runners runs the step (absent in Plans compiled before it existed: the kind's default). */
+  runner?: string;
   /** Direct dependencies (ids), sorted. */
   needs: string[];
   /** The kind's parameters after param substitution and schema defaults. May hold run-time expressions as strings. */

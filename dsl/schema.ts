@@ -58,6 +58,7 @@ export const StepSpec = z
   .strictObject({
     id: StepId,
     uses: z.string().min(1).optional().describe('Step kind (see `doctor-agent steps`); required unless overriding an inherited step.'),
+    runner: z.string().min(1).optional().describe("Which of the kind's runners runs the step (listed under each kind below): `builtin`, the built-in TypeScript job, by default; another declared runner (an external program speaking the same protocol) by its name."),
     needs: z.union([StepId, z.array(StepId)]).optional().describe('Steps that must finish first.'),
     with: z.record(z.string(), z.unknown()).optional().describe("The kind's parameters; strings may hold ${{ }} expressions."),
     if: z.union([z.string(), z.boolean()]).optional().describe('Run the step only when this expression is true. Without it, a step whose need was skipped is skipped too.'),

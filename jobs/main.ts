@@ -1,39 +1,24 @@
 /**
  * Entry point of every built-in job process:
  *   node --import tsx jobs/main.ts SPEC.json
- * Loads the job module of the spec's kind, runs it, and reports `result` or `error`
- * on the protocol (contract/protocol.ts). Exit codes: 0 done, 2 user error (never
- * retried), 1 anything else.
- *
- * The module of kind K is jobs/K.ts (e.g. jobs/data.verify.ts). Folders listed in
- * DOCTOR_AGENT_JOBS_DIR (separated by ':') are searched after jobs/ (jobs/modules.ts); the
- * tests use it to add small job modules of their own (test/fixtures/jobs/).
+ * Loads the job module the spec names (`module`: the kind's declared `builtin` runner,
+ * resolved by the supervisor, runtime/runners.ts), runs it, and reports `result` or `error`
+ * on the protocol (contract/protocol.ts). Exit codes: 0 done, 2 user error (never retried),
+ * 1 anything else.
  */
 import { pathToFileURL } from 'node:url';
 import { readJsonFile } from '../common/fs.ts';
 import type { JobSpec } from '../contract/protocol.ts';
-import { makeContext, send, type JobModule } from '../contract/job.ts';
 import { UserError } from '../contract/errors.ts';
-import { findJobModule, jobDirs, validKindName } from './modules.ts';
-
-function findModule(kind: string): string {
-  if (!validKindName(kind)) {
-    throw new UserError(`invalid step kind ${JSON.stringify(kind)}`, { hint: 'kinds are names like "train.sft"' });
-  }
-  const dirs = jobDirs();
-  const found = findJobModule(kind, dirs);
-  if (found) return found;
-  throw new UserError(`step kind "${kind}" has no built-in job (looked for ${kind}.ts in ${dirs.join(', ')})`, {
-    hint: 'check the `uses:` of the step, or run the program as a `command` step',
-  });
-}
+import { makeContext, send, type JobModule } from '../contract/job.ts';
 
 async function main(): Promise<void> {
   const specPath = process.argv[2];
   if (!specPath) throw new UserError('usage: jobs/main.ts SPEC.json');
   const spec = readJsonFile<JobSpec>(specPath);
+  if (!spec.module) throw new UserError(`the job spec ${specPath} names no job module`, { hint: 'the supervisor writes it from the runner the step kind declares' });
   // A module that exists but fails to load is a bug, not bad input: let it crash (and be retried).
-  const mod = (await import(pathToFileURL(findModule(spec.kind)).href)) as JobModule;
+  const mod = (await import(pathToFileURL(spec.module).href)) as JobModule;
   if (typeof mod.run !== 'function') throw new Error(`job module of "${spec.kind}" does not export run(ctx)`);
   const controller = new AbortController();
   process.on('SIGTERM', () => controller.abort());

@@ -1,7 +1,9 @@
 /**
- * Where the built-in job of a step kind lives: jobs/<kind>.ts, then the folders listed in
- * DOCTOR_AGENT_JOBS_DIR (separated by ':'). Used by jobs/main.ts to load it and by the
- * step cache (runtime/code-version.ts) to hash its sources. No side effects on import.
+ * The job module of a step kind the registry does not declare (dsl/kinds/ declares each of its
+ * kinds' runners, the job module included): <kind>.ts in jobs/, then in the folders listed in
+ * DOCTOR_AGENT_JOBS_DIR (separated by ':'), as the tests add small job modules of their own.
+ * Used by runtime/runners.ts, which the supervisor and the step cache resolve runners with.
+ * No side effects on import.
  */
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';

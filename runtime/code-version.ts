@@ -1,13 +1,16 @@
 /**
  * The version of the code that produces a step's result, part of its step-cache key.
  *
- * A step is run by a runner: `builtin` (the kind's TypeScript job under jobs/main.ts) or
- * `command` (an external program, launched as runtime/command.ts says). The code version of a
- * step is the package version plus a content hash of the runner's sources for the step's kind:
- * for `builtin`, jobs/main.ts and the kind's job module (jobs/<kind>.ts, or one found through
- * DOCTOR_AGENT_JOBS_DIR) with every file they import, transitively (packages excluded); for
- * `command`, runtime/command.ts and its imports. The import graph comes from esbuild's
- * metafile (bundling, nothing written).
+ * A step is run by one of the runners its kind declares (runtime/runners.ts): `builtin` (the
+ * kind's TypeScript job under jobs/main.ts), a `program` (an external program speaking the
+ * protocol) or `command` (the program the step's `with` names, launched as runtime/command.ts
+ * says). The code version of a step is the package version plus a content hash of the runner's
+ * sources for the step's kind: for `builtin`, jobs/main.ts and the kind's declared job module
+ * (for a kind the registry does not know, one found through DOCTOR_AGENT_JOBS_DIR) with every
+ * file they import, transitively (packages excluded); for a `program`, the files its argv
+ * names (TypeScript and JavaScript ones with their imports); for `command`,
+ * runtime/command.ts and its imports. The import graph comes from esbuild's metafile
+ * (bundling, nothing written).
  *
  * Per process, each entry's graph and each file's hash are kept with the file's size, mtime and
  * inode, and checked again (one stat a file) before every use: a source edited while the worker
@@ -22,17 +25,10 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { readJsonFile } from '../common/fs.ts';
 import { hashJson, sha256 } from '../common/hash.ts';
-import { findJobModule, jobDirs } from '../jobs/modules.ts';
+import { jobDirs } from '../jobs/modules.ts';
+import { isProblem, resolveRunner } from './runners.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-export const BUILTIN_RUNNER = 'builtin';
-export const COMMAND_RUNNER = 'command';
-
-/** The runner of a step: the one it names, else the built-in job (or the external program of a `command` step). */
-export function runnerFor(uses: string, runner?: string): string {
-  return runner ?? (uses === 'command' ? COMMAND_RUNNER : BUILTIN_RUNNER);
-}
 
 export interface CodeVersion {
   /** The package version (package.json). */
@@ -85,12 +81,14 @@ export class CodeVersions {
 
   /** The files a runner starts from for a kind; undefined when a built-in kind has no job module. */
   entries(runner: string, kind: string): string[] | undefined {
-    if (runner === BUILTIN_RUNNER) {
-      const mod = findJobModule(kind, this.dirs());
-      return mod ? [join(this.root, 'jobs', 'main.ts'), mod] : undefined;
+    const r = resolveRunner(kind, runner, { root: this.root, jobDirs: this.dirs });
+    if (isProblem(r)) {
+      if (r.code === 'no-module') return undefined;
+      throw new Error(`unknown runner "${runner}": ${r.problem}`);
     }
-    if (runner === COMMAND_RUNNER) return [join(this.root, 'runtime', 'command.ts')];
-    throw new Error(`unknown runner "${runner}" (known: ${BUILTIN_RUNNER}, ${COMMAND_RUNNER})`);
+    if (r.type === 'builtin') return [join(this.root, 'jobs', 'main.ts'), r.module];
+    if (r.type === 'command') return [join(this.root, 'runtime', 'command.ts')];
+    return r.argv.filter((a) => isAbsolute(a) && existsSync(a));
   }
 
   /** The code version of a step of `kind` run by `runner`. */
@@ -99,7 +97,7 @@ export class CodeVersions {
     const base = { package: this.packageVersion(), ...(this.gitCommit() ? { commit: this.gitCommit() } : {}) };
     // No job module: the job fails saying so; the version still differs from any that had one.
     if (!entries) return { ...base, sources: hashJson({ missing: `${runner}:${kind}` }), files: {} };
-    await this.ensureGraphs(entries);
+    await this.ensureGraphs(entries.filter(bundleable));
     const all = new Set<string>();
     for (const e of entries) for (const f of this.graphs.get(e)?.files ?? [e]) all.add(f);
     const files: Record<string, string> = {};
@@ -204,6 +202,11 @@ export class CodeVersions {
     }
     return this.commit ?? undefined;
   }
+}
+
+/** Files esbuild can follow the imports of; others (a Python script) are hashed alone. */
+function bundleable(file: string): boolean {
+  return /\.(ts|mts|cts|js|mjs|cjs)$/.test(file);
 }
 
 let shared: CodeVersions | undefined;

@@ -22,6 +22,7 @@ import type { PlanStep } from '../dsl/plan.ts';
 import type { CodeVersion } from './code-version.ts';
 import { newestCheckpoint } from './checkpoints.ts';
 import { parseCommandParams } from './command.ts';
+import { isProblem, resolveRunner } from './runners.ts';
 
 export const IDENTITY_FILE = '.step.json';
 const IDENTITY_FORMAT = 1;
@@ -89,9 +90,10 @@ export function readIdentity(stepDir: string): StepIdentity | undefined {
   }
 }
 
-/** Glob (relative to the step folder) of the checkpoints a step writes: `checkpoints/*` for built-in jobs. */
-export function checkpointPattern(uses: string, params: Record<string, unknown>, stepId: string): string | undefined {
-  if (uses !== 'command') return 'checkpoints/*';
+/** Glob (relative to the step folder) of the checkpoints a step writes: `checkpoints/*`, except for a command runner (its `checkpoints`). */
+export function checkpointPattern(uses: string, params: Record<string, unknown>, stepId: string, runner?: string): string | undefined {
+  const r = resolveRunner(uses, runner);
+  if (isProblem(r) || r.type !== 'command') return 'checkpoints/*';
   try {
     return parseCommandParams(params, stepId).checkpoints;
   } catch {
@@ -135,7 +137,7 @@ export function resumePointFrom(oldRunId: string, oldStepDir: string, now: StepI
   const change = definitionChange(old, now);
   if (change) return { note: `${what} is not the same step (${change}): starting from zero` };
   if (old.done) return { note: `${what} had finished (its result is not cached): starting from zero` };
-  const found = newestCheckpoint(oldStepDir, checkpointPattern(now.uses, params, now.stepId), old.checkpoint ?? old.resumedFrom);
+  const found = newestCheckpoint(oldStepDir, checkpointPattern(now.uses, params, now.stepId, now.runner), old.checkpoint ?? old.resumedFrom);
   if (!found) return { note: `${what} left no valid checkpoint: starting from zero` };
   return { checkpoint: found.path, note: `continuing ${what} from its newest valid checkpoint ${found.path}${codeChange(old, now)}` };
 }

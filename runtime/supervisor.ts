@@ -1,13 +1,16 @@
 /**
  * The job supervisor: every heavy step runs as a child process, followed here.
  *
- * - Built-in kinds: the JobSpec goes to <outDir>/.job-spec.json and the job runs as
- *   `node --import tsx jobs/main.ts SPEC` (tsx and jobs/main.ts found from this
- *   project's root, whatever the current folder).
- * - kind "command": the user's program (runtime/command.ts), argv run directly unless
- *   `shell: true`.
+ * What runs is the step's runner, as its kind declares it (runtime/runners.ts):
+ * - `builtin`: the JobSpec goes to <outDir>/.job-spec.json and the kind's job module runs as
+ *   `node --import tsx jobs/main.ts SPEC` (tsx and jobs/main.ts found from this project's
+ *   root, whatever the current folder); the spec names the module.
+ * - a `program`: the declared argv with the spec file's path appended (and in
+ *   DOCTOR_AGENT_JOB_SPEC), in the worker's working folder.
+ * - `command` (the command kind): the user's program (runtime/command.ts), argv run
+ *   directly unless `shell: true`.
  *
- * Both speak the JSON-lines protocol (contract/protocol.ts) on stdout; other lines, and
+ * All speak the JSON-lines protocol (contract/protocol.ts) on stdout; other lines, and
  * all of stderr, are log. Each protocol message folds into a JobState handed to
  * onState (the activity turns it into heartbeats).
  *
@@ -42,6 +45,7 @@ import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
 import { newestCheckpoint } from './checkpoints.ts';
 import { commandLaunch, declaredOutputs, matchProgress, parseCommandParams, progressRegex, type Launch } from './command.ts';
 import { processWatchdog } from './watchdog.ts';
+import { isProblem, resolveRunner } from './runners.ts';
 
 export interface JobState {
   progress?: { current: number; total?: number; unit?: string; message?: string };
@@ -55,6 +59,8 @@ export interface JobState {
 
 export interface SuperviseOptions {
   kind: string;
+  /** The step's runner among those its kind declares (default: the kind's default). */
+  runner?: string;
   runId: string;
   stepId: string;
   attempt: number;
@@ -124,19 +130,26 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   mkdirSync(o.outDir, { recursive: true });
 
   // What to start, and what to resume from.
-  const isCommand = o.kind === 'command';
+  const runner = resolveRunner(o.kind, o.runner);
+  if (isProblem(runner)) throw new JobUserError(`${label}: ${runner.problem}`, { where: `steps.${o.stepId}.runner`, hint: runner.hint });
+  const isCommand = runner.type === 'command';
   const cmd = isCommand ? parseCommandParams(o.params, o.stepId) : undefined;
   const regex = cmd ? progressRegex(cmd) : undefined;
   const resume = newestCheckpoint(o.outDir, cmd ? cmd.checkpoints : BUILTIN_CHECKPOINTS, o.resumeFrom);
   const ctx = { outDir: o.outDir, runId: o.runId, stepId: o.stepId, attempt: o.attempt, checkpoint: resume?.path };
   let launch: Launch;
-  if (cmd) {
-    launch = commandLaunch(cmd, ctx);
+  if (runner.type === 'command') {
+    launch = commandLaunch(cmd!, ctx);
   } else {
-    const spec: JobSpec = { kind: o.kind, runId: o.runId, stepId: o.stepId, params: o.params, outDir: o.outDir, resumeFrom: resume?.path, attempt: o.attempt };
+    const spec: JobSpec = {
+      kind: o.kind, runId: o.runId, stepId: o.stepId, params: o.params, outDir: o.outDir, resumeFrom: resume?.path, attempt: o.attempt,
+      ...(runner.type === 'builtin' ? { module: runner.module } : {}),
+    };
     const specPath = join(o.outDir, '.job-spec.json');
     writeJsonAtomic(specPath, spec);
-    launch = { file: process.execPath, args: ['--import', TSX_LOADER, JOBS_MAIN, specPath], shell: false, env: {}, cwd: process.cwd() };
+    launch = runner.type === 'builtin'
+      ? { file: process.execPath, args: ['--import', TSX_LOADER, JOBS_MAIN, specPath], shell: false, env: {}, cwd: process.cwd() }
+      : { file: runner.argv[0], args: [...runner.argv.slice(1), specPath], shell: false, env: { DOCTOR_AGENT_JOB_SPEC: specPath }, cwd: process.cwd() };
   }
   const successCodes = cmd ? cmd.success_codes : [0];
   if (!existsSync(launch.cwd)) {
@@ -163,7 +176,13 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
   // option handling of a richer wrapper on the worker's main thread.
   const cannotStart = (err: Error): Error => {
     const reason = (err.message || 'unknown error').split('\n')[0];
-    if (!isCommand) return new JobFailedError(`${label}: cannot start the job process: ${reason}`);
+    if (runner.type === 'builtin') return new JobFailedError(`${label}: cannot start the job process: ${reason}`);
+    if (runner.type === 'program') {
+      return new JobUserError(`${label}: cannot start ${JSON.stringify(launch.file)}, the program of runner "${runner.name}": ${reason}`, {
+        where: `steps.${o.stepId}.runner`,
+        hint: 'install the program on the worker (on PATH), or choose another runner',
+      });
+    }
     return new JobUserError(`${label}: cannot start ${JSON.stringify(launch.file)}: ${reason}`, {
       where: `steps.${o.stepId}.with.run`,
       hint: 'check that the program is installed and on PATH, or give its full path',

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { fieldRows } from '../../dsl/describe.ts';
 import { allKinds, getKind } from '../../dsl/kinds/index.ts';
+import { defaultRunner, describeRunner } from '../../dsl/kinds/types.ts';
 import { didYouMean } from '../../dsl/suggest.ts';
 import { table } from '../format/table.ts';
 
@@ -22,7 +23,7 @@ export function registerSteps(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const out = [`${kind.name} — ${kind.description}`, `default queue: ${kind.queue}; runs as: ${kind.execution === 'job' ? `built-in job jobs/${kind.name}.ts` : 'an external command'}`, '', 'parameters (with:):'];
+      const out = [`${kind.name} — ${kind.description}`, `default queue: ${kind.queue}; runners: ${Object.entries(kind.runners).map(([n, r]) => `${n}${n === defaultRunner(kind) ? ' (default)' : ''} — ${r.description ?? describeRunner(r)}`).join('; ')}`, '', 'parameters (with:):'];
       const rows = fieldRows(kind.params).map((r) => [r.name, r.type, r.required ? 'required' : (r.default ?? ''), r.description]);
       out.push(table(['NAME', 'TYPE', 'DEFAULT', 'DESCRIPTION'], rows), '', 'outputs:');
       const outputs = Object.entries(kind.outputs);

@@ -45,6 +45,6 @@ export const command: StepKind = {
   params: CommandParams,
   outputs: {},
   queue: 'cpu',
-  execution: 'command',
+  runners: { command: { type: 'command', description: 'the program named in with.run, run under the job supervisor' } },
   declaredOutputs: (p) => Object.keys((p.outputs as Record<string, unknown> | undefined) ?? {}),
 };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FilePath, OnBadRecord, Teacher } from './common.ts';
-import type { StepKind } from './types.ts';
+import { builtinJob, type StepKind } from './types.ts';
 
 export const ConstructVerifiableParams = z
   .strictObject({
@@ -27,5 +27,5 @@ export const constructVerifiable: StepKind = {
     report: 'counts of kept, filtered and failed items (JSON)',
   },
   queue: 'cpu',
-  execution: 'job',
+  runners: builtinJob('jobs/data.construct_verifiable.ts'),
 };

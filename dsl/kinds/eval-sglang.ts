@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FilePath, Seed } from './common.ts';
-import type { StepKind } from './types.ts';
+import { builtinJob, type StepKind } from './types.ts';
 
 export const EvalServer = z.strictObject({
   base_url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL').describe('Base URL of an SGLang / OpenAI-compatible server (…/v1).'),
@@ -55,5 +55,5 @@ export const evalSglang: StepKind = {
     results: 'every item with the response and extracted letter (JSONL)',
   },
   queue: 'gpu',
-  execution: 'job',
+  runners: builtinJob('jobs/eval.sglang.ts'),
 };

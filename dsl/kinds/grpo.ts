@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RlShared } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
-import type { StepKind } from './types.ts';
+import { builtinJob, type StepKind } from './types.ts';
 
 export const GrpoParams = z.strictObject({
   policy: RlShared.policy,
@@ -41,5 +41,5 @@ export const grpo: StepKind = {
   },
   queue: 'gpu',
   grace: BUILTIN_DEFAULTS.gpuGrace,
-  execution: 'job',
+  runners: builtinJob('jobs/rl.grpo.ts'),
 };

@@ -9,7 +9,7 @@ import { searchReasoning } from './search-reasoning.ts';
 import { sft } from './sft.ts';
 import type { StepKind } from './types.ts';
 
-export type { StepKind } from './types.ts';
+export type { Runner, StepKind } from './types.ts';
 
 const KINDS: StepKind[] = [knowledgeBase, constructVerifiable, searchReasoning, sft, grpo, ppo, evalSglang, command];
 const BY_NAME = new Map(KINDS.map((k) => [k.name, k]));
@@ -20,4 +20,15 @@ export function getKind(name: string): StepKind | undefined {
 
 export function allKinds(): StepKind[] {
   return [...KINDS];
+}
+
+/**
+ * Adds a kind to this process's registry (for a program that embeds the compiler and the
+ * runtime with kinds of its own, and for tests); a name already taken is refused.
+ */
+export function registerKind(kind: StepKind): void {
+  if (BY_NAME.has(kind.name)) throw new Error(`step kind "${kind.name}" is already registered`);
+  if (Object.keys(kind.runners).length === 0) throw new Error(`step kind "${kind.name}" declares no runner`);
+  KINDS.push(kind);
+  BY_NAME.set(kind.name, kind);
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Seed } from './common.ts';
-import type { StepKind } from './types.ts';
+import { builtinJob, type StepKind } from './types.ts';
 
 export const KnowledgeBaseParams = z.strictObject({
   seed: Seed,
@@ -22,5 +22,5 @@ export const knowledgeBase: StepKind = {
     eval: 'evaluation file: held-out source name → MCQ items (JSON)',
   },
   queue: 'cpu',
-  execution: 'job',
+  runners: builtinJob('jobs/data.knowledge_base.ts'),
 };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { FilePath } from './common.ts';
 import { RlShared } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
-import type { StepKind } from './types.ts';
+import { builtinJob, type StepKind } from './types.ts';
 
 export const PpoParams = z.strictObject({
   policy: RlShared.policy,
@@ -45,5 +45,5 @@ export const ppo: StepKind = {
   },
   queue: 'gpu',
   grace: BUILTIN_DEFAULTS.gpuGrace,
-  execution: 'job',
+  runners: builtinJob('jobs/rl.ppo.ts'),
 };

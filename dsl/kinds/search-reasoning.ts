@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FilePath, OnBadRecord, Seed, Teacher, Verifier } from './common.ts';
-import type { StepKind } from './types.ts';
+import { builtinJob, type StepKind } from './types.ts';
 
 export const STRATEGIES = ['backtracking', 'exploring_new_paths', 'verification', 'correction'] as const;
 
@@ -31,5 +31,5 @@ export const searchReasoning: StepKind = {
     traces: 'full search traces, one per problem (JSONL)',
   },
   queue: 'cpu',
-  execution: 'job',
+  runners: builtinJob('jobs/data.search_reasoning.ts'),
 };

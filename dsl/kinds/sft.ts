@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { FilePath, Seed } from './common.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
-import { fits, type StepKind } from './types.ts';
+import { builtinJob, fits, type StepKind } from './types.ts';
 import type { SftOptions } from '../../train/sft-loop.ts';
 
 export const SftParams = z.strictObject({
@@ -31,5 +31,5 @@ export const sft: StepKind = {
   outputs: { checkpoint: 'Hugging Face model folder of the trained model' },
   queue: 'gpu',
   grace: BUILTIN_DEFAULTS.gpuGrace,
-  execution: 'job',
+  runners: builtinJob('jobs/train.sft.ts'),
 };

@@ -1,5 +1,24 @@
-/** What a step kind declares: its parameters (a zod schema), its outputs, its default queue. */
+/** What a step kind declares: its parameters (a zod schema), its outputs, its default queue, its runners. */
 import type { z } from 'zod';
+
+/**
+ * One way to run a step of a kind. Every runner is a child process under the job supervisor
+ * (runtime/supervisor.ts) speaking the JSON-lines protocol (contract/protocol.ts).
+ */
+export type Runner =
+  /** The built-in TypeScript job: `module` (from the project root) exports run(ctx), started by jobs/main.ts. */
+  | { type: 'builtin'; module: string; description?: string }
+  /**
+   * An external program: `argv` (paths in it from the project root), handed the job spec
+   * (contract/protocol.ts JobSpec) as a JSON file, its path the last argument and in
+   * DOCTOR_AGENT_JOB_SPEC; it runs in the worker's working folder, as a built-in job does.
+   */
+  | { type: 'program'; argv: string[]; description?: string }
+  /** The program the step's own `with` names (the command kind, runtime/command.ts). */
+  | { type: 'command'; description?: string };
+
+/** The name of the runner of the built-in TypeScript job. */
+export const BUILTIN_RUNNER = 'builtin';
 
 export interface StepKind {
   /** Registry name used in `uses:`, e.g. "train.sft". */
@@ -14,10 +33,31 @@ export interface StepKind {
   queue: string;
   /** Default `grace` (SIGTERM → SIGKILL) of the kind's steps, e.g. '5m' for trainers with large checkpoints. */
   grace?: string;
-  /** 'job': the built-in module jobs/<name>.ts runs it; 'command': an external program. */
-  execution: 'job' | 'command';
+  /**
+   * Runner name → how to run it; a step picks one with `runner:`, by default `builtin` when
+   * declared, else the first. Names are identifiers ([A-Za-z_][A-Za-z0-9_-]*).
+   */
+  runners: Record<string, Runner>;
   /** For kinds whose outputs are declared by the user in `with` (the command kind). */
   declaredOutputs?: (params: Record<string, unknown>) => string[];
+}
+
+/** The runner a step of the kind gets without `runner:`. */
+export function defaultRunner(kind: Pick<StepKind, 'runners'>): string {
+  const names = Object.keys(kind.runners);
+  return names.includes(BUILTIN_RUNNER) ? BUILTIN_RUNNER : names[0];
+}
+
+/** One line saying what a runner starts. */
+export function describeRunner(r: Runner): string {
+  if (r.type === 'builtin') return `the built-in TypeScript job ${r.module}`;
+  if (r.type === 'program') return `the program ${r.argv.join(' ')} (the job spec file as its last argument)`;
+  return 'the program named in the step\'s with';
+}
+
+/** The built-in TypeScript job of a kind, at `module` from the project root. */
+export function builtinJob(module: string): Record<string, Runner> {
+  return { [BUILTIN_RUNNER]: { type: 'builtin', module } };
 }
 
 /**

@@ -3,6 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allKinds, getKind } from '../../dsl/kinds/index.ts';
 import { fillDefaults } from '../../dsl/compile.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '../..');
 
 test('the registry holds the recipe kinds with one-line descriptions, queues and outputs', () => {
   const names = allKinds().map((k) => k.name);
@@ -11,7 +15,8 @@ test('the registry holds the recipe kinds with one-line descriptions, queues and
     assert.equal(getKind(k.name), k);
     assert.ok(k.description.length > 10 && !k.description.includes('\n'), k.name);
     assert.ok(['cpu', 'gpu'].includes(k.queue), k.name);
-    assert.equal(k.execution, k.name === 'command' ? 'command' : 'job');
+    assert.deepEqual(k.runners, k.name === 'command' ? { command: { type: 'command', description: 'the program named in with.run, run under the job supervisor' } } : { builtin: { type: 'builtin', module: `jobs/${k.name}.ts` } });
+    assert.ok(existsSync(join(ROOT, `jobs/${k.name}.ts`)) || k.name === 'command', `${k.name}: its job module exists`);
     assert.equal(k.params.safeParse({ __unknown__: 1 }).success, false, `${k.name} rejects unknown keys`);
   }
   assert.equal(getKind('nope'), undefined);

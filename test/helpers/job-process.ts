@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseJobLine, type JobMessage, type JobSpec } from '../../contract/protocol.ts';
+import { isProblem, resolveRunner } from '../../runtime/runners.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -22,7 +23,10 @@ export interface JobExit {
 /** Starts the job; `onMessage` sees each protocol message as it arrives (and may kill the child). */
 export function startJobProcess(spec: JobSpec, onMessage: (m: JobMessage, child: ChildProcess) => void = () => {}): { child: ChildProcess; done: Promise<JobExit> } {
   const specPath = join(mkdtempSync(join(tmpdir(), 'job-spec-')), 'spec.json');
-  writeFileSync(specPath, JSON.stringify(spec));
+  // The job module, as the supervisor names it: the kind's declared built-in runner.
+  const runner = spec.module ? undefined : resolveRunner(spec.kind, 'builtin');
+  if (runner && (isProblem(runner) || runner.type !== 'builtin')) throw new Error(`kind ${spec.kind} has no built-in job`);
+  writeFileSync(specPath, JSON.stringify(runner ? { ...spec, module: runner.module } : spec));
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'jobs/main.ts'), specPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const messages: JobMessage[] = [];
   let stderr = '';

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheKey, lineageOf, StepCache, type KeyComponents } from '../../runtime/cache.ts';
-import { CodeVersions, runnerFor, type CodeVersion } from '../../runtime/code-version.ts';
+import { CodeVersions, type CodeVersion } from '../../runtime/code-version.ts';
+import { runnerFor } from '../../runtime/runners.ts';
 import { ArtifactStore } from '../../runtime/store.ts';
 import { tempDir } from '../fixtures/jobs/util.ts';
 

@@ -49,7 +49,7 @@ test('a built-in job speaks the protocol end to end', async () => {
   assert.match(log, /a line on stderr/);
   assert.match(log, /"type":"result"/);
   const spec = JSON.parse(readFileSync(join(o.outDir, '.job-spec.json'), 'utf8'));
-  assert.deepEqual(spec, { kind: 'test.echo', runId: 'r1', stepId: 'echo', params: { text: 'hello' }, outDir: o.outDir, attempt: 1 });
+  assert.deepEqual(spec, { kind: 'test.echo', module: join(FIXTURES, 'test.echo.ts'), runId: 'r1', stepId: 'echo', params: { text: 'hello' }, outDir: o.outDir, attempt: 1 });
 
   // A second attempt in the same folder is handed the checkpoint the first one left,
   // and the job starts the same from any current folder.
@@ -87,7 +87,8 @@ test('an unknown kind is a user error that names the kind', async () => {
   await assert.rejects(superviseJob({ ...o, kind: 'no.such.kind' }), (e: unknown) => {
     assert.ok(e instanceof JobUserError, String(e));
     assert.match(e.message, /step kind "no.such.kind" has no built-in job/);
+    assert.equal(e.where, 'steps.echo.runner');
     return true;
   });
-  assert.ok(existsSync(join(o.outDir, '.job-spec.json')));
+  assert.ok(!existsSync(join(o.outDir, '.job-spec.json')), 'nothing was started');
 });
