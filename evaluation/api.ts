@@ -5,8 +5,12 @@
  */
 import { z } from 'zod';
 
-const temperature = z.number().min(0).max(2);
-const topP = z.number().gt(0).max(1);
+/** The sampling bounds of every request, and of the eval.sglang step (dsl/kinds/eval-sglang.ts), which sends them. */
+export const MAX_TEMPERATURE = 2;
+export const Temperature = z.number().min(0).max(MAX_TEMPERATURE);
+export const TopP = z.number().gt(0).max(1);
+const temperature = Temperature;
+const topP = TopP;
 /** -1 or 0: no top-k cut (vLLM and SGLang take -1). */
 const topK = z.number().int().min(-1);
 const minP = z.number().min(0).max(1);

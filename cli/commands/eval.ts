@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
 import { UserError } from '../../contract/errors.ts';
+import { MAX_TEMPERATURE } from '../../evaluation/api.ts';
 import type { EvalReport } from '../../evaluation/client.ts';
 import { API_KEY_ENV, intArg, serve } from './serve.ts';
 
@@ -147,7 +148,7 @@ export function registerEval(program: Command): void {
     .option('--api <api>', 'completions: /v1/completions with the prompt rendered through the model\'s chat template (as HuatuoGPT-o1); chat: /v1/chat/completions', 'completions')
     .option('--tokenizer <dir>', 'the model\'s folder, for its chat template with --api completions (default: --model)')
     .option('--limit <n>', 'only the first N items of each source', intArg(1))
-    .option('--temperature <t>', 'sampling temperature', num(0, Infinity), 0.5)
+    .option('--temperature <t>', 'sampling temperature (0 to 2, as the served API takes)', num(0, MAX_TEMPERATURE), 0.5)
     .option('--top-p <p>', 'nucleus sampling', num(0, 1, true), 0.9)
     .option('--max-tokens <n>', 'max tokens per answer', intArg(1), 2000)
     .option('--concurrency <n>', 'requests in flight', intArg(1), 32)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Temperature, TopP } from '../../evaluation/api.ts';
 import { FilePath, Seed } from './common.ts';
 import { builtinJob, type StepKind } from './types.ts';
 
@@ -17,8 +18,8 @@ export const EvalSglangParams = z
     prompt: z.enum(['default', 'strict']).default('default').describe('MCQ prompt, HuatuoGPT-o1\'s words; strict asks to end with "The answer is A."'),
     api: z.enum(['completions', 'chat']).default('completions').describe('completions: /v1/completions with the prompt rendered through the model\'s chat template, as HuatuoGPT-o1 asks (needs with.model, or with.server.tokenizer); chat: /v1/chat/completions, the server applies its template.'),
     scorer: z.enum(['huatuo', 'rules']).default('huatuo').describe('huatuo: HuatuoGPT-o1\'s scorer exactly (empty outputs dropped, per-source max of first and last answer); rules: stricter extraction rules.'),
-    temperature: z.number().min(0).default(0.5).describe('Sampling temperature.'),
-    top_p: z.number().gt(0).max(1).default(0.9).describe('Nucleus sampling.'),
+    temperature: Temperature.default(0.5).describe('Sampling temperature (0 to 2, the served API\'s range).'),
+    top_p: TopP.default(0.9).describe('Nucleus sampling.'),
     max_new_tokens: z.number().int().positive().default(2000).describe('Max tokens generated per answer (HuatuoGPT-o1: 2000).'),
     concurrency: z.number().int().positive().default(32).describe('Requests in flight at once.'),
     limit_per_source: z.number().int().min(0).optional().describe('Evaluate only the first N items of each source (0: every item).'),
