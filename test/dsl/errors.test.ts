@@ -104,7 +104,7 @@ const CASES: Case[] = [
   },
   {
     name: 'eval with both model and server',
-    yaml: 'name: t\nsteps:\n  - id: e\n    uses: eval.sglang\n    with:\n      model: m\n      server: { base_url: "http://127.0.0.1:30000/v1", model: m }\n      data: e.json\n',
+    yaml: 'name: t\nsteps:\n  - id: e\n    uses: eval.sglang\n    with:\n      model: m\n      server: { base_url: "http://127.0.0.1:30000/v1", model: m }\n      data: e.json\n      api: chat\n',
     line: 6, col: 7, message: 'with: set exactly one of with.model (a checkpoint to serve) or with.server (a running server)',
   },
   { name: 'command run as a string without shell', yaml: 'name: t\nsteps:\n  - id: c\n    uses: command\n    with:\n      run: python train.py\n', line: 6, col: 12, message: 'with.run: run must be an argv array such as [python, train.py]' },
