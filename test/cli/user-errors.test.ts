@@ -95,7 +95,7 @@ test('eval: bad arguments, files and an unreachable server', async () => {
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--policy', 'middle'], /--policy: expected "max", "last" or "first", got "middle"/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--limit', 'two'], /option '--limit <n>' argument 'two' is invalid/);
   await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--top-p', '0'], /option '--top-p <p>' argument '0' is invalid\. expected a number > 0 and <= 1, got "0"/);
-  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--temperature', '-1'], /option '--temperature <t>' argument '-1' is invalid\. expected a number >= 0, got "-1"/);
+  await refuses(['eval', '--data', SAMPLE, '--base-url', url, '--model-name', 'm', '--temperature', '-1'], /option '--temperature <t>' argument '-1' is invalid\. expected a number >= 0 and <= 2, got "-1"/);
   // A model folder whose config.json is broken.
   const model = join(base, 'bad-model');
   mkdirSync(model);
