@@ -470,6 +470,22 @@ export function printExpression(e: Expr): string {
 }
 
 /**
+ * A substituted value kept as data. Text that holds `${{` (a param set to "${{ steps.x... }}")
+ * becomes a string-literal expression, which the run-time resolution turns back into the same
+ * text instead of evaluating what the text says.
+ */
+function inert(v: unknown): unknown {
+  if (typeof v === 'string') return hasExpression(v) ? `\${{ ${printLiteral(v)} }}` : v;
+  if (Array.isArray(v)) return v.map(inert);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = inert(x);
+    return out;
+  }
+  return v;
+}
+
+/**
  * Substitutes the names under `roots` inside every string of a value. A string that is exactly
  * one expression and folds to a constant keeps the constant's type; what cannot be resolved yet
  * stays as `${{ }}` text.
@@ -481,14 +497,17 @@ export function substitute(value: unknown, ctx: ExprContext, roots: ReadonlySet<
     const whole = wholeExpression(segments);
     if (whole && !quote) {
       const s = simplify(whole, ctx, roots);
-      return s.type === 'literal' ? s.value : `\${{ ${printExpression(s)} }}`;
+      return s.type === 'literal' ? inert(s.value) : `\${{ ${printExpression(s)} }}`;
     }
     return segments
       .map((p) => {
         if ('text' in p) return p.text;
         const s = simplify(p.expr, ctx, roots);
         if (s.type !== 'literal') return `\${{ ${printExpression(s)} }}`;
-        return quote ? quote(interpolate(s.value)) : interpolate(s.value);
+        const text = interpolate(s.value);
+        // Left to the run-time resolution, which quotes it for the shell like any other value.
+        if (hasExpression(text)) return inert(text) as string;
+        return quote ? quote(text) : text;
       })
       .join('');
   }
