@@ -58,22 +58,68 @@ export interface EngineScorerOptions {
 }
 
 interface Pending {
-  prompt: string;
+  input: string;
   resolve(p: number): void;
   reject(e: Error): void;
 }
 
-export class EngineScorer {
-  readonly answerIds: AnswerTokens;
-  /** Forward passes run so far (one per flushed batch of at most maxBatch prompts). */
+/**
+ * What both scorers share: score() calls made in the same turn of the event loop are queued and
+ * given together to the scorer's scoreBatch on the next turn; close() frees the model once.
+ */
+abstract class BatchedScorer<M extends { dispose(): void }> {
+  /** Forward passes run so far (one per batch of at most maxBatch inputs). */
   forwardPasses = 0;
   private queue: Pending[] = [];
   private scheduled = false;
   private closed = false;
+
+  protected constructor(readonly dir: string, protected readonly model: M) {}
+
+  /** P(True) of each input, maxBatch at a time. */
+  abstract scoreBatch(inputs: string[]): number[];
+
+  /** P(True) of one input; calls made in the same turn of the event loop share forward passes. */
+  score(input: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.model.dispose();
+  }
+
+  /** Throws once the model was closed. */
+  protected checkOpen(): void {
+    if (this.closed) throw new Error(`${this.dir}: the verifier model was closed`);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0);
+    try {
+      const ps = this.scoreBatch(batch.map((b) => b.input));
+      batch.forEach((b, i) => b.resolve(ps[i]));
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+    }
+  }
+}
+
+export class EngineScorer extends BatchedScorer<CausalLM> {
+  readonly answerIds: AnswerTokens;
   private readonly pad: number;
   private readonly maxBatch: number;
 
-  private constructor(readonly dir: string, private readonly model: CausalLM, readonly tokenizer: Tokenizer, opts: EngineScorerOptions) {
+  private constructor(dir: string, model: CausalLM, readonly tokenizer: Tokenizer, opts: EngineScorerOptions) {
+    super(dir, model);
     this.answerIds = answerTokenIds(tokenizer);
     const V = model.config.vocab_size;
     const outside = [...this.answerIds.true, ...this.answerIds.false].find((id) => id >= V);
@@ -103,38 +149,10 @@ export class EngineScorer {
 
   /** P(True) of each prompt, in one forward pass per maxBatch prompts. */
   scoreBatch(prompts: string[]): number[] {
-    if (this.closed) throw new Error(`${this.dir}: the verifier model was closed`);
+    this.checkOpen();
     const out: number[] = [];
     for (let i = 0; i < prompts.length; i += this.maxBatch) out.push(...this.forward(prompts.slice(i, i + this.maxBatch).map((p) => this.promptIds(p))));
     return out;
-  }
-
-  /** P(True) of one prompt; calls made in the same turn of the event loop share a forward pass. */
-  score(prompt: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ prompt, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.model.dispose();
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue.splice(0);
-    try {
-      const ps = this.scoreBatch(batch.map((b) => b.prompt));
-      batch.forEach((b, i) => b.resolve(ps[i]));
-    } catch (err) {
-      for (const b of batch) b.reject(err as Error);
-    }
   }
 
   private forward(rows: number[][]): number[] {
@@ -171,17 +189,14 @@ export interface ClassifierScorerOptions {
  * is the softmax of the score head at index 1, as the recipe reads it. Calls made in the same turn
  * of the event loop share forward passes.
  */
-export class ClassifierScorer {
+export class ClassifierScorer extends BatchedScorer<SequenceClassifier> {
   /** The end-of-sequence token's text, the last part of every input. */
   readonly eosToken: string;
-  forwardPasses = 0;
-  private queue: Pending[] = [];
-  private scheduled = false;
-  private closed = false;
   private readonly maxBatch: number;
   private readonly maxLength: number;
 
-  private constructor(readonly dir: string, private readonly model: SequenceClassifier, readonly tokenizer: Tokenizer, opts: ClassifierScorerOptions) {
+  private constructor(dir: string, model: SequenceClassifier, readonly tokenizer: Tokenizer, opts: ClassifierScorerOptions) {
+    super(dir, model);
     if (model.config.numLabels !== 2) {
       throw new Error(`${dir}: the verifier classifier has ${model.config.numLabels} labels; P(True) is read as label 1 of two (config.json num_labels / id2label)`);
     }
@@ -220,7 +235,7 @@ export class ClassifierScorer {
 
   /** P(True) of each input text, maxBatch at a time. */
   scoreBatch(texts: string[]): number[] {
-    if (this.closed) throw new Error(`${this.dir}: the verifier model was closed`);
+    this.checkOpen();
     const out: number[] = [];
     for (let i = 0; i < texts.length; i += this.maxBatch) {
       const probs = this.model.probabilities(texts.slice(i, i + this.maxBatch).map((t) => this.inputIds(t)));
@@ -228,33 +243,5 @@ export class ClassifierScorer {
       out.push(...probs.map((p) => p[1]));
     }
     return out;
-  }
-
-  /** P(True) of one input text; calls made in the same turn of the event loop are scored together. */
-  score(text: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ prompt: text, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.model.dispose();
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue.splice(0);
-    try {
-      const ps = this.scoreBatch(batch.map((b) => b.prompt));
-      batch.forEach((b, i) => b.resolve(ps[i]));
-    } catch (err) {
-      for (const b of batch) b.reject(err as Error);
-    }
   }
 }
