@@ -2,11 +2,12 @@
 // talking over real HTTP on 127.0.0.1, with a tiny random engine checkpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { withServe } from '../helpers/serve-process.ts';
 import { tinyModel } from './tiny-model.ts';
 import { evaluate } from '../../cli/commands/eval.ts';
 
@@ -16,20 +17,7 @@ const SAMPLE = join(ROOT, 'samples/eval-format-sample.json');
 
 test('serve a checkpoint, evaluate it from another process, stop it with SIGTERM', async () => {
   const model = await tinyModel(11);
-  const server = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--max-batch', '4'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  server.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((r) => server.on('exit', (code) => r(code)));
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout.on('data', (d) => {
-        out += d;
-        const m = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
+  await withServe(['--model', model, '--port', '0', '--max-batch', '4'], /serving .* at (http:\/\/127\.0\.0\.1:\d+)/, async (url) => {
     const info = await (await fetch(`${url}/v1/models`)).json();
     assert.equal(info.data[0].id, 'tiny');
     const out = join(mkdtempSync(join(tmpdir(), 'eval-cli-')), 'out');
@@ -46,10 +34,7 @@ test('serve a checkpoint, evaluate it from another process, stop it with SIGTERM
     assert.match(stdout, /^average +5 +\d+\.\d%/m);
     assert.equal(readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').length, 5);
     assert.ok(existsSync(join(out, 'report.html')));
-  } finally {
-    server.kill('SIGTERM');
-  }
-  assert.equal(await exited, 0, stderr);
+  });
 });
 
 test('eval refuses ambiguous targets and says what to give', async () => {

@@ -4,10 +4,10 @@
 // for the command line and the scripted stand-in (scripted-backend.ts) for the client.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withServe } from '../helpers/serve-process.ts';
 import { tinyModel } from './tiny-model.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 import { startServer } from '../../evaluation/server.ts';
@@ -16,7 +16,6 @@ import { evaluate, type EvalArgs } from '../../cli/commands/eval.ts';
 import { exposureWarning } from '../../cli/commands/serve.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/doctor-agent.js');
 const SAMPLE = join(ROOT, 'samples/eval-format-sample.json');
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'serve-auth-')), 'out');
 const closers: (() => Promise<void>)[] = [];
@@ -46,20 +45,7 @@ test('the evaluation client sends its API key to a keyed server', async () => {
 test('doctor-agent serve takes its key from DOCTOR_AGENT_API_KEY; eval --base-url sends it from --api-key or the same variable', { timeout: 120_000 }, async () => {
   const model = await tinyModel(12);
   const env = { ...process.env, DOCTOR_AGENT_API_KEY: 'env-key-42' };
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--max-batch', '4'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-        const m = /serving .* at (http:\/\/127\.0\.0\.1:\d+) .*API key required/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
+  await withServe(['--model', model, '--port', '0', '--max-batch', '4'], /serving .* at (http:\/\/127\.0\.0\.1:\d+) .*API key required/, async (url) => {
     assert.equal((await fetch(`${url}/health`)).status, 200);
     assert.equal((await fetch(`${url}/v1/models`)).status, 401);
     assert.equal((await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer env-key-42' } })).status, 200);
@@ -83,8 +69,5 @@ test('doctor-agent serve takes its key from DOCTOR_AGENT_API_KEY; eval --base-ur
       if (saved === undefined) delete process.env.DOCTOR_AGENT_API_KEY;
       else process.env.DOCTOR_AGENT_API_KEY = saved;
     }
-  } finally {
-    child.kill('SIGTERM');
-  }
-  assert.equal(await exited, 0, stderr);
+  }, env);
 });

@@ -4,7 +4,6 @@
 // engine checkpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +12,10 @@ import type { JobMessage } from '../../contract/protocol.ts';
 import { defaultServedName } from '../../evaluation/engine-backend.ts';
 import { getKind } from '../../dsl/kinds/index.ts';
 import { runJobProcess } from '../helpers/job-process.ts';
+import { withServe } from '../helpers/serve-process.ts';
 import { tinyModel } from './tiny-model.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/doctor-agent.js');
 const SAMPLE = join(ROOT, 'samples/eval-format-sample.json');
 
 /** A tiny checkpoint copied to where a step of run `run` would have written it in the artifact store. */
@@ -45,31 +44,14 @@ test('eval.sglang: served_model_name needs with.model', () => {
 
 test('doctor-agent serve --served-model-name: /v1/models reports it, "default" is accepted, another name is a 404', async () => {
   const model = await storedCheckpoint('nightly-1', 'sft');
-  const server = spawn(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--served-model-name', 'medic-v2', 'medic'],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  server.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((r) => server.on('exit', (code) => r(code)));
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout.on('data', (d) => {
-        out += d;
-        const m = /serving .* as "medic-v2", "medic" at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
+  await withServe(['--model', model, '--port', '0', '--served-model-name', 'medic-v2', 'medic'], /serving .* as "medic-v2", "medic" at (http:\/\/127\.0\.0\.1:\d+)/, async (url) => {
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
     assert.deepEqual((await client.models.list()).data.map((m) => m.id), ['medic-v2', 'medic']);
     const r = await client.completions.create({ model: 'default', prompt: 'Fever', max_tokens: 2, temperature: 0 });
     assert.equal(r.model, 'medic-v2');
     await assert.rejects(client.completions.create({ model: 'checkpoint', prompt: 'Fever', max_tokens: 2 }),
       (e: unknown) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
-  } finally {
-    server.kill('SIGTERM');
-  }
-  assert.equal(await exited, 0, stderr);
+  });
 });
 
 test('the eval.sglang step serves a stored checkpoint as RUN/STEP, or as its served_model_name', async () => {
