@@ -8,26 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pidAlive } from '../../runtime/temporal.ts';
-import { cliFor, FIXTURES, startTestServer, waitFor } from './helpers.ts';
+import { cliFor, FIXTURES, startTestServer, waitFor, writeReadPipeline } from './helpers.ts';
 
-const PIPELINE = `
-name: cli-test
-params:
-  greeting:
-    type: string
-    default: hello
-steps:
-  - id: write
-    uses: command
-    with:
-      run: [node, -e, "require('fs').writeFileSync('out.txt', process.argv[1]); console.log('wrote it')", "\${{ params.greeting }}"]
-      outputs: { text: out.txt }
-  - id: read
-    uses: command
-    needs: [write]
-    with:
-      run: [node, -e, "console.log('read:', require('fs').readFileSync(process.argv[1], 'utf8'))", "\${{ steps.write.outputs.text }}"]
-`;
+const PIPELINE = writeReadPipeline('cli-test');
 
 const FAILING = `
 name: cli-fail

@@ -101,6 +101,29 @@ export function makePlan(name: string, steps: StepInput[]): Plan {
   return { ...plan, hash: hashJson(plan) };
 }
 
+/**
+ * Pipeline text of two command steps: `write` writes param `greeting` (default hello) to its
+ * output `text` (out.txt), and `read`, after it, prints "read: " and that file's content.
+ */
+export function writeReadPipeline(name: string): string {
+  return `
+name: ${name}
+params:
+  greeting: { type: string, default: hello }
+steps:
+  - id: write
+    uses: command
+    with:
+      run: [node, -e, "require('fs').writeFileSync('out.txt', process.argv[1])", "\${{ params.greeting }}"]
+      outputs: { text: out.txt }
+  - id: read
+    uses: command
+    needs: [write]
+    with:
+      run: [node, -e, "console.log('read:', require('fs').readFileSync(process.argv[1], 'utf8'))", "\${{ steps.write.outputs.text }}"]
+`;
+}
+
 /** Runs `bin/doctor-agent.js ARGS` against the test server's store and address; never throws on a failing exit. */
 export function cliFor(s: TestServer) {
   const env = { DOCTOR_AGENT_HOME: s.store.root, TEMPORAL_ADDRESS: s.address };
