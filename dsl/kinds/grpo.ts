@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RlShared } from './rl.ts';
+import { RlShared, RlTrailing } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import { builtinJob, type StepKind } from './types.ts';
 
@@ -22,12 +22,7 @@ export const GrpoParams = z.strictObject({
   epochs_per_iteration: z.number().int().positive().default(1).describe('Update passes over each iteration\'s rollouts.'),
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
   max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm.'),
-  max_prompt_len: RlShared.max_prompt_len,
-  reward: RlShared.reward,
-  seed: RlShared.seed,
-  save_every: RlShared.save_every,
-  save_every_minutes: RlShared.save_every_minutes,
-  rollout: RlShared.rollout,
+  ...RlTrailing,
 });
 export type GrpoParams = z.infer<typeof GrpoParams>;
 

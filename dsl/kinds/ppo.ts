@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FilePath } from './common.ts';
-import { RlShared } from './rl.ts';
+import { RlShared, RlTrailing } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import { builtinJob, type StepKind } from './types.ts';
 
@@ -26,12 +26,7 @@ export const PpoParams = z.strictObject({
   batch_size: z.number().int().positive().default(64).describe('Prompts per iteration (rollout batch).'),
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
   max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm (policy and value model each).'),
-  max_prompt_len: RlShared.max_prompt_len,
-  reward: RlShared.reward,
-  seed: RlShared.seed,
-  save_every: RlShared.save_every,
-  save_every_minutes: RlShared.save_every_minutes,
-  rollout: RlShared.rollout,
+  ...RlTrailing,
 });
 export type PpoParams = z.infer<typeof PpoParams>;
 

@@ -23,6 +23,16 @@ export const RolloutServer = z
   })
   .describe('Rollouts from an OpenAI/SGLang-compatible server (one /v1/completions request per iteration with the prompts\' token ids, n = the generations, the seed), mapped to exactly the rollout the policy in-process gives for the same seed and weights. Absent (the default): the policy samples in-process.');
 
+/** The fields each RL kind's schema ends with, in this order. */
+export const RlTrailing = {
+  max_prompt_len: z.number().int().positive().default(1024).describe('Longer prompts are truncated from the left.'),
+  reward: RewardParam,
+  seed: Seed,
+  save_every: z.number().int().positive().default(10).describe('Iterations between checkpoints (or sooner: save_every_minutes).'),
+  save_every_minutes: z.number().min(0).default(30).describe('Minutes of wall-clock time after which a checkpoint is written at the end of the current iteration, even before save_every iterations (0: by count only). A crash loses at most this much work (plus one iteration).'),
+  rollout: RolloutServer.optional(),
+};
+
 export const RlShared = {
   policy: FilePath.describe('Checkpoint folder of the policy to train (usually the SFT output).'),
   data: FilePath.describe('Verifiable problems (JSON or JSONL).'),
@@ -34,12 +44,7 @@ export const RlShared = {
   lr_scheduler_type: LrScheduler,
   warmup_ratio: RlWarmupRatio,
   iterations: z.number().int().positive().default(100).describe('Rollout → score → update iterations.'),
-  max_prompt_len: z.number().int().positive().default(1024).describe('Longer prompts are truncated from the left.'),
-  reward: RewardParam,
-  seed: Seed,
-  save_every: z.number().int().positive().default(10).describe('Iterations between checkpoints (or sooner: save_every_minutes).'),
-  save_every_minutes: z.number().min(0).default(30).describe('Minutes of wall-clock time after which a checkpoint is written at the end of the current iteration, even before save_every iterations (0: by count only). A crash loses at most this much work (plus one iteration).'),
-  rollout: RolloutServer.optional(),
+  ...RlTrailing,
 };
 
 export const RlParams = z.strictObject(RlShared);
