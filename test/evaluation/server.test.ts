@@ -32,6 +32,15 @@ async function post(url: string, path: string, body: unknown): Promise<{ status:
   return { status: res.status, json: await res.json() };
 }
 
+/** Polls a condition every 2 ms, failing with `what` after 10 s. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content }], temperature: 0, ...extra });
 
 test('chat completion: OpenAI shape, usage counts, logprobs', async () => {
@@ -159,9 +168,8 @@ test('concurrent requests are decoded in one batch', async () => {
 test('continuous batching: a request joins a running batch, and the batch never exceeds max-batch', async () => {
   const s = await serve({ maxBatch: 2 });
   const long = post(s.url, '/v1/chat/completions', chat(`SAY:${'x'.repeat(150)}`));
-  await new Promise((r) => setTimeout(r, 40));
-  const stepsBefore = s.scheduler.stats.steps;
-  assert.ok(stepsBefore > 0, 'the long request is running');
+  // Wait (bounded) until the long request is decoding, however slowly the machine runs.
+  await until(() => s.scheduler.stats.steps > 0, 'the long request is running');
   const short = await post(s.url, '/v1/chat/completions', chat('SAY:quick'));
   assert.equal(short.json.choices[0].message.content, 'quick');
   assert.equal(s.scheduler.stats.running, 1, 'the long request is still running when the short one is done');
@@ -198,7 +206,7 @@ test('a failed prefill fails only its own request; a client that hangs up is dro
 test('graceful shutdown lets a request in flight finish, then refuses connections', async () => {
   const s = await startServer({ backend, admitWaitMs: 0 });
   const inflight = post(s.url, '/v1/chat/completions', chat(`SAY:${'z'.repeat(60)}`));
-  await new Promise((r) => setTimeout(r, 15));
+  await until(() => s.scheduler.stats.steps > 0, 'the request is in flight');
   await s.close(5000);
   const r = await inflight;
   assert.equal(r.status, 200);
