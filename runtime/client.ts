@@ -151,13 +151,19 @@ export async function ensureNamespace(connection: Pick<Connection, 'workflowServ
   }).catch((err: unknown) => {
     if ((err as { code?: number }).code !== 6 /* ALREADY_EXISTS */) throw unreachable(t, err);
   });
-  // A new namespace reaches the frontend's cache within a few seconds.
-  const deadline = Date.now() + 30_000;
+  // A new namespace is described at once (read from the database), but the calls that start
+  // and describe runs accept it only once the server's namespace cache has refreshed (about 10 s
+  // on the dev server): wait until a run lookup answers "no such run" rather than "no such namespace".
+  const deadline = Date.now() + 60_000;
   for (;;) {
     try {
-      await describe();
+      await connection.workflowService.describeWorkflowExecution({
+        namespace: t.namespace, execution: { workflowId: `doctor-agent-probe-${Date.now()}` },
+      });
       return;
     } catch (err) {
+      const message = String((err as Error).message ?? err);
+      if (isNotFound(err) && !/namespace/i.test(message)) return;
       if (Date.now() > deadline) throw unreachable(t, err);
       await sleep(250);
     }

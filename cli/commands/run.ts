@@ -40,7 +40,12 @@ export function registerRun(program: Command): void {
         workers = await createWorkerSet({ ...t.target, store, queues });
         workersDone = workers.run();
       }
-      const h = await startRun(t.client, plan, { noCache: !o.cache, searchAttributes: t.searchAttributes });
+      // A run that cannot start stops this process's worker too (it would keep the command alive).
+      const h = await startRun(t.client, plan, { noCache: !o.cache, searchAttributes: t.searchAttributes }).catch(async (err: unknown) => {
+        workers?.shutdown();
+        await workersDone;
+        throw err;
+      });
       const id = h.workflowId;
       process.stderr.write(`run ${id} started (${plan.steps.length} steps)\n`);
       const link = runLink(t, id);
