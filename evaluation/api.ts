@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-/** The sampling bounds of every request, and of the eval.sglang step (dsl/kinds/eval-sglang.ts), which sends them. */
+/** The sampling bounds of every request, and of the steps that send them: eval.sglang (dsl/kinds/eval-sglang.ts), rl.grpo and rl.ppo (dsl/kinds/rl.ts, through rollout:). */
 export const MAX_TEMPERATURE = 2;
 export const Temperature = z.number().min(0).max(MAX_TEMPERATURE);
 export const TopP = z.number().gt(0).max(1);

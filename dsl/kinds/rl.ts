@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { RlOptions } from '../../rl/loop.ts';
+import { MAX_TEMPERATURE, Temperature } from '../../evaluation/api.ts';
 import { FilePath, httpUrl, LrScheduler, RewardParam, RlWarmupRatio, Seed, Verifier } from './common.ts';
 import { fits } from './types.ts';
 
@@ -37,7 +38,8 @@ export const RlShared = {
   policy: FilePath.describe('Checkpoint folder of the policy to train (usually the SFT output).'),
   data: FilePath.describe('Verifiable problems (JSON or JSONL).'),
   verifier: Verifier,
-  temperature: z.number().positive().default(0.5).describe('Sampling temperature of rollouts (recipe 0.5).'),
+  // The served API's range (rollout: sends it to the server), above 0: every log-prob divides the logits by temperature + 1e-7.
+  temperature: Temperature.gt(0).default(0.5).describe(`Sampling temperature of rollouts (recipe 0.5): above 0, at most ${MAX_TEMPERATURE} (the served API's range).`),
   top_p: z.number().gt(0).max(1).default(1.0).describe('Nucleus sampling of rollouts.'),
   response_length: z.number().int().positive().default(1300).describe('Max new tokens per response (recipe 1300).'),
   learning_rate: z.number().positive().default(5e-7).describe('Peak policy learning rate (recipe 5e-7).'),
