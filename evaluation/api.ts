@@ -105,7 +105,8 @@ export const SamplingParamsBody = z.object({
   stop: stop.optional(),
   stop_token_ids: z.array(z.number().int().min(0)).optional(),
   seed: seed.optional(),
-  n: z.literal(1, { error: 'only n = 1 is supported on /generate: repeat the prompt in "text", or use /v1/completions with "n"' }).optional(),
+  /** Outputs per prompt (SGLang's parallel sampling): the answer is then a list, prompt-major. */
+  n: n.optional(),
 });
 
 export const GenerateRequest = z

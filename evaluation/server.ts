@@ -2,7 +2,7 @@
  * An SGLang-compatible HTTP server over a Backend (node:http, no framework):
  *   POST /v1/chat/completions   OpenAI chat (messages → n assistant messages), streamed or not
  *   POST /v1/completions        OpenAI text completion (one or many prompts, text or token ids, × n), streamed or not
- *   POST /generate              SGLang's native API ({text | input_ids, sampling_params})
+ *   POST /generate              SGLang's native API ({text | input_ids, sampling_params}, n outputs per prompt)
  *   GET  /v1/models, /health, /get_model_info
  * Every choice is one sequence of one continuous-batching Scheduler, fair across requests;
  * choice k of a request samples from the stream rowSeed(seed, k), as row k of engine/generate.
@@ -41,7 +41,7 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** A request body must arrive within this many ms of its headers (default 30 s); then 408 and the connection is closed. */
   bodyTimeoutMs?: number;
-  /** Most prompts in one /generate request (default 4096); past it, 400. */
+  /** Most sequences in one request (default 4096): prompts × n on /generate and /v1/completions, n on chat; past it, 400. */
   maxPromptsPerRequest?: number;
   /** Most sequences waiting for a place in the batch (default 16384); past it, 503 with Retry-After. */
   maxWaiting?: number;
@@ -402,13 +402,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // The prompt count and the queue's room are checked before the body is validated or tokenized.
     const field = raw && typeof raw === 'object' && 'text' in raw ? 'text' : 'input_ids';
     const list = (raw as Record<string, unknown> | null)?.[field];
-    const count = Array.isArray(list) && (field === 'text' || Array.isArray(list[0])) ? list.length : 1;
-    if (count > maxPrompts) {
-      throw new ApiError(400, `${field}: ${count} prompts in one request; at most ${maxPrompts}: split the batch into several requests`, field);
+    const given = Array.isArray(list) && (field === 'text' || Array.isArray(list[0])) ? list.length : 1;
+    const askedN = rawN((raw as Record<string, unknown>)?.sampling_params);
+    if (askedN === 1 && given > maxPrompts) {
+      throw new ApiError(400, `${field}: ${given} prompts in one request; at most ${maxPrompts}: split the batch into several requests`, field);
     }
-    if (count > scheduler.room) throw queueFull(new QueueFullError(`the waiting queue is full (${count} prompts asked, room for ${scheduler.room}): retry later`, 1));
+    checkCount(given * askedN, field, `${given} prompt${given === 1 ? '' : 's'} × n = ${askedN}`);
     const body = parseBody(GenerateRequest, raw);
     const sp = body.sampling_params ?? {};
+    const n = sp.n ?? 1;
+    // As SGLang: a batch, or one prompt with n > 1, is answered with a list (prompt i, output j at i × n + j).
     const batched = Array.isArray(body.text) || Array.isArray(body.input_ids?.[0]);
     const prompts: number[][] = [];
     const slice = new Slicer(signal);
@@ -432,13 +435,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     for (let i = 0; i < prompts.length; i++) {
       if (i % 1024 === 0) await slice.turn();
       const ids = prompts[i];
-      reqs.push({
-        promptIds: ids,
-        maxNewTokens: budget(ids.length, sp.max_new_tokens ?? Math.min(128, backend.contextLength - ids.length), field),
-        sampling: forChoice(base, i),
-        stop,
-        stopTokenIds: sp.stop_token_ids,
-      });
+      const maxNewTokens = budget(ids.length, sp.max_new_tokens ?? Math.min(128, backend.contextLength - ids.length), field);
+      for (let j = 0; j < n; j++) {
+        reqs.push({ promptIds: ids, maxNewTokens, sampling: forChoice(base, i * n + j), stop, stopTokenIds: sp.stop_token_ids });
+      }
     }
     const results = await scheduler.submitAll(reqs, { signal });
     const out = results.map((r) => ({
@@ -454,7 +454,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         ...(body.return_logprob ? { output_token_logprobs: r.tokenIds.map((t, k) => [r.logprobs[k], t, null]) } : {}),
       },
     }));
-    return batched ? out : out[0];
+    return batched || n > 1 ? out : out[0];
   };
 
   const routes: Record<string, Handler> = {

@@ -99,7 +99,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--name <name>', 'one served model name (older spelling of --served-model-name)').hideHelp())
     .option('--seed <n>', 'seed for requests that give none', intArg(0), 0)
     .option('--api-key <key>', `require "Authorization: Bearer KEY" on every route but /health (default: $${API_KEY_ENV})`)
-    .option('--max-prompts <n>', 'most prompts in one /generate request (400 past it)', intArg(1), 4096)
+    .option('--max-prompts <n>', 'most sequences in one request: prompts × n (400 past it)', intArg(1), 4096)
     .option('--max-queue <n>', 'most sequences waiting for the batch (503 with Retry-After past it)', intArg(1), 16384)
     .option('--max-body-mb <n>', 'largest request body in MiB (413 past it)', positive, 4)
     .option('--body-timeout <s>', 'seconds a request body may take to arrive (408 past it)', positive, 30)
