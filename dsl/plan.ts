@@ -25,7 +25,7 @@ export interface PlanTimeouts {
   stepMs: number;
   /** One attempt (Temporal startToClose). */
   attemptMs: number;
-  /** Heartbeat timeout: a job silent this long is considered dead and retried. */
+  /** Heartbeat timeout: a worker silent this long is considered lost and the step is retried on any worker of the queue. */
   heartbeatMs: number;
   /** SIGTERM → SIGKILL when the step is cancelled (absent in Plans compiled before it existed: 10 s). */
   graceMs?: number;

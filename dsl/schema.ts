@@ -46,7 +46,7 @@ const timing = {
   retry: RetrySpec.optional(),
   timeout: Duration.optional().describe('Limit for the whole step, all attempts included.'),
   attempt_timeout: Duration.optional().describe('Limit for one attempt.'),
-  heartbeat: Duration.optional().describe('A job silent this long is considered dead and retried.'),
+  heartbeat: Duration.optional().describe('Heartbeat timeout: a worker (or its machine) silent this long is considered lost, and the attempt is retried (on any worker of the queue) from the newest checkpoint. The worker heartbeats on a timer while its job runs, so a quiet job is not a lost one.'),
   grace: Duration.optional().describe('When the step is cancelled or its worker stops: time between SIGTERM (the job checkpoints and exits) and SIGKILL.'),
   queue: z.string().min(1).optional().describe('Task queue the step runs on (cpu, gpu, or any queue a worker serves).'),
   cache: z.boolean().optional().describe('Reuse a successful earlier result of the same step (same kind, runner, code version, params and inputs; see docs/runtime.md).'),
