@@ -41,11 +41,6 @@ export interface CodeVersion {
   commit?: string;
 }
 
-/** The part of a CodeVersion that goes into the cache key. */
-export function codeKeyPart(v: CodeVersion): { package: string; sources: string } {
-  return { package: v.package, sources: v.sources };
-}
-
 export interface CodeVersionOptions {
   /** The project whose sources are hashed (default: this one). */
   root?: string;
