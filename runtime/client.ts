@@ -130,9 +130,8 @@ const isNotFound = (err: unknown) => (err as { code?: number }).code === 5; // g
  * that may not describe namespaces) are left to the calls that follow.
  */
 export async function ensureNamespace(connection: Pick<Connection, 'workflowService'>, t: ResolvedTarget): Promise<void> {
-  const describe = () => connection.workflowService.describeNamespace({ namespace: t.namespace });
   try {
-    await describe();
+    await connection.workflowService.describeNamespace({ namespace: t.namespace });
     return;
   } catch (err) {
     if (!isNotFound(err)) {
