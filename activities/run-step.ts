@@ -50,7 +50,7 @@ export function makeRunStep(store: ArtifactStore) {
       code = await codeVersions().get(runner, step.uses);
       inputHashes = inputHashesFor(params);
       key = cacheKey({ kind: step.uses, runner, code, params, inputHashes });
-      components = { kind: step.uses, runner, code: { package: code.package, sources: code.sources, files: code.files, ...(code.commit ? { commit: code.commit } : {}) }, inputHashes };
+      components = { kind: step.uses, runner, code, inputHashes };
     }
     if (key && components && !input.noCache) {
       const hit = cache.lookup(key);
