@@ -1,22 +1,16 @@
 // Access control and request hygiene of the built-in server, over real HTTP on 127.0.0.1 with
 // the scripted stand-in model (scripted-backend.ts): API keys, Content-Type, slow bodies,
 // what /get_model_info reveals.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startServer, type RunningServer } from '../../evaluation/server.ts';
+import type { ServerOptions } from '../../evaluation/server.ts';
+import { closingServers } from '../helpers/eval-server.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 
 const backend = scriptedBackend((prompt) => /SAY:([^\n]*)/.exec(prompt)?.[1] ?? 'Hello.', { contextLength: 512 });
-const servers: RunningServer[] = [];
-async function serve(opts: Partial<Parameters<typeof startServer>[0]> = {}): Promise<RunningServer> {
-  const s = await startServer({ backend, admitWaitMs: 0, ...opts });
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of servers) await s.close(1000);
-});
+const start = closingServers();
+const serve = (opts: Partial<ServerOptions> = {}) => start({ backend, admitWaitMs: 0, ...opts });
 const chat = JSON.stringify({ messages: [{ role: 'user', content: 'SAY:hi' }], temperature: 0 });
 
 test('with an API key every route but /health needs "Authorization: Bearer KEY"', async () => {

@@ -3,10 +3,11 @@
 // layer and the scheduler under test are the same whatever the backend).
 // As SGLang: n outputs per prompt, a flat list prompt-major (prompt i, choice j at i × n + j);
 // choice k of the request samples from rowSeed(seed, k), as on /v1/completions.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rowSeed } from '../../engine/generate.ts';
-import { startServer, type RunningServer } from '../../evaluation/server.ts';
+import type { ServerOptions } from '../../evaluation/server.ts';
+import { closingServers, postJson, until } from '../helpers/eval-server.ts';
 import { scriptedBackend, type ScriptedBackend } from './scripted-backend.ts';
 
 /** Answers the text after "SAY:", led by the seed when sampling, so each output's stream is visible. */
@@ -24,26 +25,10 @@ function backendWithCount(): { backend: ScriptedBackend; seen: { encodes: number
   return { backend, seen };
 }
 
-const servers: RunningServer[] = [];
-async function serve(opts: Partial<Parameters<typeof startServer>[0]> & { backend: ScriptedBackend }): Promise<RunningServer> {
-  const s = await startServer({ admitWaitMs: 0, ...opts });
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of servers) await s.close(1000);
-});
+const start = closingServers();
+const serve = (opts: Partial<ServerOptions> & { backend: ScriptedBackend }) => start({ admitWaitMs: 0, ...opts });
 
-async function post(url: string, body: unknown, signal?: AbortSignal) {
-  const res = await fetch(`${url}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
-  return { status: res.status, headers: res.headers, json: await res.json() as any };
-}
-const until = async (cond: () => boolean, what: string, ms = 20_000) => {
-  for (const end = Date.now() + ms; !cond();) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-};
+const post = (url: string, body: unknown, signal?: AbortSignal) => postJson(url, '/generate', body, signal);
 
 test('one prompt with n = 3 gives a list of 3 outputs, output k from rowSeed(seed, k); output 0 is the n = 1 answer', async () => {
   const { backend } = backendWithCount();

@@ -2,10 +2,11 @@
 // the scripted stand-in (scripted-backend.ts): the real engine would need minutes to decode
 // the large batches sent here, while the HTTP layer and the scheduler under test are the
 // same whatever the backend. Load is bounded and sent only to 127.0.0.1.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { startServer, type RunningServer } from '../../evaluation/server.ts';
+import type { ServerOptions } from '../../evaluation/server.ts';
+import { closingServers, postJson as post, until } from '../helpers/eval-server.ts';
 import { scriptedBackend, type ScriptedBackend } from './scripted-backend.ts';
 
 const say = (prompt: string) => /SAY:([^\n]*)/.exec(prompt)?.[1] ?? 'Hello.';
@@ -29,27 +30,10 @@ function spiedBackend(opts: { contextLength?: number; stepDelayMs?: number; enco
   return { backend, seen };
 }
 
-const servers: RunningServer[] = [];
-async function serve(opts: Partial<Parameters<typeof startServer>[0]> & { backend: ScriptedBackend }): Promise<RunningServer> {
-  const s = await startServer({ admitWaitMs: 0, ...opts });
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of servers) await s.close(1000);
-});
+const start = closingServers();
+const serve = (opts: Partial<ServerOptions> & { backend: ScriptedBackend }) => start({ admitWaitMs: 0, ...opts });
 
-async function post(url: string, path: string, body: unknown, signal?: AbortSignal) {
-  const res = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
-  return { status: res.status, headers: res.headers, json: await res.json() as any };
-}
 const chat = (content: string) => ({ messages: [{ role: 'user', content }], temperature: 0 });
-const until = async (cond: () => boolean, what: string, ms = 20_000) => {
-  for (const end = Date.now() + ms; !cond();) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-};
 
 test('a /generate request with more prompts than allowed gets a 400 before any is tokenized', async () => {
   const { backend, seen } = spiedBackend();

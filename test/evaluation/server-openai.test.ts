@@ -3,11 +3,12 @@
 // events), response_format, served model names, and the limits kept with all of it. The model is
 // the scripted stand-in (scripted-backend.ts): exact, fast answers that show the seed each choice
 // samples with; the real engine's sampling is tested in server-openai-engine.test.ts.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { rowSeed } from '../../engine/generate.ts';
-import { startServer, type RunningServer, type ServerOptions } from '../../evaluation/server.ts';
+import type { ServerOptions } from '../../evaluation/server.ts';
+import { closingServers, until } from '../helpers/eval-server.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 
 // Answers the text after "SAY:" in the last user turn (or the prompt), prefixed with the seed
@@ -17,24 +18,13 @@ const script = (prompt: string, s: { temperature: number; seed: number }) => {
   return s.temperature > 0 ? `[${s.seed}] ${said}` : said;
 };
 
-const servers: RunningServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close(1000);
-});
+const start = closingServers();
 async function serve(opts: Partial<ServerOptions> & { stepDelayMs?: number } = {}) {
   const backend = scriptedBackend(script, { contextLength: 512, stepDelayMs: opts.stepDelayMs ?? 0 });
-  const server = await startServer({ backend, admitWaitMs: 2, ...opts });
-  servers.push(server);
+  const server = await start({ backend, admitWaitMs: 2, ...opts });
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0, timeout: 20_000 });
   return { server, client, backend };
 }
-
-const until = async (cond: () => boolean, what: string, ms = 10_000) => {
-  for (const end = Date.now() + ms; !cond();) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-};
 
 test('completions: a list of prompts (as HuatuoGPT-o1 sends them) gets one choice per prompt, in order', async () => {
   const { client } = await serve();
@@ -211,7 +201,7 @@ test('a streamed request, an n = 4 request and plain ones share decode batches',
     for await (const c of stream) t += c.choices[0]?.delta.content ?? '';
     return t;
   })();
-  await until(() => server.scheduler.stats.running >= 1, 'the stream to run');
+  await until(() => server.scheduler.stats.running >= 1, 'the stream to run', 10_000);
   const [four, a, b] = await Promise.all([
     client.completions.create({ model: 'scripted', prompt: `SAY:${'f'.repeat(30)}`, n: 4, temperature: 0, max_tokens: 64 }),
     client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'SAY:plain a' }], temperature: 0 }),
@@ -272,9 +262,9 @@ test('limits hold with n and lists: prompts × n against the prompt cap, the que
     (e: unknown) => e instanceof OpenAI.AuthenticationError);
   // One sequence runs, four wait: room for two more; a request of three is refused with Retry-After.
   const busy = client.completions.create({ model: 'scripted', prompt: [`SAY:${'x'.repeat(80)}`, 'SAY:1', 'SAY:2', 'SAY:3'], max_tokens: 64 });
-  await until(() => server.scheduler.stats.running === 1, 'the batch to fill');
+  await until(() => server.scheduler.stats.running === 1, 'the batch to fill', 10_000);
   const more = client.completions.create({ model: 'scripted', prompt: 'SAY:y', max_tokens: 2 });
-  await until(() => server.scheduler.room === 2, 'the queue to hold four');
+  await until(() => server.scheduler.room === 2, 'the queue to hold four', 10_000);
   await assert.rejects(client.completions.create({ model: 'scripted', prompt: ['SAY:a', 'SAY:b', 'SAY:c'], stream: true }),
     (e: unknown) => e instanceof OpenAI.APIError && e.status === 503 && e.headers?.get('retry-after') === '1');
   assert.equal((await busy).choices.length, 4);

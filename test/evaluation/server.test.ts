@@ -1,9 +1,10 @@
 // The server over real HTTP on 127.0.0.1, with the scripted stand-in model (see
 // scripted-backend.ts for why): API shapes, 400s that name the field, batching, stop strings.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rowSeed } from '../../engine/generate.ts';
-import { startServer, type RunningServer } from '../../evaluation/server.ts';
+import { startServer, type ServerOptions } from '../../evaluation/server.ts';
+import { closingServers, until } from '../helpers/eval-server.ts';
 import { scriptedBackend } from './scripted-backend.ts';
 
 // The stand-in answers with the text after "SAY:" in the last message (or a default),
@@ -13,15 +14,8 @@ const backend = scriptedBackend((prompt, s) => {
   return s.temperature > 0 ? `[${s.seed}] ${said}` : said;
 }, { contextLength: 512, stepDelayMs: 1 });
 
-const servers: RunningServer[] = [];
-async function serve(opts: Partial<Parameters<typeof startServer>[0]> = {}): Promise<RunningServer> {
-  const s = await startServer({ backend, admitWaitMs: 10, ...opts });
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of servers) await s.close(1000);
-});
+const start = closingServers();
+const serve = (opts: Partial<ServerOptions> = {}) => start({ backend, admitWaitMs: 10, ...opts });
 
 async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(url + path, {
@@ -30,15 +24,6 @@ async function post(url: string, path: string, body: unknown): Promise<{ status:
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
-}
-
-/** Polls a condition every 2 ms, failing with `what` after 10 s. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content }], temperature: 0, ...extra });
@@ -169,7 +154,7 @@ test('continuous batching: a request joins a running batch, and the batch never 
   const s = await serve({ maxBatch: 2 });
   const long = post(s.url, '/v1/chat/completions', chat(`SAY:${'x'.repeat(150)}`));
   // Wait (bounded) until the long request is decoding, however slowly the machine runs.
-  await until(() => s.scheduler.stats.steps > 0, 'the long request is running');
+  await until(() => s.scheduler.stats.steps > 0, 'the long request is running', 10_000);
   const short = await post(s.url, '/v1/chat/completions', chat('SAY:quick'));
   assert.equal(short.json.choices[0].message.content, 'quick');
   assert.equal(s.scheduler.stats.running, 1, 'the long request is still running when the short one is done');
@@ -206,7 +191,7 @@ test('a failed prefill fails only its own request; a client that hangs up is dro
 test('graceful shutdown lets a request in flight finish, then refuses connections', async () => {
   const s = await startServer({ backend, admitWaitMs: 0 });
   const inflight = post(s.url, '/v1/chat/completions', chat(`SAY:${'z'.repeat(60)}`));
-  await until(() => s.scheduler.stats.steps > 0, 'the request is in flight');
+  await until(() => s.scheduler.stats.steps > 0, 'the request is in flight', 10_000);
   await s.close(5000);
   const r = await inflight;
   assert.equal(r.status, 200);
