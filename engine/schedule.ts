@@ -12,9 +12,14 @@ export interface CosineSchedule {
   minLr?: number;
 }
 
+/** The linear warmup from 0 that every schedule with warmup starts with (for step < warmupSteps). */
+function warmupLr(step: number, s: Pick<CosineSchedule, 'peakLr' | 'warmupSteps'>): number {
+  return (s.peakLr * step) / Math.max(1, s.warmupSteps);
+}
+
 export function warmupCosineLr(step: number, s: CosineSchedule): number {
   const min = s.minLr ?? 0;
-  if (step < s.warmupSteps) return (s.peakLr * step) / Math.max(1, s.warmupSteps);
+  if (step < s.warmupSteps) return warmupLr(step, s);
   const progress = Math.min(1, (step - s.warmupSteps) / Math.max(1, s.totalSteps - s.warmupSteps));
   return min + (s.peakLr - min) * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
@@ -30,7 +35,7 @@ export function warmupFromRatio(totalSteps: number, ratio: number): number {
  * peak * max(0, (total - s) / (total - warmup)).
  */
 export function warmupLinearLr(step: number, s: Omit<CosineSchedule, 'minLr'>): number {
-  if (step < s.warmupSteps) return (s.peakLr * step) / Math.max(1, s.warmupSteps);
+  if (step < s.warmupSteps) return warmupLr(step, s);
   return s.peakLr * Math.max(0, (s.totalSteps - step) / Math.max(1, s.totalSteps - s.warmupSteps));
 }
 
@@ -43,7 +48,7 @@ export function scheduledLr(type: LrSchedulerType, step: number, s: Omit<CosineS
   switch (type) {
     case 'linear': return warmupLinearLr(step, s);
     case 'cosine': return warmupCosineLr(step, s);
-    case 'constant_with_warmup': return step < s.warmupSteps ? (s.peakLr * step) / Math.max(1, s.warmupSteps) : s.peakLr;
+    case 'constant_with_warmup': return step < s.warmupSteps ? warmupLr(step, s) : s.peakLr;
     case 'constant': return s.peakLr;
   }
 }
