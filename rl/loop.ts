@@ -111,11 +111,8 @@ export function rlLearningRate(iteration: number, p: Pick<RlOptions, 'learning_r
   });
 }
 
-/** Parameters that only say how often to checkpoint: not part of a run's shape (a checkpoint stays valid when they change). */
-export function withoutSaveSettings<T extends { save_every: number; save_every_minutes: number }>(p: T): Omit<T, 'save_every' | 'save_every_minutes'> {
-  const { save_every: _e, save_every_minutes: _m, ...rest } = p;
-  return rest;
-}
+/** Parameters that only say how often to checkpoint (rl.grpo and rl.ppo hash the rest as the run's shape). */
+export { withoutSaveSettings } from '../train/checkpoint.ts';
 
 export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shape: unknown, now: () => number = Date.now): Promise<{ checkpoint: string; metrics: string }> {
   await initBackend();

@@ -100,6 +100,12 @@ export class SaveSchedule {
   }
 }
 
+/** Parameters that only say how often to checkpoint: not part of a run's shape (a checkpoint stays valid when they change). */
+export function withoutSaveSettings<T extends { save_every: number; save_every_minutes: number }>(p: T): Omit<T, 'save_every' | 'save_every_minutes'> {
+  const { save_every: _e, save_every_minutes: _m, ...rest } = p;
+  return rest;
+}
+
 /** Checkpoint folder name of a step: step-000020 (sorts by name). */
 export function checkpointName(step: number): string {
   return `step-${String(step).padStart(6, '0')}`;

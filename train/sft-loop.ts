@@ -19,7 +19,7 @@ import { trainStep } from '../engine/train.ts';
 import { loadItems } from '../data/loaders.ts';
 import { UserError } from '../contract/errors.ts';
 import type { JobContext } from '../contract/job.ts';
-import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint } from './checkpoint.ts';
+import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint, withoutSaveSettings } from './checkpoint.ts';
 import { encodeSft, padBatch, type Example } from './sft-data.ts';
 import { startModel } from './start.ts';
 
@@ -68,12 +68,6 @@ export interface SftState {
   rng: RngState;
 }
 
-/** Parameters whose change makes an old checkpoint meaningless. */
-function runShape(p: SftOptions): unknown {
-  const { save_every: _s, save_every_minutes: _m, ...rest } = p;
-  return rest;
-}
-
 /** The learning rate of update `step` (0-based): the schedule at step+1 of total+1, so no update has rate 0. */
 export function sftLr(p: Pick<SftOptions, 'learning_rate' | 'warmup_ratio'>, step: number, total: number): number {
   return warmupCosineLr(step + 1, { peakLr: p.learning_rate, warmupSteps: warmupFromRatio(total, p.warmup_ratio), totalSteps: total + 1 });
@@ -81,7 +75,7 @@ export function sftLr(p: Pick<SftOptions, 'learning_rate' | 'warmup_ratio'>, ste
 
 export async function runSft(ctx: JobContext, p: SftOptions, now: () => number = Date.now): Promise<{ checkpoint: string }> {
   await initBackend();
-  const hash = hashJson(runShape(p));
+  const hash = hashJson(withoutSaveSettings(p));
   const resumed = resumeState<SftState>(ctx.resumeFrom, hash);
 
   const start = resumed
