@@ -33,13 +33,14 @@ export function fsErrorMessage(err: unknown): string | undefined {
  * file-system error on a path (ENOENT, ENOTDIR, EACCES...).
  */
 export function reportError(err: unknown): void {
+  const fsMessage = fsErrorMessage(err);
   if (err instanceof CompileError) {
     process.stderr.write(err.format() + '\n');
   } else if (err instanceof UserError || (err instanceof Error && (err.name === 'UserError' || (err as { user?: boolean }).user))) {
     const hint = err instanceof UserError && err.hint ? `\n  ${err.hint}` : '';
     process.stderr.write(`error: ${err.message}${hint}\n`);
-  } else if (fsErrorMessage(err)) {
-    process.stderr.write(`error: ${fsErrorMessage(err)}\n`);
+  } else if (fsMessage) {
+    process.stderr.write(`error: ${fsMessage}\n`);
   } else {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   }
