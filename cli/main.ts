@@ -4,8 +4,6 @@ import { registrars } from './commands/index.ts';
 import { installConnectionOptions } from './connection-flags.ts';
 import { reportError } from './report-error.ts';
 
-export { fsErrorMessage, reportError } from './report-error.ts';
-
 export function buildProgram(): Command {
   const program = new Command('doctor-agent')
     .description('Train medical reasoning models the HuatuoGPT-o1 way, declared as one YAML pipeline run on Temporal.')
