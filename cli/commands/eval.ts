@@ -1,12 +1,12 @@
 /** `doctor-agent eval`: evaluates a checkpoint or a running server on an evaluation file. */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
 import { UserError } from '../../contract/errors.ts';
 import { MAX_TEMPERATURE } from '../../evaluation/api.ts';
 import type { EvalReport } from '../../evaluation/client.ts';
-import { API_KEY_ENV, intArg, serve } from './serve.ts';
+import { API_KEY_ENV, intArg, num, serve } from './serve.ts';
 
 export interface EvalArgs {
   data: string;
@@ -29,18 +29,6 @@ export interface EvalArgs {
   tokenizer?: string;
   history?: string[];
   retries?: number;
-}
-
-/** A number parser for commander: finite, and inside [min, max] (min excluded when `aboveMin`). */
-function num(min: number, max: number, aboveMin = false) {
-  return (value: string): number => {
-    const n = Number(value);
-    const range = `${aboveMin ? `> ${min}` : `>= ${min}`}${Number.isFinite(max) ? ` and <= ${max}` : ''}`;
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || (aboveMin && n === min) || n > max) {
-      throw new InvalidArgumentError(`expected a number ${range}, got "${value}"`);
-    }
-    return n;
-  };
 }
 
 function pct(x: number): string {

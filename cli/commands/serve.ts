@@ -44,10 +44,16 @@ export function intArg(min: number) {
   };
 }
 
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
-  return n;
+/** A number parser for commander: finite, and inside [min, max] (min excluded when `aboveMin`). */
+export function num(min: number, max: number, aboveMin = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    const range = `${aboveMin ? `> ${min}` : `>= ${min}`}${Number.isFinite(max) ? ` and <= ${max}` : ''}`;
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || (aboveMin && n === min) || n > max) {
+      throw new InvalidArgumentError(`expected a number ${range}, got "${value}"`);
+    }
+    return n;
+  };
 }
 
 /** Loads the model and starts the server; resolves once it listens. `close` stops both. */
@@ -101,8 +107,8 @@ export function registerServe(program: Command): void {
     .option('--api-key <key>', `require "Authorization: Bearer KEY" on every route but /health (default: $${API_KEY_ENV})`)
     .option('--max-prompts <n>', 'most sequences in one request: prompts × n (400 past it)', intArg(1), 4096)
     .option('--max-queue <n>', 'most sequences waiting for the batch (503 with Retry-After past it)', intArg(1), 16384)
-    .option('--max-body-mb <n>', 'largest request body in MiB (413 past it)', positive, 4)
-    .option('--body-timeout <s>', 'seconds a request body may take to arrive (408 past it)', positive, 30)
+    .option('--max-body-mb <n>', 'largest request body in MiB (413 past it)', num(0, Infinity, true), 4)
+    .option('--body-timeout <s>', 'seconds a request body may take to arrive (408 past it)', num(0, Infinity, true), 30)
     .action(async (opts: ServeArgs) => {
       opts.apiKey ??= process.env[API_KEY_ENV] || undefined;
       if (opts.maxPrompts! > opts.maxQueue!) throw new UserError(`--max-prompts (${opts.maxPrompts}) is larger than --max-queue (${opts.maxQueue}): the queue must hold one whole request`);
