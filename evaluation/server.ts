@@ -344,7 +344,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
       ({ id: cid, object: 'text_completion', created, model, choices, ...(withUsage ? { usage: null } : {}), ...extra });
     /** The echoed prompt's logprobs, then the generated tokens' (offsets continue after the prompt's text). */
-    const logprobsOf = (i: number, ids: number[], logprobs: number[], tops: TopLogprob[][] | undefined, offset: number) => {
+    const logprobsOf = (ids: number[], logprobs: number[], tops: TopLogprob[][] | undefined, offset: number) => {
       if (!wantLogprobs) return null;
       return completionLogprobs(ids, logprobs, topK ? (tops ?? ids.map(() => [])) : undefined, offset, asIds);
     };
@@ -371,7 +371,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       delta(sse, k, d) {
         const done = d.finishReason !== undefined;
         if (!done && !d.text && d.tokenIds.length === 0) return;
-        const logprobs = logprobsOf(Math.floor(k / n), d.tokenIds, d.logprobs, d.topLogprobs, offsets[k]);
+        const logprobs = logprobsOf(d.tokenIds, d.logprobs, d.topLogprobs, offsets[k]);
         offsets[k] += d.text.length;
         sse.send(chunk([{
           index: k, text: d.text, logprobs, finish_reason: d.finishReason ?? null, ...(done ? { matched_stop: d.matchedStop ?? null } : {}),
@@ -390,7 +390,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       choices: out.map((r, k) => {
         const i = Math.floor(k / n);
         const lead = echo ? echoText[i] : '';
-        let logprobs = logprobsOf(i, r.tokenIds, r.logprobs, r.topLogprobs, lead.length);
+        let logprobs = logprobsOf(r.tokenIds, r.logprobs, r.topLogprobs, lead.length);
         if (logprobs && echo) logprobs = joinLogprobs(echoLogprobsOf(i), logprobs);
         return { index: k, text: lead + r.text, logprobs, finish_reason: r.finishReason, matched_stop: r.matchedStop ?? null };
       }),
