@@ -15,7 +15,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChatClient, teacherConfig } from './chat-client.ts';
 import { judgePrompt } from './prompts/verify.ts';
-import type { ClassifierScorer, EngineScorer } from './verifier-engine.ts';
 import { isSequenceClassifier } from '../engine/config.ts';
 import { HUATUO_REWARD, HUATUO_VERIFIER_THRESHOLD, huatuoFormat, rewardFor } from './reward.ts';
 
@@ -176,13 +175,16 @@ export class ModelVerifier implements Verifier {
  * imported only then, so the other verifiers never load the engine).
  */
 export function engineScorer(dir: string): { scorer: TrueScorer; close(): void } {
-  let loading: Promise<EngineScorer> | undefined;
+  const lazy = lazyScorer((m) => m.EngineScorer.load(dir));
+  return { scorer: async (prompt) => (await lazy.get()).score(prompt), close: lazy.close };
+}
+
+/** A scorer of data/verifier-engine.ts, loaded on the first get() and kept; close() frees it once (if it was loaded). */
+function lazyScorer<S extends { close(): void }>(load: (m: typeof import('./verifier-engine.ts')) => Promise<S>): { get(): Promise<S>; close(): void } {
+  let loading: Promise<S> | undefined;
   let closed = false;
   return {
-    scorer: async (prompt) => {
-      loading ??= import('./verifier-engine.ts').then((m) => m.EngineScorer.load(dir));
-      return (await loading).score(prompt);
-    },
+    get: () => (loading ??= import('./verifier-engine.ts').then(load)),
     close() {
       if (closed) return;
       closed = true;
@@ -214,19 +216,13 @@ export class ClassifierVerifier implements Verifier {
 
 /** A scorer over a sequence-classifier folder, loaded on the first call (see engineScorer). */
 export function classifierScorer(dir: string): { scorer: AnswerScorer; close(): void } {
-  let loading: Promise<ClassifierScorer> | undefined;
-  let closed = false;
+  const lazy = lazyScorer((m) => m.ClassifierScorer.load(dir));
   return {
     scorer: async ({ response, reference }) => {
-      loading ??= import('./verifier-engine.ts').then((m) => m.ClassifierScorer.load(dir));
-      const s = await loading;
+      const s = await lazy.get();
       return s.score(s.inputText(response, reference));
     },
-    close() {
-      if (closed) return;
-      closed = true;
-      loading?.then((s) => s.close(), () => undefined);
-    },
+    close: lazy.close,
   };
 }
 
