@@ -111,6 +111,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (count > maxPrompts) {
       throw new ApiError(400, `${field}: ${what} make ${count} sequences in one request; at most ${maxPrompts}: split it into several requests`, field);
     }
+    checkRoom(count);
+  };
+  /** 503 with Retry-After when the waiting queue has no room for `count` more sequences. */
+  const checkRoom = (count: number) => {
     if (count > scheduler.room) throw queueFull(new QueueFullError(`the waiting queue is full (${count} sequences asked, room for ${scheduler.room}): retry later`, 1));
   };
   /** `n` as sent, before validation (a bad value is refused by the schema afterwards). */
@@ -210,7 +214,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     stream: { first(sse: Sse): void; delta(sse: Sse, k: number, d: GenerationDelta): void; last(sse: Sse, results: GenerationResult[]): void } | undefined,
   ): Promise<GenerationResult[] | typeof STREAMED> => {
     if (!stream) return scheduler.submitAll(reqs, { signal });
-    if (reqs.length > scheduler.room) throw queueFull(new QueueFullError(`the waiting queue is full (${reqs.length} sequences asked, room for ${scheduler.room}): retry later`, 1));
+    checkRoom(reqs.length);
     const sse = new Sse(res);
     stream.first(sse);
     reqs.forEach((r, k) => {
