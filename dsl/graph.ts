@@ -8,19 +8,20 @@ export type Needs = ReadonlyMap<string, readonly string[]>;
  */
 export function findCycles(ids: readonly string[], needs: Needs): string[][] {
   const order = new Map(ids.map((id, i) => [id, i]));
-  const state = new Map<string, 'active' | 'done'>();
+  const visited = new Set<string>();
   const stack: string[] = [];
+  /** Ids on the current path (the active ones), with their index in `stack`. */
   const onStack = new Map<string, number>();
   const found = new Map<string, string[]>();
   const frames: { id: string; deps: readonly string[]; next: number }[] = [];
   const enter = (id: string) => {
-    state.set(id, 'active');
+    visited.add(id);
     onStack.set(id, stack.length);
     stack.push(id);
     frames.push({ id, deps: needs.get(id) ?? [], next: 0 });
   };
   for (const root of ids) {
-    if (state.has(root)) continue;
+    if (visited.has(root)) continue;
     enter(root);
     while (frames.length) {
       const f = frames[frames.length - 1];
@@ -28,18 +29,17 @@ export function findCycles(ids: readonly string[], needs: Needs): string[][] {
         frames.pop();
         stack.pop();
         onStack.delete(f.id);
-        state.set(f.id, 'done');
         continue;
       }
       const dep = f.deps[f.next++];
       if (!order.has(dep)) continue;
-      if (state.get(dep) === 'active') {
+      if (onStack.has(dep)) {
         const cycle = stack.slice(onStack.get(dep));
         const first = cycle.reduce((a, b) => (order.get(a)! <= order.get(b)! ? a : b));
         const at = cycle.indexOf(first);
         const rotated = [...cycle.slice(at), ...cycle.slice(0, at)];
         found.set(rotated.join('\0'), rotated);
-      } else if (!state.has(dep)) enter(dep);
+      } else if (!visited.has(dep)) enter(dep);
     }
   }
   return [...found.values()].sort((a, b) => order.get(a[0])! - order.get(b[0])!);
