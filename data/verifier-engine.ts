@@ -17,7 +17,7 @@
 import * as tf from '../engine/tf.ts';
 import { initBackend } from '../engine/backend.ts';
 import { loadModel } from '../engine/checkpoint.ts';
-import type { CausalLM } from '../engine/model.ts';
+import { leftPadRows, type CausalLM } from '../engine/model.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
 import { loadSequenceClassifier, type SequenceClassifier } from '../engine/classifier.ts';
 import { huatuoVerifierInput } from './prompts/verify.ts';
@@ -156,10 +156,8 @@ export class EngineScorer extends BatchedScorer<CausalLM> {
   }
 
   private forward(rows: number[][]): number[] {
-    const L = Math.max(...rows.map((r) => r.length));
-    const ids = rows.map((r) => [...new Array<number>(L - r.length).fill(this.pad), ...r]);
-    const mask = rows.map((r) => [...new Array<number>(L - r.length).fill(0), ...new Array<number>(r.length).fill(1)]);
-    const input = tf.tensor2d(ids, [rows.length, L], 'int32');
+    const { ids, mask } = leftPadRows(rows, this.pad);
+    const input = tf.tensor2d(ids, [rows.length, ids[0].length], 'int32');
     const logits = this.model.forward(input, { attentionMask: mask, lastOnly: true });
     input.dispose();
     const data = logits.dataSync() as Float32Array;

@@ -18,7 +18,7 @@ import { readWeights } from './checkpoint.ts';
 import { parseConfig, weightShapes, type ModelConfig } from './config.ts';
 
 export { isSequenceClassifier } from './config.ts';
-import { CausalLM } from './model.ts';
+import { CausalLM, leftPadRows } from './model.ts';
 
 /** The architectures loadSequenceClassifier reads. */
 export const CLASSIFIER_ARCHITECTURES = ['Qwen2ForSequenceClassification', 'LlamaForSequenceClassification'] as const;
@@ -97,9 +97,8 @@ export class SequenceClassifier {
   logits(rows: number[][]): number[][] {
     if (rows.length === 0) return [];
     const picks = rows.map((r) => pooledIndex(r, this.config.padTokenId));
-    const T = Math.max(...rows.map((r) => r.length));
-    const ids = rows.map((r) => [...new Array<number>(T - r.length).fill(0), ...r]);
-    const mask = rows.map((r) => [...new Array<number>(T - r.length).fill(0), ...new Array<number>(r.length).fill(1)]);
+    const { ids, mask } = leftPadRows(rows, 0);
+    const T = ids[0].length;
     const input = tf.tensor2d(ids, [rows.length, T], 'int32');
     try {
       const out = tf.tidy(() => {

@@ -18,7 +18,7 @@
  */
 import * as tf from './tf.ts';
 import { Rng } from '../common/rng.ts';
-import { createCache, disposeCache, type CausalLM, type KVCache } from './model.ts';
+import { createCache, disposeCache, leftPadRows, type CausalLM, type KVCache } from './model.ts';
 import { sampleWithLogProb, topLogprobs, type SamplingOptions, type TokenLogprob } from './sampling.ts';
 
 export interface SessionSequence {
@@ -112,9 +112,7 @@ export class DecoderSession {
       const bad = s.promptIds.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
       if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary [0, ${V})`);
     }
-    const L = Math.max(...seqs.map((s) => s.promptIds.length));
-    const ids = seqs.map((s) => [...new Array<number>(L - s.promptIds.length).fill(this.pad), ...s.promptIds]);
-    const mask = seqs.map((s) => [...new Array<number>(L - s.promptIds.length).fill(0), ...new Array<number>(s.promptIds.length).fill(1)]);
+    const { ids, mask } = leftPadRows(seqs.map((s) => s.promptIds), this.pad);
     const cache = this.useCache ? createCache() : undefined;
     let data: Float32Array;
     try {

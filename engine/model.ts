@@ -36,6 +36,18 @@ export function disposeCache(cache: KVCache): void {
   cache.length = 0;
 }
 
+/**
+ * Rows of token ids left-padded with `pad` to the longest, and the attention mask that hides the
+ * padding (1 for a real token): what `forward` takes for a ragged batch.
+ */
+export function leftPadRows(rows: number[][], pad: number): { ids: number[][]; mask: number[][] } {
+  const L = Math.max(...rows.map((r) => r.length));
+  return {
+    ids: rows.map((r) => [...new Array<number>(L - r.length).fill(pad), ...r]),
+    mask: rows.map((r) => [...new Array<number>(L - r.length).fill(0), ...new Array<number>(r.length).fill(1)]),
+  };
+}
+
 export interface ForwardOptions {
   /** Appended to in place: the new tokens' keys and values are added. */
   cache?: KVCache;
