@@ -2,11 +2,17 @@
  * Policy and value losses on per-token tensors [B, T] with a 0/1 mask of the response
  * tokens, each a small pure function, registered by name. Means are over the masked tokens.
  *
- *   ppo_clip   -min(ratio * A, clip(ratio, 1 - c, 1 + c) * A),  ratio = exp(logp - old_logp)
+ *   ppo_clip   -min(ratio * A, clip(ratio, 1 - c, 1 + c_high) * A),  ratio = exp(logp - old_logp),
+ *              c_high = c unless given (asymmetric clipping, DAPO's clip-higher)
  *   kl k1      logp - ref_logp                       (unbiased, can be negative)
  *   kl k2      0.5 * (logp - ref_logp)^2
  *   kl k3      exp(ref - logp) - (ref - logp) - 1    (non-negative, low variance)
  *   value      0.5 * max((V - R)^2, (clip(V, V_old - c, V_old + c) - R)^2)
+ *
+ * How per-token losses x (masked by m, B sequences) become one number (TRL's loss_type):
+ *   grpo       mean over sequences of (sum_t x m / sum_t m)          each sequence weighs the same
+ *   dr_grpo    sum x m / (B * L), L = the max completion length       a constant divisor (Dr. GRPO)
+ *   dapo       sum x m / sum m                                        each token weighs the same
  */
 import * as tf from '../engine/tf.ts';
 
@@ -47,14 +53,47 @@ export interface PolicyLoss {
   clipFrac: tf.Scalar;
 }
 
-export function ppoClipLoss(logp: tf.Tensor, oldLogp: tf.Tensor, advantages: tf.Tensor, mask: tf.Tensor, clipRange: number): PolicyLoss {
+/**
+ * The clipped surrogate per token (unmasked): the loss and a 0/1 tensor of the tokens where the
+ * clipped term was taken (it was the larger loss). The ratio is clipped to [1 - clipLow, 1 + clipHigh].
+ */
+export function ppoClipTokens(logp: tf.Tensor, oldLogp: tf.Tensor, advantages: tf.Tensor, clipLow: number, clipHigh = clipLow): { loss: tf.Tensor; clipped: tf.Tensor } {
   return tf.tidy(() => {
     const ratio = tf.exp(tf.sub(logp, oldLogp));
     const unclipped = tf.mul(tf.neg(advantages), ratio);
-    const clipped = tf.mul(tf.neg(advantages), clip(ratio, 1 - clipRange, 1 + clipRange));
-    const loss = maskedMean(maximum(unclipped, clipped), mask);
-    const clipFrac = maskedMean(tf.cast(tf.greater(clipped, unclipped), 'float32'), mask);
-    return { loss, clipFrac };
+    const clippedTerm = tf.mul(tf.neg(advantages), clip(ratio, 1 - clipLow, 1 + clipHigh));
+    return { loss: maximum(unclipped, clippedTerm), clipped: tf.cast(tf.greater(clippedTerm, unclipped), 'float32') };
+  });
+}
+
+export function ppoClipLoss(logp: tf.Tensor, oldLogp: tf.Tensor, advantages: tf.Tensor, mask: tf.Tensor, clipRange: number, clipHigh = clipRange): PolicyLoss {
+  return tf.tidy(() => {
+    const t = ppoClipTokens(logp, oldLogp, advantages, clipRange, clipHigh);
+    return { loss: maskedMean(t.loss, mask), clipFrac: maskedMean(t.clipped, mask) };
+  });
+}
+
+export const LOSS_TYPES = ['grpo', 'dr_grpo', 'dapo'] as const;
+export type LossType = (typeof LOSS_TYPES)[number];
+
+/**
+ * Per-token values [B, T] reduced to the loss as `lossType` says (the table above);
+ * `maxCompletionLength` is dr_grpo's L.
+ */
+export function aggregateTokens(x: tf.Tensor, mask: tf.Tensor, lossType: LossType, maxCompletionLength?: number): tf.Scalar {
+  return tf.tidy(() => {
+    switch (lossType) {
+      case 'dapo':
+        return maskedMean(x, mask);
+      case 'grpo': {
+        const perSeq = tf.div(tf.sum(tf.mul(x, mask), 1), tf.maximum(tf.sum(mask, 1), 1));
+        return tf.mean(perSeq) as tf.Scalar;
+      }
+      case 'dr_grpo': {
+        if (!(maxCompletionLength !== undefined && maxCompletionLength > 0)) throw new Error('aggregateTokens: dr_grpo needs the max completion length');
+        return tf.div(tf.sum(tf.mul(x, mask)), x.shape[0] * maxCompletionLength) as tf.Scalar;
+      }
+    }
   });
 }
 
