@@ -1,15 +1,28 @@
 /**
- * Picks the TensorFlow.js backend: the native ones when installed (tfjs-node-gpu,
- * then tfjs-node, registered as "tensorflow"), else WebAssembly, else plain JS.
+ * Picks the TensorFlow.js backend: the native ones when present (tfjs-node-gpu, then tfjs-node,
+ * installed as packages or built by `npm install` into .tools/tfjs-node, see
+ * scripts/install-native.mjs; registered as "tensorflow"), else WebAssembly, else plain JS.
  * DOCTOR_AGENT_BACKEND (tensorflow | wasm | cpu) forces one. Logged once on stderr,
  * so a job's stdout stays pure protocol.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from './tf.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let logged: string | undefined;
+/** Why a native build that is present did not load (said when another backend is used). */
+let nativeFailure: string | undefined;
+
+/** The folder `npm install` builds the native backend into (DOCTOR_AGENT_NATIVE_DIR overrides). */
+export function nativeDir(): string {
+  return process.env.DOCTOR_AGENT_NATIVE_DIR || join(root, '.tools', 'tfjs-node');
+}
 
 /** Imports a package by a name TypeScript does not resolve (it may be absent). */
 async function tryImport(name: string): Promise<boolean> {
@@ -21,12 +34,33 @@ async function tryImport(name: string): Promise<boolean> {
   }
 }
 
+/**
+ * Loads the tfjs-node built into nativeDir() (its tfjs-core is a link to ours, so it registers
+ * "tensorflow" with the engine's tfjs); returns its label, or undefined when there is none.
+ */
+function loadBuilt(): string | undefined {
+  const dir = nativeDir();
+  const markerFile = join(dir, 'built.json');
+  if (!existsSync(markerFile)) return undefined;
+  try {
+    const marker = JSON.parse(readFileSync(markerFile, 'utf8')) as { tensorflow?: string; tfjsNode?: string };
+    // TensorFlow's informational start-up lines (CPU features, oneDNN) are noise on a job's stderr.
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+    createRequire(join(dir, 'pkg', 'package.json'))('@tensorflow/tfjs-node');
+    const where = relative(root, dir).startsWith('..') ? dir : relative(root, dir);
+    return `@tensorflow/tfjs-node ${marker.tfjsNode}, TensorFlow ${marker.tensorflow}, built in ${where}`;
+  } catch (err) {
+    nativeFailure = `the native backend in ${dir} did not load (${(err as Error).message.split('\n')[0]}); rebuild it with \`node scripts/install-native.mjs\``;
+    return undefined;
+  }
+}
+
 async function register(name: BackendName): Promise<string | undefined> {
   if (name === 'tensorflow') {
     for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
       if (await tryImport(pkg)) return pkg;
     }
-    return undefined;
+    return loadBuilt();
   }
   if (name === 'wasm') return (await tryImport('@tensorflow/tfjs-backend-wasm')) ? '@tensorflow/tfjs-backend-wasm' : undefined;
   return (await tryImport('@tensorflow/tfjs-backend-cpu')) ? '@tensorflow/tfjs-backend-cpu' : undefined;
@@ -45,7 +79,7 @@ export async function initBackend(prefer?: BackendName): Promise<string> {
     if (!pkg || !tf.findBackendFactory(name)) continue;
     if (tf.getBackend() !== name && !(await tf.setBackend(name))) continue;
     await tf.ready();
-    const line = `${name} (${pkg})`;
+    const line = `${name} (${pkg})${name !== 'tensorflow' && nativeFailure ? `; ${nativeFailure}` : ''}`;
     if (logged !== line) {
       process.stderr.write(`engine: TensorFlow.js backend ${line}\n`);
       logged = line;
@@ -53,7 +87,7 @@ export async function initBackend(prefer?: BackendName): Promise<string> {
     return name;
   }
   const why = wanted
-    ? `backend "${wanted}" is not available${forced ? ' (forced by DOCTOR_AGENT_BACKEND)' : ''}: install its package or choose another`
+    ? `backend "${wanted}" is not available${forced ? ' (forced by DOCTOR_AGENT_BACKEND)' : ''}${wanted === 'tensorflow' ? `: ${nativeFailure ?? 'build it with `node scripts/install-native.mjs` (npm install does when it can) or install @tensorflow/tfjs-node'}` : ': install its package or choose another'}`
     : 'no TensorFlow.js backend could be initialised: install @tensorflow/tfjs-backend-wasm or @tensorflow/tfjs-backend-cpu';
   throw new Error(why);
 }

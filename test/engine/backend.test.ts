@@ -1,24 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 // Each case runs in its own process: the backend is process-wide state.
 const root = join(import.meta.dirname, '..', '..');
+/** A folder with no native build in it, so the JS backends are what is left. */
+const noNative = mkdtempSync(join(tmpdir(), 'da-no-native-'));
+test.after(() => rmSync(noNative, { recursive: true, force: true }));
+
 function pick(env: Record<string, string>, prefer = ''): { out: string; err: string } {
   const code = `import { initBackend } from './engine/backend.ts';
     const name = await initBackend(${prefer ? JSON.stringify(prefer) : ''});
     await initBackend(${prefer ? JSON.stringify(prefer) : ''});
     console.log(name);`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    cwd: root, env: { ...process.env, ...env }, encoding: 'utf8',
+    cwd: root, env: { ...process.env, DOCTOR_AGENT_NATIVE_DIR: noNative, ...env }, encoding: 'utf8',
   });
   return { out: r.stdout.trim(), err: r.stderr };
 }
 
-test('the best backend present is chosen (wasm here: tfjs-node is not installed) and logged once', () => {
-  const env = { DOCTOR_AGENT_BACKEND: '' };
-  const r = pick(env);
+test('without a native backend the best one present is wasm, logged once', () => {
+  const r = pick({ DOCTOR_AGENT_BACKEND: '' });
   assert.equal(r.out, 'wasm');
   assert.equal(r.err.match(/engine: TensorFlow\.js backend wasm/g)?.length, 1);
 });
@@ -26,6 +31,30 @@ test('the best backend present is chosen (wasm here: tfjs-node is not installed)
 test('DOCTOR_AGENT_BACKEND forces a backend; asking for an absent one fails clearly', () => {
   assert.equal(pick({ DOCTOR_AGENT_BACKEND: 'cpu' }).out, 'cpu');
   assert.equal(pick({ DOCTOR_AGENT_BACKEND: '' }, 'cpu').out, 'cpu');
-  assert.match(pick({ DOCTOR_AGENT_BACKEND: 'tensorflow' }).err, /backend "tensorflow" is not available \(forced by DOCTOR_AGENT_BACKEND\)/);
+  assert.match(pick({ DOCTOR_AGENT_BACKEND: 'tensorflow' }).err,
+    /backend "tensorflow" is not available \(forced by DOCTOR_AGENT_BACKEND\): build it with `node scripts\/install-native\.mjs`/);
   assert.match(pick({ DOCTOR_AGENT_BACKEND: 'gpu' }).err, /DOCTOR_AGENT_BACKEND=gpu is not a backend: use one of tensorflow, wasm, cpu/);
+});
+
+test('a native build that does not load is reported, and the engine goes on with wasm', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'da-broken-native-'));
+  try {
+    writeFileSync(join(dir, 'built.json'), JSON.stringify({ tensorflow: '2.18.0', tfjsNode: '4.22.0' }));
+    const r = pick({ DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: dir });
+    assert.equal(r.out, 'wasm');
+    assert.match(r.err, /engine: TensorFlow\.js backend wasm \(@tensorflow\/tfjs-backend-wasm\); the native backend in .* did not load \(.+\); rebuild it with `node scripts\/install-native\.mjs`/);
+    const forced = pick({ DOCTOR_AGENT_BACKEND: 'tensorflow', DOCTOR_AGENT_NATIVE_DIR: dir });
+    assert.match(forced.err, /backend "tensorflow" is not available \(forced by DOCTOR_AGENT_BACKEND\): the native backend in .* did not load/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const built = join(root, '.tools', 'tfjs-node');
+test('the native backend built by npm install is chosen first and named in the log', { skip: !existsSync(join(built, 'built.json')) && 'no native build in .tools/tfjs-node' }, () => {
+  const r = pick({ DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: built });
+  assert.equal(r.out, 'tensorflow', r.err);
+  assert.equal(r.err.match(/engine: TensorFlow\.js backend tensorflow \(@tensorflow\/tfjs-node [\d.]+, TensorFlow [\d.]+, built in \.tools\/tfjs-node\)/g)?.length, 1, r.err);
+  // TensorFlow's informational start-up lines are kept off the job's stderr.
+  assert.doesNotMatch(r.err, /cpu_feature_guard/);
 });
