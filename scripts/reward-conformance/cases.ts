@@ -206,6 +206,10 @@ const causal: Omit<CausalLmCase, 'kind' | 'model'>[] = [
   { id: 'options', response: 'The answer is C.', reference: 'Folate deficiency', options: o({ A: 'Iron deficiency', B: 'B12 deficiency', C: 'Folate deficiency' }) },
   { id: 'short', response: 'MI', reference: 'Myocardial infarction' },
   { id: 'unicode', response: 'Ménière’s disease 💊', reference: 'Meniere disease', threshold: 0.3 },
+  {
+    id: 'longer-than-the-context-keeps-its-end', response: 'heart attack', reference: 'myocardial infarction',
+    question: 'A 60-year-old man has crushing chest pain radiating to the left arm, sweating and nausea for two hours; the ECG shows ST elevation in II, III and aVF and troponin is raised. What is the diagnosis?',
+  },
 ];
 
 export const CASES: Case[] = [
