@@ -4,11 +4,14 @@
  * through it, and the server's continuous batching (evaluation/engine-backend.ts, driven by
  * evaluation/scheduler.ts) lets sequences join and leave between steps.
  *
- * - `add` prefills newcomers on their own (left-padded, masked); the next `step` merges them into
+ * - `add` prefills newcomers as one group (left-padded, masked); the next `step` merges them into
  *   the running batch, the shorter cache left-padded with columns nothing attends to.
  * - `step` feeds every running row the token it sampled last, then samples one token per row
  *   (the fused sampler: token and its log-probability under the model from one pass).
- * - `remove` gathers rows out of the cache and drops the columns that are padding for every row left.
+ * - `remove` marks rows gone; the next `step` re-forms the batch once, after its forward pass:
+ *   the rows left and the groups joining are copied into one new cache (contiguous runs of rows
+ *   sliced out, no gather), without the columns that are padding for every row. Sequences that
+ *   leave and join between the same two steps cost one copy of the cache, not one each.
  * - `retire` keeps a row in place on padding that nothing attends to, so the batch keeps its shape
  *   (what `generate()` does with a row that has finished).
  *
@@ -65,6 +68,8 @@ interface Row {
   topLogprobs: number;
   /** Samples nothing more; fed padding once its last token is in. */
   retired: boolean;
+  /** Removed: fed padding until the next re-forming of the batch drops it. */
+  gone?: boolean;
 }
 
 interface Group {
@@ -73,17 +78,49 @@ interface Group {
   cache?: KVCache;
 }
 
-/** Left-pads a cache along the sequence axis to `S` columns. */
-function padCache(cache: KVCache, S: number): void {
-  const extra = S - cache.length;
-  if (extra <= 0) return;
-  cache.layers = cache.layers.map(({ kT, v }) => {
-    const out = { kT: tf.pad(kT, [[0, 0], [0, 0], [extra, 0]]) as tf.Tensor3D, v: tf.pad(v, [[0, 0], [extra, 0], [0, 0]]) as tf.Tensor3D };
-    kT.dispose();
-    v.dispose();
-    return out;
+/** Maximal runs of consecutive indices: [start, count] pairs. */
+function runsOf(indices: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const i of indices) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === i) last[1]++;
+    else out.push([i, 1]);
+  }
+  return out;
+}
+
+/** What one group gives the re-formed batch: rows `keep` (indices, in order), columns `drop` on, left-padded by `padLeft`. */
+interface Part {
+  group: Group;
+  keep: number[];
+  drop: number;
+  padLeft: number;
+}
+
+/**
+ * One layer tensor of the re-formed cache: the kept rows of each part (sliced out by contiguous
+ * runs along the row axis, `Hkv` cache rows per sequence), cut and padded along `axis` (the
+ * sequence axis: 2 for keys, 1 for values), joined by one concat along the row axis. A part kept
+ * whole and unshifted is used as it is.
+ */
+function reformTensor(tensors: tf.Tensor3D[], parts: Part[], Hkv: number, axis: 1 | 2): tf.Tensor3D {
+  const pieces = parts.flatMap((p, i) => {
+    const t = tensors[i];
+    const S = t.shape[axis];
+    const whole = p.keep.length * Hkv === t.shape[0] && p.drop === 0;
+    const slices = whole ? [t] : runsOf(p.keep).map(([start, n]) => {
+      const begin: [number, number, number] = [start * Hkv, 0, 0];
+      const size: [number, number, number] = [n * Hkv, -1, -1];
+      begin[axis] = p.drop;
+      size[axis] = S - p.drop;
+      return tf.slice(t, begin, size);
+    });
+    if (p.padLeft === 0) return slices;
+    const pad: [number, number][] = [[0, 0], [0, 0], [0, 0]];
+    pad[axis] = [p.padLeft, 0];
+    return slices.map((x) => tf.pad(x, pad));
   });
-  cache.length = S;
+  return pieces.length === 1 ? pieces[0] : tf.concat(pieces, 0);
 }
 
 /** See the file comment. Call `dispose()` when done: the cache holds tensors. */
@@ -100,7 +137,13 @@ export class DecoderSession {
 
   /** Sequences in the session (running, retired or joining). */
   get size(): number {
-    return (this.running?.rows.length ?? 0) + this.joining.reduce((n, g) => n + g.rows.length, 0);
+    let n = 0;
+    for (const g of this.groups()) for (const r of g.rows) if (!r.gone) n++;
+    return n;
+  }
+
+  private groups(): Group[] {
+    return this.running ? [this.running, ...this.joining] : this.joining;
   }
 
   /** Prefills sequences as one group; they get their first token from the next `step()`. */
@@ -139,7 +182,8 @@ export class DecoderSession {
     const g = this.running;
     if (g && g.rows.length > 0) {
       for (const r of g.rows) {
-        // A retired row feeds its last token, then padding that nothing attends to.
+        // A retired row feeds its last token, then padding that nothing attends to; a removed row only padding.
+        if (r.gone) r.pending = undefined;
         const real = r.pending !== undefined;
         r.mask.push(real ? 1 : 0);
         r.ids?.push(real ? r.pending! : this.pad);
@@ -153,10 +197,10 @@ export class DecoderSession {
         r.logits = data.subarray(b * V, (b + 1) * V);
       });
     }
-    for (const j of this.joining.splice(0)) this.merge(j);
+    this.reform();
     const out: SessionToken[] = [];
     for (const r of this.running?.rows ?? []) {
-      if (r.retired) continue;
+      if (r.retired || r.gone) continue;
       const { token, logprob } = sampleWithLogProb(r.logits, r.sampling, r.rng);
       r.pending = token;
       const t: SessionToken = { id: r.id, token, logprob };
@@ -174,15 +218,22 @@ export class DecoderSession {
     }
   }
 
-  /** Drops sequences (finished or cancelled); their part of the cache is freed. */
+  /**
+   * Drops sequences (finished or cancelled). They sample nothing more at once; their part of the
+   * cache is dropped when the next `step` re-forms the batch (a group left with no sequence is
+   * freed at once).
+   */
   remove(ids: number[]): void {
     const gone = new Set(ids);
-    for (const g of this.joining) this.keepRows(g, g.rows.filter((r) => !gone.has(r.id)));
-    this.joining = this.joining.filter((g) => g.rows.length > 0);
-    if (this.running) {
-      this.keepRows(this.running, this.running.rows.filter((r) => !gone.has(r.id)));
-      if (this.running.rows.length === 0) this.running = null;
+    for (const g of this.groups()) {
+      for (const r of g.rows) if (gone.has(r.id)) r.gone = true;
+      if (g.rows.every((r) => r.gone)) {
+        if (g.cache) disposeCache(g.cache);
+        g.rows = [];
+      }
     }
+    this.joining = this.joining.filter((g) => g.rows.length > 0);
+    if (this.running && this.running.rows.length === 0) this.running = null;
   }
 
   /** Frees everything. */
@@ -206,72 +257,67 @@ export class DecoderSession {
     }
   }
 
-  private merge(j: Group): void {
-    const r = this.running;
-    if (!r) {
-      this.running = j;
+  /**
+   * Re-forms the batch when sequences left or joined since the last step: one new group holding
+   * the running rows that are left, then the joining ones, right-aligned on as many columns as the
+   * longest of them needs (leading columns that are padding for every row are dropped).
+   */
+  private reform(): void {
+    const groups = this.groups();
+    if (groups.length === 0) return;
+    if (groups.length === 1 && !groups[0].rows.some((r) => r.gone)) {
+      this.running = groups[0];
+      this.joining = [];
       return;
     }
-    const S = Math.max(r.rows[0].mask.length, j.rows[0].mask.length);
-    for (const g of [r, j]) {
-      const extra = S - g.rows[0].mask.length;
-      if (g.cache) padCache(g.cache, S);
-      for (const row of g.rows) {
-        row.mask = [...new Array<number>(extra).fill(0), ...row.mask];
-        if (row.ids) row.ids = [...new Array<number>(extra).fill(this.pad), ...row.ids];
+    // Columns each group holds, and the columns its kept rows need (from their first real token).
+    let S = 0;
+    const kept = groups.map((g) => {
+      const keep: number[] = [];
+      g.rows.forEach((r, b) => {
+        if (r.gone) return;
+        keep.push(b);
+        const first = r.mask.indexOf(1);
+        S = Math.max(S, r.mask.length - (first < 0 ? r.mask.length : first));
+      });
+      return { group: g, keep };
+    }).filter((k) => k.keep.length > 0);
+    const parts: Part[] = kept.map(({ group, keep }) => {
+      const len = group.rows[0].mask.length;
+      return { group, keep, drop: Math.max(0, len - S), padLeft: Math.max(0, S - len) };
+    });
+    const rows: Row[] = [];
+    for (const p of parts) {
+      for (const b of p.keep) {
+        const row = p.group.rows[b];
+        if (p.drop > 0 || p.padLeft > 0) {
+          row.mask = [...new Array<number>(p.padLeft).fill(0), ...row.mask.slice(p.drop)];
+          if (row.ids) row.ids = [...new Array<number>(p.padLeft).fill(this.pad), ...row.ids.slice(p.drop)];
+        }
+        rows.push(row);
       }
     }
-    if (r.cache && j.cache) {
-      const add = j.cache;
-      r.cache.layers = r.cache.layers.map((l, i) => {
-        const m = add.layers[i];
-        const out = { kT: tf.concat([l.kT, m.kT], 0) as tf.Tensor3D, v: tf.concat([l.v, m.v], 0) as tf.Tensor3D };
-        l.kT.dispose();
-        l.v.dispose();
-        return out;
-      });
-      disposeCache(add);
-    }
-    r.rows.push(...j.rows);
-  }
-
-  /** Keeps only `keep` (a subset, in order) of a group's rows, and drops columns that are padding for all of them. */
-  private keepRows(g: Group, keep: Row[]): void {
-    if (keep.length === g.rows.length) return;
-    if (keep.length === 0) {
-      if (g.cache) disposeCache(g.cache);
-      g.rows = [];
-      return;
-    }
-    let drop = Math.min(...keep.map((r) => r.mask.indexOf(1)));
-    if (drop < 0) drop = 0;
-    const S = g.rows[0].mask.length;
-    const cache = g.cache;
-    if (cache) {
+    let cache: KVCache | undefined;
+    if (this.useCache && parts.length > 0) {
       const Hkv = this.model.config.num_key_value_heads;
-      const index = new Map(g.rows.map((r, b) => [r, b]));
-      const sel = tf.tensor1d(keep.flatMap((r) => Array.from({ length: Hkv }, (_, h) => index.get(r)! * Hkv + h)), 'int32');
-      cache.layers = cache.layers.map(({ kT, v }) => {
-        const out = tf.tidy(() => {
-          let k2 = tf.gather(kT, sel, 0) as tf.Tensor3D;
-          let v2 = tf.gather(v, sel, 0) as tf.Tensor3D;
-          if (drop > 0) {
-            k2 = tf.slice(k2, [0, 0, drop], [-1, -1, S - drop]);
-            v2 = tf.slice(v2, [0, drop, 0], [-1, S - drop, -1]);
-          }
-          return { kT: k2, v: v2 };
-        });
-        kT.dispose();
-        v.dispose();
-        return out;
-      });
-      sel.dispose();
-      cache.length = S - drop;
+      const layers = parts[0].group.cache!.layers.map((_, i) => tf.tidy(() => ({
+        kT: reformTensor(parts.map((p) => p.group.cache!.layers[i].kT), parts, Hkv, 2),
+        v: reformTensor(parts.map((p) => p.group.cache!.layers[i].v), parts, Hkv, 1),
+      })));
+      cache = { layers, length: S };
+      // Free the old caches, except tensors taken over whole.
+      const reused = new Set<tf.Tensor>(layers.flatMap((l) => [l.kT, l.v]));
+      for (const g of groups) {
+        for (const l of g.cache?.layers ?? []) {
+          if (!reused.has(l.kT)) l.kT.dispose();
+          if (!reused.has(l.v)) l.v.dispose();
+        }
+      }
+    } else {
+      for (const g of groups) if (g.cache) disposeCache(g.cache);
     }
-    for (const r of keep) {
-      r.mask = r.mask.slice(drop);
-      if (r.ids) r.ids = r.ids.slice(drop);
-    }
-    g.rows = keep;
+    this.running = rows.length > 0 ? { rows, cache } : null;
+    if (!this.running && cache) disposeCache(cache);
+    this.joining = [];
   }
 }

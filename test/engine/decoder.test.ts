@@ -82,3 +82,38 @@ test('top log-probabilities come with the sampled token when asked; bad prompts 
     session.dispose();
   }
 });
+
+test('sequences leaving cost no copy until the next step, which re-forms the cache once without a gather', async () => {
+  const session = new DecoderSession(model);
+  try {
+    session.add(prompts.map((promptIds, id) => ({ id, promptIds, sampling, seed: id })));
+    session.step();
+    session.step();
+    const removed = await tf.profile(() => session.remove([1, 3]));
+    assert.equal(removed.kernels.length, 0, `remove ran ${removed.kernels.map((k) => k.name).join(', ')}`);
+    assert.equal(session.size, 3);
+    session.add([{ id: 9, promptIds: prompts[3], sampling, seed: 9 }]);
+    // Kernel counts of a step, taken at once (the profiler reuses its record).
+    const profileStep = async (sess: DecoderSession) => {
+      let tokens: SessionToken[] = [];
+      const names = (await tf.profile(() => {
+        tokens = sess.step();
+      })).kernels.map((k) => k.name);
+      return { tokens, count: (name: string) => names.filter((n) => n === name).length };
+    };
+    const stepped = await profileStep(session);
+    assert.deepEqual(stepped.tokens.map((t) => t.id), [0, 2, 4, 9], 'the rows left, then the one joining');
+    // Next to a step of the same batch where nothing joins or leaves: no gather more (the
+    // embedding lookup is one), and one concat more per cache tensor (each layer's keys and values).
+    const same = new DecoderSession(model);
+    same.add(prompts.map((promptIds, id) => ({ id, promptIds, sampling, seed: id })));
+    same.step();
+    same.step();
+    const plain = await profileStep(same);
+    same.dispose();
+    assert.equal(stepped.count('GatherV2'), plain.count('GatherV2'), 'no gather of the cache');
+    assert.equal(stepped.count('Concat'), plain.count('Concat') + 2 * model.config.num_hidden_layers);
+  } finally {
+    session.dispose();
+  }
+});
