@@ -12,26 +12,41 @@ from . import protocol
 class ProtocolCallback(TrainerCallback):
     """Progress per optimizer step, logged scalars as metrics, and a `checkpoint` message once
     the Trainer has written checkpoint-N. Also saves when `save_every_minutes` have passed, and
-    saves then stops when the supervisor sends SIGTERM."""
+    saves then stops when the supervisor sends SIGTERM.
 
-    def __init__(self, save_every_minutes: float, stop: protocol.StopRequest, unit: str = "step") -> None:
+    `steps_per_unit` optimizer steps make one unit of progress (e.g. one RL iteration): progress,
+    and the `step` of checkpoint messages, count whole units, and the time-based and requested
+    saves wait for the end of the current unit (a resumed run starts at a unit boundary).
+    `report_logs=False` leaves the metrics to the caller."""
+
+    def __init__(self, save_every_minutes: float, stop: protocol.StopRequest, unit: str = "step",
+                 steps_per_unit: int = 1, report_logs: bool = True) -> None:
+        if steps_per_unit < 1:
+            raise ValueError("steps_per_unit must be at least 1")
         self.clock = protocol.SaveClock(save_every_minutes)
         self.stop = stop
         self.unit = unit
+        self.steps_per_unit = steps_per_unit
+        self.report_logs = report_logs
+
+    def _progress(self, state: Any) -> None:
+        protocol.progress(state.global_step // self.steps_per_unit, state.max_steps // self.steps_per_unit, unit=self.unit)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.clock.saved()
-        protocol.progress(state.global_step, state.max_steps, unit=self.unit)
+        self._progress(state)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        protocol.progress(state.global_step, state.max_steps, unit=self.unit)
+        if state.global_step % self.steps_per_unit != 0:
+            return
+        self._progress(state)
         if self.clock.due() or self.stop.requested:
             control.should_save = True
         if self.stop.requested:
             control.should_training_stop = True
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if logs:
+        if logs and self.report_logs:
             protocol.metric({k: v for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}, state.global_step)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -40,4 +55,4 @@ class ProtocolCallback(TrainerCallback):
             return
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if os.path.isdir(path):
-            protocol.checkpoint(path, state.global_step)
+            protocol.checkpoint(path, state.global_step // self.steps_per_unit)
