@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from './tf.ts';
+import { registerGradients } from './gradients.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -57,10 +58,14 @@ function loadBuilt(): string | undefined {
 
 async function register(name: BackendName): Promise<string | undefined> {
   if (name === 'tensorflow') {
+    let found: string | undefined;
     for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-      if (await tryImport(pkg)) return pkg;
+      if (!found && (await tryImport(pkg))) found = pkg;
     }
-    return loadBuilt();
+    found ??= loadBuilt();
+    // tfjs-node loads the union @tensorflow/tfjs, whose gradients replace the engine's: put ours back.
+    if (found) registerGradients(true);
+    return found;
   }
   if (name === 'wasm') return (await tryImport('@tensorflow/tfjs-backend-wasm')) ? '@tensorflow/tfjs-backend-wasm' : undefined;
   return (await tryImport('@tensorflow/tfjs-backend-cpu')) ? '@tensorflow/tfjs-backend-cpu' : undefined;

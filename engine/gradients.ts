@@ -2,8 +2,8 @@
  * Gradients of the kernels the engine and its losses differentiate through. tfjs-core's
  * package entry (the one Node loads) registers none; the union @tensorflow/tfjs package
  * would, but is not a dependency. Each is the textbook derivative; test/engine/gradients.test.ts
- * and op-gradients.test.ts check them against finite differences. Kernels already given a
- * gradient (e.g. by tfjs-node) are left alone.
+ * and op-gradients.test.ts check them against finite differences. They take the place of
+ * tfjs's own where both exist (see registerGradients).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -196,13 +196,22 @@ for (const kernel of [tf.Sign, tf.Floor, tf.Round, tf.Ceil]) {
   grads.push({ kernel, save: ['x'], fn: (_dy, [x]) => ({ x: () => tf.zerosLike(x) }) });
 }
 
-for (const g of grads) {
-  if (tf.getGradient(g.kernel)) continue;
-  tf.registerGradient({
-    kernelName: g.kernel,
-    inputsToSave: g.save,
-    saveAllInputs: g.all,
-    outputsToSave: g.outputs,
-    gradFunc: ((dy: tf.Tensor, saved: Saved, attrs: Attrs) => g.fn(dy, saved, attrs)) as unknown as tf.GradFunc,
-  });
+/**
+ * Registers these gradients; with `replace`, over ones registered since (loading tfjs-node loads
+ * the union package, whose gradients then take the kernels: its Maximum and Minimum gradients, for
+ * one, do not sum a broadcast input's gradient back to its shape). engine/backend.ts calls it so
+ * after loading a native backend, so every backend differentiates the same way.
+ */
+export function registerGradients(replace = false): void {
+  for (const g of grads) {
+    if (!replace && tf.getGradient(g.kernel)) continue;
+    tf.registerGradient({
+      kernelName: g.kernel,
+      inputsToSave: g.save,
+      saveAllInputs: g.all,
+      outputsToSave: g.outputs,
+      gradFunc: ((dy: tf.Tensor, saved: Saved, attrs: Attrs) => g.fn(dy, saved, attrs)) as unknown as tf.GradFunc,
+    });
+  }
 }
+registerGradients();

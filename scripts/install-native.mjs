@@ -247,6 +247,7 @@ async function build(dir, tfjs, tools, env) {
   }
   const nested = findNested(join(tmp, 'node_modules'));
   if (nested.length) throw new Error(`tfjs-node brought its own copy of ${nested[0]}`);
+  removeSourceMaps(join(tmp, 'node_modules'));
 
   // 4. libtensorflow and headers where tfjs-node's binding.gyp looks (deps/lib, deps/include).
   const addon = addonIn(tmp);
@@ -272,6 +273,15 @@ async function build(dir, tfjs, tools, env) {
   rmSync(join(dir, 'pkg'), { recursive: true, force: true });
   renameSync(tmp, join(dir, 'pkg'));
   writeFileSync(join(dir, 'built.json'), JSON.stringify(expectedMarker(tfjs), null, 2) + '\n');
+}
+
+/** Deletes the *.map files (about 170 MB of tfjs's 250) below a folder, not following links. */
+function removeSourceMaps(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, e.name);
+    if (e.isDirectory()) removeSourceMaps(full);
+    else if (e.isFile() && e.name.endsWith('.map')) rmSync(full);
+  }
 }
 
 /** Copies of the shared packages below node_modules other than the top-level links. */
