@@ -19,7 +19,7 @@ import { checkDeclarations, resolveParams, type ParamOverrides } from './params.
 import { PLAN_FORMAT, type Plan, type PlanRetry, type PlanStep, type PlanTimeouts } from './plan.ts';
 import { BUILTIN_DEFAULTS, type StepSpec } from './schema.ts';
 import { findNode, type Path } from './source.ts';
-import { defaultRunner } from './kinds/types.ts';
+import { defaultRunner, type RefuseParams } from './kinds/types.ts';
 import { didYouMean } from './suggest.ts';
 import type { z } from 'zod';
 
@@ -146,6 +146,13 @@ function compileStep(loaded: Loaded, graph: StepGraph, step: StepSpec, i: number
       const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
       const suggestion = typeof value === 'string' ? didYouMean(value, names) : '';
       errors.push(diagnosticFor(origins, ['steps', i, 'runner'], `runner: ${kind.name} has no runner ${shown}${suggestion}; its runners: ${names.join(', ')}`));
+    }
+  }
+
+  const refuses = kind.runners[runner]?.type === 'builtin' ? (kind.runners[runner] as { refuses?: RefuseParams }).refuses : undefined;
+  if (refuses && withValue && typeof withValue === 'object') {
+    for (const r of refuses(withValue as Record<string, unknown>)) {
+      errors.push(diagnosticFor(origins, ['steps', i, 'with', ...r.path], `${['with', ...r.path].join('.')}: ${r.message}`));
     }
   }
 

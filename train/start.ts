@@ -27,29 +27,41 @@ function tokenizerFolder(path: string): string {
   return path.endsWith('.json') ? dirname(path) : path;
 }
 
+/**
+ * The tokenizer folder a run starts from: the one given, else the model folder's own, else (a
+ * preset) one trained on the SFT data into `workDir/tokenizer`.
+ */
+export function startTokenizer(opts: { model: string; tokenizer?: string; vocabSize: number; data: string; workDir: string }): string {
+  if (opts.tokenizer) return tokenizerFolder(opts.tokenizer);
+  if (!presetName(opts.model)) return opts.model;
+  const dir = join(opts.workDir, 'tokenizer');
+  saveTrainedTokenizer(trainTokenizer(readCorpusFile(opts.data), { vocabSize: opts.vocabSize }), dir);
+  return dir;
+}
+
+/** The model folder or preset given, checked: a folder must hold config.json, a preset its configs/NAME.json. */
+export function checkStartModel(model: string): void {
+  const preset = presetName(model);
+  if (!preset) {
+    if (!existsSync(join(model, 'config.json'))) {
+      throw new UserError(`${model}: not a model folder (no config.json)`, { where: 'with.model', hint: 'give a Hugging Face model folder, or preset:tiny / preset:small' });
+    }
+  } else if (!existsSync(presetFile(preset))) {
+    throw new UserError(`with.model: unknown preset "${preset}" (no configs/${preset}.json)`, { where: 'with.model', hint: 'use preset:tiny or preset:small, or a model folder' });
+  }
+}
+
 export async function startModel(opts: {
   model: string; tokenizer?: string; vocabSize: number; data: string; seed: number; workDir: string;
 }): Promise<Start> {
+  checkStartModel(opts.model);
+  const tokenizerDir = startTokenizer(opts);
   const preset = presetName(opts.model);
   if (!preset) {
-    if (!existsSync(join(opts.model, 'config.json'))) {
-      throw new UserError(`${opts.model}: not a model folder (no config.json)`, { where: 'with.model', hint: 'give a Hugging Face model folder, or preset:tiny / preset:small' });
-    }
-    const tokenizerDir = opts.tokenizer ? tokenizerFolder(opts.tokenizer) : opts.model;
     const { model } = await loadModel(opts.model);
     return { model, tokenizer: Tokenizer.load(tokenizerDir), tokenizerDir };
   }
   const cfgPath = presetFile(preset);
-  if (!existsSync(cfgPath)) {
-    throw new UserError(`with.model: unknown preset "${preset}" (no configs/${preset}.json)`, { where: 'with.model', hint: 'use preset:tiny or preset:small, or a model folder' });
-  }
-  let tokenizerDir: string;
-  if (opts.tokenizer) tokenizerDir = tokenizerFolder(opts.tokenizer);
-  else {
-    tokenizerDir = join(opts.workDir, 'tokenizer');
-    const trained = trainTokenizer(readCorpusFile(opts.data), { vocabSize: opts.vocabSize });
-    saveTrainedTokenizer(trained, tokenizerDir);
-  }
   const tokenizer = Tokenizer.load(tokenizerDir);
   const raw = readJsonFile<Record<string, unknown>>(cfgPath);
   const config = parseConfig({

@@ -20,6 +20,7 @@ import { registerResume } from './resume.ts';
 import { registerLogs } from './logs.ts';
 import { registerSchedule } from './schedule.ts';
 import { registerKb } from './kb.ts';
+import { registerSetup } from './setup.ts';
 
 export type Registrar = (program: Command) => void;
 
@@ -44,4 +45,5 @@ export const registrars: Registrar[] = [
   registerServe,
   registerEval,
   registerKb,
+  registerSetup,
 ];

@@ -4,6 +4,7 @@ import { LOSS_TYPES } from '../../rl/losses.ts';
 import { RlShared, RlTrailing } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import { builtinJob, type StepKind } from './types.ts';
+import { Accelerate, refuseGiven, refusesAccelerate, refusesForRl, trlRunner } from './trl.ts';
 
 /** Defaults of the knobs that have an earlier name (each taken from that name when it is given instead). */
 export const GRPO_DEFAULTS = { epsilon: 0.2, beta: 0.03, num_iterations: 1 } as const;
@@ -41,6 +42,7 @@ export const GrpoParams = z.strictObject({
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
   max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm.'),
   ...RlTrailing,
+  accelerate: Accelerate,
 })
   .superRefine((p, ctx) => {
     for (const [name, earlier] of Object.entries(GRPO_ALIASES) as [keyof typeof GRPO_ALIASES, (typeof GRPO_ALIASES)[keyof typeof GRPO_ALIASES]][]) {
@@ -76,6 +78,14 @@ export function grpoKnobs(p: KnobNames): { epsilon: number; epsilon_high: number
   };
 }
 
+/** TRL's GRPO estimates the KL with k3 only. */
+const refusesForGrpoOnTrl = refuseGiven({}, (given) => [
+  ...refusesForRl(given),
+  ...(given.kl_estimator !== undefined && given.kl_estimator !== 'k3'
+    ? [{ path: ['kl_estimator'], message: `runner: trl has no equivalent: TRL's GRPO estimates the KL with k3 only (remove kl_estimator, or give k3)` }]
+    : []),
+]);
+
 export const grpo: StepKind = {
   name: 'rl.grpo',
   description: 'Group-relative policy optimisation with the verifier reward (value-free RL).',
@@ -86,5 +96,5 @@ export const grpo: StepKind = {
   },
   queue: 'gpu',
   grace: BUILTIN_DEFAULTS.gpuGrace,
-  runners: builtinJob('jobs/rl.grpo.ts'),
+  runners: { ...builtinJob('jobs/rl.grpo.ts', refusesAccelerate), ...trlRunner(refusesForGrpoOnTrl) },
 };

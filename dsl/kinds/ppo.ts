@@ -3,6 +3,7 @@ import { FilePath } from './common.ts';
 import { RlShared, RlTrailing } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import { builtinJob, type StepKind } from './types.ts';
+import { Accelerate, refusesAccelerate, refusesForRl, trlRunner } from './trl.ts';
 
 export const PpoParams = z.strictObject({
   policy: RlShared.policy,
@@ -27,6 +28,7 @@ export const PpoParams = z.strictObject({
   mini_batch_size: z.number().int().positive().default(8).describe('Responses per optimizer step.'),
   max_grad_norm: z.number().positive().default(1.0).describe('Gradient clipping by global norm (policy and value model each).'),
   ...RlTrailing,
+  accelerate: Accelerate,
 });
 export type PpoParams = z.infer<typeof PpoParams>;
 
@@ -40,5 +42,5 @@ export const ppo: StepKind = {
   },
   queue: 'gpu',
   grace: BUILTIN_DEFAULTS.gpuGrace,
-  runners: builtinJob('jobs/rl.ppo.ts'),
+  runners: { ...builtinJob('jobs/rl.ppo.ts', refusesAccelerate), ...trlRunner(refusesForRl) },
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FilePath, Seed } from './common.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import { builtinJob, fits, type StepKind } from './types.ts';
+import { Accelerate, refusesAccelerate, trlRunner } from './trl.ts';
 import type { SftOptions } from '../../train/sft-loop.ts';
 
 export const SftParams = z.strictObject({
@@ -20,9 +21,10 @@ export const SftParams = z.strictObject({
   save_every: z.number().int().positive().default(100).describe('Optimizer steps between checkpoints (or sooner: save_every_minutes).'),
   save_every_minutes: z.number().min(0).default(30).describe('Minutes of wall-clock time after which a checkpoint is written at the end of the current step, even before save_every steps (0: by count only). A crash loses at most this much work (plus one step).'),
   seed: Seed,
+  accelerate: Accelerate,
 });
 export type SftParams = z.infer<typeof SftParams>;
-fits<SftParams, SftOptions>(true);
+fits<Omit<SftParams, 'accelerate'>, SftOptions>(true);
 
 export const sft: StepKind = {
   name: 'train.sft',
@@ -31,5 +33,5 @@ export const sft: StepKind = {
   outputs: { checkpoint: 'Hugging Face model folder of the trained model' },
   queue: 'gpu',
   grace: BUILTIN_DEFAULTS.gpuGrace,
-  runners: builtinJob('jobs/train.sft.ts'),
+  runners: { ...builtinJob('jobs/train.sft.ts', refusesAccelerate), ...trlRunner() },
 };

@@ -7,7 +7,7 @@ import type { z } from 'zod';
  */
 export type Runner =
   /** The built-in TypeScript job: `module` (from the project root) exports run(ctx), started by jobs/main.ts. */
-  | { type: 'builtin'; module: string; description?: string }
+  | { type: 'builtin'; module: string; description?: string; refuses?: RefuseParams }
   /**
    * An external program: `argv` (paths in it from the project root), handed the job spec
    * (contract/protocol.ts JobSpec) as a JSON file, its path the last argument and in
@@ -16,6 +16,18 @@ export type Runner =
   | { type: 'program'; argv: string[]; description?: string }
   /** The program the step's own `with` names (the command kind, runtime/command.ts). */
   | { type: 'command'; description?: string };
+
+/** One parameter a runner cannot honour: where in `with` and why (a compile error). */
+export interface RefusedParam {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * The parameters a runner cannot honour, from the step's `with` as written (before defaults):
+ * each one is a compile error rather than silently dropped.
+ */
+export type RefuseParams = (given: Record<string, unknown>) => RefusedParam[];
 
 /** The name of the runner of the built-in TypeScript job. */
 export const BUILTIN_RUNNER = 'builtin';
@@ -56,8 +68,8 @@ export function describeRunner(r: Runner): string {
 }
 
 /** The built-in TypeScript job of a kind, at `module` from the project root. */
-export function builtinJob(module: string): Record<string, Runner> {
-  return { [BUILTIN_RUNNER]: { type: 'builtin', module } };
+export function builtinJob(module: string, refuses?: RefuseParams): Record<string, Runner> {
+  return { [BUILTIN_RUNNER]: { type: 'builtin', module, ...(refuses ? { refuses } : {}) } };
 }
 
 /**

@@ -53,6 +53,32 @@ class ProtocolCallback(TrainerCallback):
         self.clock.saved()
         if not state.is_world_process_zero:
             return
+        # TRL writes a model card beside the checkpoints; only checkpoint-N folders may sit there,
+        # since the supervisor resumes from the newest entry of the folder.
+        card = os.path.join(args.output_dir, "README.md")
+        if os.path.isfile(card):
+            os.remove(card)
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if os.path.isdir(path):
             protocol.checkpoint(path, state.global_step // self.steps_per_unit)
+
+
+def resume_point(resume: str | None, output_dir: str) -> str | None:
+    """The checkpoint to resume from: the one handed over when the Trainer finished writing it
+    (trainer_state.json is written last), else the newest complete checkpoint-N beside it,
+    else none (start over)."""
+    def complete(path: str) -> bool:
+        return os.path.isfile(os.path.join(path, "trainer_state.json"))
+
+    if not resume:
+        return None
+    if complete(resume):
+        return resume
+    found = []
+    if os.path.isdir(output_dir):
+        for name in os.listdir(output_dir):
+            if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit() and complete(os.path.join(output_dir, name)):
+                found.append((int(name[len("checkpoint-"):]), os.path.join(output_dir, name)))
+    best = max(found)[1] if found else None
+    protocol.log(f"{resume} is not a complete Trainer checkpoint (no trainer_state.json); " + (f"resuming from {best}" if best else "starting over"), "warn")
+    return best

@@ -49,7 +49,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any] | None:
     from datasets import Dataset
     from trl import SFTTrainer
 
-    from .callbacks import ProtocolCallback
+    from .callbacks import ProtocolCallback, resume_point
 
     p = spec["params"]
     prepared = spec["prepared"]
@@ -65,7 +65,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any] | None:
         processing_class=tokenizer,
         callbacks=[ProtocolCallback(p["save_every_minutes"], stop)],
     )
-    resume = spec.get("resumeFrom")
+    resume = resume_point(spec.get("resumeFrom"), os.path.join(out_dir, "checkpoints"))
     if resume:
         protocol.log(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume or None)

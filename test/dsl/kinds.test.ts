@@ -15,7 +15,15 @@ test('the registry holds the recipe kinds with one-line descriptions, queues and
     assert.equal(getKind(k.name), k);
     assert.ok(k.description.length > 10 && !k.description.includes('\n'), k.name);
     assert.ok(['cpu', 'gpu'].includes(k.queue), k.name);
-    assert.deepEqual(k.runners, k.name === 'command' ? { command: { type: 'command', description: 'the program named in with.run, run under the job supervisor' } } : { builtin: { type: 'builtin', module: `jobs/${k.name}.ts` } });
+    const trained = ['train.sft', 'rl.grpo', 'rl.ppo'].includes(k.name);
+    // Strip the refusal functions (checked by test/dsl/runner-params.test.ts) to compare the declarations.
+    const declared = Object.fromEntries(Object.entries(k.runners).map(([n, r]) => [n, { ...r, refuses: undefined }]));
+    const builtin = { type: 'builtin', module: `jobs/${k.name}.ts`, refuses: undefined };
+    const trl = { type: 'builtin', module: 'jobs/trl.ts', description: k.runners.trl?.description, refuses: undefined };
+    assert.deepEqual(declared, k.name === 'command'
+      ? { command: { type: 'command', description: 'the program named in with.run, run under the job supervisor', refuses: undefined } }
+      : trained ? { builtin, trl } : { builtin });
+    if (trained) assert.match(k.runners.trl.description ?? '', /TRL/);
     assert.ok(existsSync(join(ROOT, `jobs/${k.name}.ts`)) || k.name === 'command', `${k.name}: its job module exists`);
     assert.equal(k.params.safeParse({ __unknown__: 1 }).success, false, `${k.name} rejects unknown keys`);
   }
