@@ -163,7 +163,7 @@ def _policy_and_value_class() -> Any:
         # What TRL's unwrap_model_for_generation asks of the model it unwraps.
         @property
         def is_gradient_checkpointing(self) -> bool:
-            return bool(getattr(self.policy, "is_gradient_checkpointing", False))
+            return bool(getattr(self.policy, "is_activation_checkpointing", False))
 
         def gradient_checkpointing_disable(self) -> None:
             self.policy.gradient_checkpointing_disable()
@@ -352,7 +352,9 @@ class _Run:
         self.root = spec.get("projectRoot") or os.getcwd()
         self.out_dir = spec["outDir"]
         self.stop = protocol.StopRequest().install()
-        self.acc = acc = Accelerator(step_scheduler_with_optimizer=False)
+        # Mixed precision as `accelerate launch --mixed_precision` says, else bf16 where the GPU has it (as sft and grpo).
+        precision = os.environ.get("ACCELERATE_MIXED_PRECISION") or ("bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no")
+        self.acc = acc = Accelerator(step_scheduler_with_optimizer=False, mixed_precision=precision)
         self.deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
         self.world = acc.num_processes
         for name in ("batch_size", "mini_batch_size"):
@@ -494,7 +496,7 @@ class _Run:
         config = GenerationConfig(do_sample=True, temperature=p["temperature"] + 1e-7, top_p=p["top_p"], top_k=0,
                                   max_new_tokens=p["response_length"], eos_token_id=self.stop_ids,
                                   pad_token_id=self.tokenizer.pad_token_id, use_cache=True)
-        with unwrap_model_for_generation(self.model, self.acc) as unwrapped, torch.no_grad():
+        with unwrap_model_for_generation(self.model, self.acc) as unwrapped, torch.no_grad(), self.acc.autocast():
             out = unwrapped.policy.generate(input_ids=ids.to(self.acc.device), attention_mask=attn.to(self.acc.device), generation_config=config)
         responses, finished = cut_responses(out[:, ids.shape[1]:].cpu(), self.stop_ids)
         return prompts, responses, finished
