@@ -2,7 +2,8 @@
  * The built-in engine behind the server: a checkpoint folder (engine/checkpoint.ts) and
  * its tokenizer, decoded with continuous batching on the engine's decoder session
  * (engine/decoder.ts): the running batch shares one KV cache, sequences joining are
- * prefilled on their own and merged in, sequences leaving are gathered out. Positions count
+ * prefilled together and merged in, sequences leaving are dropped when the next step re-forms
+ * the cache (with those joining, in one copy). Positions count
  * only real tokens, so each sequence decodes exactly as it would alone.
  */
 import { basename, resolve } from 'node:path';

@@ -35,6 +35,8 @@ export interface ServerOptions {
   port?: number;
   maxBatch?: number;
   admitWaitMs?: number;
+  /** Steps that requests too few to fill a running batch wait for others to be prefilled with (Scheduler's `joinWaitSteps`). */
+  joinWaitSteps?: number;
   /** Seeds requests that give none: request k gets seed + k. */
   seed?: number;
   /** Largest request body in bytes (default 4 MiB). */
@@ -84,7 +86,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (maxPrompts > maxWaiting) {
     throw new Error(`the waiting queue (${maxWaiting}) must hold at least one whole request (${maxPrompts} prompts): raise the queue or lower the prompts per request`);
   }
-  const scheduler = new Scheduler(backend, { maxBatch: opts.maxBatch, admitWaitMs: opts.admitWaitMs, maxWaiting });
+  const scheduler = new Scheduler(backend, { maxBatch: opts.maxBatch, admitWaitMs: opts.admitWaitMs, joinWaitSteps: opts.joinWaitSteps, maxWaiting });
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const keyDigest = opts.apiKey ? digest(opts.apiKey) : undefined;

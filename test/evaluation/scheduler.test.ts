@@ -61,3 +61,37 @@ test('a failing decode step fails every request in flight; the next request gets
   assert.equal(sched.room, sched.maxWaiting);
   assert.equal((await sched.submit(req('after'))).text, 'after');
 });
+
+test('requests arriving one per step while the batch runs are prefilled together, within joinWaitSteps steps', async () => {
+  const admitted = async (joinWaitSteps?: number) => {
+    const backend = scriptedBackend(say);
+    const sched = new Scheduler(backend, { maxBatch: 8, admitWaitMs: 0, ...(joinWaitSteps === undefined ? {} : { joinWaitSteps }) });
+    const late: Promise<unknown>[] = [];
+    // Three requests arrive at three successive steps of a running batch.
+    const newBatch = backend.newBatch.bind(backend);
+    backend.newBatch = () => {
+      const b = newBatch();
+      const step = b.step.bind(b);
+      let steps = 0;
+      b.step = async () => {
+        if (++steps >= 3 && steps <= 5) late.push(sched.submit(req(`late${steps}`)));
+        return step();
+      };
+      return b;
+    };
+    const long = sched.submit(req('x'.repeat(30)));
+    await long;
+    assert.deepEqual((await Promise.all(late)).map((r) => (r as { text: string }).text), ['late3', 'late4', 'late5']);
+    return backend.admissions;
+  };
+  assert.deepEqual(await admitted(), [1, 3], 'one prefill for the three');
+  assert.deepEqual(await admitted(0), [1, 1, 1, 1], 'joinWaitSteps 0: each at the next step');
+});
+
+test('an empty batch does not wait for more requests when those waiting already fill it', async () => {
+  const sched = new Scheduler(scriptedBackend(say), { maxBatch: 2, admitWaitMs: 60_000 });
+  const t0 = Date.now();
+  const rs = await sched.submitAll([req('a'), req('b')]);
+  assert.deepEqual(rs.map((r) => r.text), ['a', 'b']);
+  assert.ok(Date.now() - t0 < 30_000, 'not held for admitWaitMs');
+});
