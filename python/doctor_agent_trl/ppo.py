@@ -349,6 +349,9 @@ class _Run:
 
         self.spec = spec
         self.p = p = spec["params"]
+        if p.get("rollout"):
+            raise protocol.UserError("with.rollout: the TRL runner samples rollouts from the policy it trains; a rollout server is the built-in runner's",
+                                     where="with.rollout", hint="remove rollout:, or use runner: builtin")
         self.root = spec.get("projectRoot") or os.getcwd()
         self.out_dir = spec["outDir"]
         self.stop = protocol.StopRequest().install()

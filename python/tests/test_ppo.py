@@ -14,7 +14,7 @@ import unittest
 
 import torch
 
-from doctor_agent_trl import ppo
+from doctor_agent_trl import ppo, protocol
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(PYTHON_DIR)
@@ -68,6 +68,12 @@ class MathTest(unittest.TestCase):
         self.assertEqual(ppo.iteration_prompts(2, 3, 4, 7), stream[6:9])
         self.assertEqual(ppo.prompts_per_iteration(64, 10, 4), 8)
         self.assertEqual(ppo.warmup_steps(10, 0.05), 1)
+
+    def test_a_rollout_server_is_a_user_error(self) -> None:
+        spec = {"kind": "rl.ppo", "outDir": "unused", "params": {"rollout": {"base_url": "http://127.0.0.1:1/v1"}}}
+        with self.assertRaises(protocol.UserError) as e:
+            ppo.run(spec)
+        self.assertEqual(e.exception.where, "with.rollout")
 
     def test_cut_responses_keep_the_stop_token(self) -> None:
         responses, finished = ppo.cut_responses(torch.tensor([[5, 9, 2, 2], [5, 6, 7, 8]]), [9])
