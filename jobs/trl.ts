@@ -77,15 +77,19 @@ function prepareRl(ctx: JobContext, kind: 'rl.grpo' | 'rl.ppo'): { params: Recor
   return { params: p, prepared: { data, tokenizer: p.policy }, accelerate: (p as { accelerate?: AccelerateParams }).accelerate };
 }
 
-/** The command line: the module alone, or under `accelerate launch` when asked for. */
-export function launchArgs(specPath: string, a: AccelerateParams | undefined, gpus: boolean): string[] {
+/**
+ * The command line: the module alone, or under `accelerate launch` when asked for. Several
+ * processes without DeepSpeed use accelerate's torchrun launcher (`--multi_gpu`); on a machine
+ * without GPUs the runner then trains on the CPU with gloo between the processes.
+ */
+export function launchArgs(specPath: string, a: AccelerateParams | undefined): string[] {
   const job = ['-m', 'doctor_agent_trl', specPath];
   if (!a || (a.num_processes === 1 && !a.deepspeed_config && !a.config_file && !a.mixed_precision)) return job;
-  const args = ['-m', 'accelerate.commands.launch', '--num_processes', String(a.num_processes), '--num_machines', '1'];
+  const args = ['-m', 'accelerate.commands.launch', '--num_processes', String(a.num_processes), '--num_machines', '1', '--dynamo_backend', 'no'];
   if (a.config_file) args.push('--config_file', a.config_file);
   if (a.deepspeed_config) args.push('--use_deepspeed', '--deepspeed_config_file', a.deepspeed_config);
-  else if (a.num_processes > 1) args.push(gpus ? '--multi_gpu' : '--cpu');
-  if (a.mixed_precision) args.push('--mixed_precision', a.mixed_precision);
+  else if (a.num_processes > 1) args.push('--multi_gpu');
+  args.push('--mixed_precision', a.mixed_precision ?? 'no');
   return [...args, ...job];
 }
 
@@ -104,8 +108,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
 
   const specPath = join(ctx.outDir, 'trl-job.json');
   writeJsonAtomic(specPath, { ...ctx.spec, params: job.params, prepared: job.prepared, projectRoot: PROJECT_ROOT });
-  const gpus = !!process.env.CUDA_VISIBLE_DEVICES?.trim() || existsSync('/dev/nvidia0');
-  const args = launchArgs(specPath, job.accelerate, gpus);
+  const args = launchArgs(specPath, job.accelerate);
   ctx.log(`TRL runner: ${env.python} (from ${env.source}) ${args.join(' ')}`);
   return relay(env.python, args, ctx);
 }

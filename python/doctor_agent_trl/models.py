@@ -70,3 +70,13 @@ def save_trained(trainer: Any, tokenizer: Any, folder: str) -> str:
         os.replace(partial, folder)
     trainer.accelerator.wait_for_everyone()
     return folder
+
+
+def device_args() -> dict[str, Any]:
+    """TrainingArguments for where training runs: on GPUs bf16 where supported; without GPUs the
+    CPU, with gloo between the processes `accelerate launch` starts (else each would train alone)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bf16": torch.cuda.is_bf16_supported()}
+    return {"use_cpu": True, "ddp_backend": "gloo"}

@@ -10,11 +10,10 @@ from typing import Any
 
 from . import protocol
 from .data import read_jsonl
-from .models import load_causal_lm, load_tokenizer, save_trained
+from .models import device_args, load_causal_lm, load_tokenizer, save_trained
 
 
 def sft_config(p: dict[str, Any], output_dir: str) -> Any:
-    import torch
     from trl import SFTConfig
 
     return SFTConfig(
@@ -40,7 +39,7 @@ def sft_config(p: dict[str, Any], output_dir: str) -> Any:
         data_seed=p["seed"],
         report_to=[],
         disable_tqdm=True,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        **device_args(),
         dataloader_num_workers=0,
     )
 
