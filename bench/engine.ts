@@ -13,7 +13,7 @@
  *
  *   node --import tsx bench/engine.ts            (or: npm run bench -- engine)
  *   BENCH_QUICK=1 node --import tsx bench/engine.ts   (fewer shapes and runs)
- *   BENCH_ONLY=generation node --import tsx bench/engine.ts   (generation figures alone)
+ *   BENCH_ONLY=generation node --import tsx bench/engine.ts   (generation figures alone; BENCH_ONLY=training: training alone)
  *   DOCTOR_AGENT_TORCH_PYTHON=/path/to/python ...     (a Python with `pip install torch transformers`)
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -36,8 +36,9 @@ import { kernelActive, setAttentionKernel } from '../engine/attention-kernel.ts'
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
-/** BENCH_ONLY=generation skips training and the attention kernel's comparison. */
+/** BENCH_ONLY=generation skips training and the attention kernel's comparison; BENCH_ONLY=training skips generation. */
 const generationOnly = process.env.BENCH_ONLY === 'generation';
+const trainingOnly = process.env.BENCH_ONLY === 'training';
 
 type Times = { wall: number[]; cpu: number[] };
 const TORCH_THREADS = [1, 2];
@@ -291,7 +292,7 @@ export async function run(): Promise<Record<string, unknown>> {
       ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peak, ref)),
       ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peak, ref)),
     ];
-    generation = [
+    generation = trainingOnly ? [] : [
       ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 64, runs, ref)),
       ...(await benchGeneration('small', small, [1, 8, 32], quick ? 16 : 32, 3, ref)),
     ];
@@ -300,6 +301,7 @@ export async function run(): Promise<Record<string, unknown>> {
   }
   const ratio = (preset: string, key: 'tokensPerSec' | 'tokensPerCpuSecond' | 'decodeTokensPerSec' | 'decodeTokensPerCpuSecond') => {
     const g = generation.filter((r) => r.preset === preset);
+    if (g.length === 0) return undefined;
     return +(g.find((r) => r.batch === 32)![key] / g.find((r) => r.batch === 1)![key]).toFixed(2);
   };
   return {
@@ -308,8 +310,8 @@ export async function run(): Promise<Record<string, unknown>> {
     backend,
     node: process.version,
     params: { tiny: parameterCount(tiny), small: parameterCount(small) },
-    // Wall-clock figures depend on what else the machine runs; the backend is single-threaded,
-    // so figures per CPU second approximate an otherwise idle core.
+    // Wall-clock figures depend on what else the machine runs; wasm is single-threaded, so its
+    // figures per CPU second approximate an otherwise idle core (tensorflow uses every core).
     loadAverage: loadavg(),
     peakMatMulGflops: +peak.wall.toFixed(2),
     peakMatMulGflopsPerCpuSecond: +peak.cpu.toFixed(2),
