@@ -1,13 +1,26 @@
 /**
- * Serving benchmark: generation tokens/s through the HTTP server (continuous batching)
- * at several concurrency levels, on the tiny preset with random weights, next to the
- * engine's own batched generate() and the scheduler without HTTP at the same batch size
- * (what the server adds), plus the bare HTTP + scheduler cost per request with a
- * no-compute backend.
+ * Serving benchmark: generation tokens/s through the HTTP server (continuous batching) at
+ * several concurrency levels, on the tiny preset with random weights, next to the engine's own
+ * batched generate() and the scheduler without HTTP at the same batch size (what the server
+ * adds), plus the bare HTTP + scheduler cost per request with a no-compute backend.
  *
- *   node --import tsx bench/serve.ts        (BENCH_QUICK=1 for fewer levels)
+ * Each level sends at least 4 × concurrency requests per run (each client sends its next request
+ * when its answer is in), over BENCH_RUNS runs (default 3), taking medians; the server's runs
+ * and generate()'s alternate, so that their ratio compares figures from the same minutes. The
+ * clients run in a process of their own (bench/lib/serve-client.ts), as clients do. Per level:
+ * tokens/s, p50/p99 latency, and time to first token from a run of streamed requests
+ * (/v1/completions with stream); `over_concurrency1` and `over_generate` (at the same batch)
+ * and, for 32 concurrent requests, `over_generate_batch32`.
+ *
+ * With DOCTOR_AGENT_TORCH_PYTHON set, transformers' own OpenAI-compatible server (`transformers
+ * serve`, offline, on the same model folder, CPU) is measured at the same levels as a peer; it
+ * needs FastAPI and Uvicorn (`pip install 'transformers[serving]'`), else it is skipped with why.
+ *
+ *   npm run bench -- serve        (BENCH_QUICK=1 for fewer levels and one run)
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,10 +35,12 @@ import { loadEngineBackend } from '../evaluation/engine-backend.ts';
 import { startServer } from '../evaluation/server.ts';
 import { Scheduler } from '../evaluation/scheduler.ts';
 import type { Backend, DecodeBatch } from '../evaluation/backend.ts';
-import { percentile } from './lib/stats.ts';
+import { median, percentile } from './lib/stats.ts';
+import { startLoadClient, type LoadClient, type LoadResult, type LoadSpec } from './lib/serve-client.ts';
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
+const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3)));
 
 async function post(url: string, body: unknown): Promise<any> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -33,26 +48,32 @@ async function post(url: string, body: unknown): Promise<any> {
   return res.json();
 }
 
-/** `n` requests, `concurrency` at a time, each `newTokens` long from a `promptLen`-token prompt. */
-async function load(url: string, n: number, concurrency: number, promptLen: number, newTokens: number, vocab: number) {
-  const rng = new Rng(1);
-  const prompts = Array.from({ length: n }, () => Array.from({ length: promptLen }, () => rng.int(vocab - 8)));
-  const latencies: number[] = [];
-  let tokens = 0;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      const s = performance.now();
-      const r = await post(`${url}/generate`, { input_ids: prompts[i], sampling_params: { temperature: 1, max_new_tokens: newTokens, seed: i } });
-      latencies.push((performance.now() - s) / 1000);
-      tokens += r.meta_info.completion_tokens;
-    }
-  }));
-  const secs = (performance.now() - t0) / 1000;
-  return { requests: n, concurrency, tokens, seconds: +secs.toFixed(3), tokensPerSec: +(tokens / secs).toFixed(1), p50LatencyS: +percentile(latencies, 0.5).toFixed(3) };
+const round = (x: number, d = 3) => +x.toFixed(d);
+
+/** Median tokens/s of the runs, the latency and TTFT percentiles over all their requests. */
+function summarize(level: number, results: LoadResult[], streamed: LoadResult | undefined) {
+  const tps = results.map((r) => r.tokensPerSec);
+  const mid = results.find((r) => r.tokensPerSec === median(tps)) ?? results[results.length >> 1];
+  const lat = results.flatMap((r) => r.latenciesS);
+  return {
+    requests: mid.requests,
+    concurrency: level,
+    tokens: mid.tokens,
+    seconds: round(mid.seconds),
+    tokensPerSec: round(median(tps), 1),
+    runsTokensPerSec: tps.map((x) => round(x, 1)),
+    p50LatencyS: round(percentile(lat, 0.5)),
+    p99LatencyS: round(percentile(lat, 0.99)),
+    ...(streamed ? {
+      streamTokensPerSec: round(streamed.tokensPerSec, 1),
+      ttftP50S: round(percentile(streamed.ttftS, 0.5)),
+      ttftP99S: round(percentile(streamed.ttftS, 0.99)),
+    } : {}),
+  };
 }
+
+/** Requests per run at a level: at least 4 × concurrency (and 8). */
+const requestsAt = (c: number) => Math.max(8, 4 * c);
 
 /** A backend that computes nothing: every step returns token 1 at once. */
 function emptyBackend(): Backend {
@@ -81,37 +102,67 @@ export async function run(): Promise<Record<string, unknown>> {
   const newTokens = quick ? 32 : 64;
   const promptLen = 32;
   const levels = quick ? [1, 8] : [1, 8, 32];
-  const http: Record<string, unknown>[] = [];
-  const direct: Record<string, unknown>[] = [];
+  const rng = new Rng(1);
+  const prompts = Array.from({ length: requestsAt(Math.max(...levels)) }, () => Array.from({ length: promptLen }, () => rng.int(config.vocab_size - 8)));
+  const http: Record<string, any>[] = [];
+  const direct: Record<string, any>[] = [];
+  const client = startLoadClient();
+  let peer: Record<string, unknown> = {};
   try {
     for (const c of levels) {
       const server = await startServer({ backend, maxBatch: c });
-      await load(server.url, c, c, promptLen, 4, config.vocab_size); // warm-up
-      const r = await load(server.url, c * (quick ? 2 : 3), c, promptLen, newTokens, config.vocab_size);
+      const spec = (n: number, tokens: number, stream = false): LoadSpec => ({
+        url: server.url, path: stream ? '/v1/completions' : '/generate', prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
+      });
+      await client.load(spec(c, 4)); // warm-up
+      const gen = prompts.slice(0, c);
+      generate(backend.model, gen, { temperature: 1, maxNewTokens: 4, seed: 0 });
+      const results: LoadResult[] = [];
+      const genTps: number[] = [];
+      const genSecs: number[] = [];
+      let genTokens = 0;
+      const before = server.scheduler.stats.steps;
+      server.scheduler.stats.recentBatchSizes.length = 0;
+      for (let r = 0; r < runs; r++) {
+        results.push(await client.load(spec(requestsAt(c), newTokens)));
+        // The engine's own fixed-batch generate, same shapes, between the server's runs.
+        const t0 = performance.now();
+        const g = generate(backend.model, gen, { temperature: 1, maxNewTokens: newTokens, seed: r });
+        const secs = (performance.now() - t0) / 1000;
+        genTokens = g.tokens.reduce((a, t) => a + t.length, 0);
+        genSecs.push(secs);
+        genTps.push(genTokens / secs);
+      }
       const steps = server.scheduler.stats.recentBatchSizes;
-      http.push({ ...r, meanBatch: +(steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length)).toFixed(2) });
+      const meanBatch = round(steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length), 2);
+      const stepCount = server.scheduler.stats.steps - before;
+      const streamed = await client.load(spec(requestsAt(c), newTokens, true));
       await server.close(1000);
-      // The engine's own fixed-batch generate, same shapes.
-      const rng = new Rng(2);
-      const prompts = Array.from({ length: c }, () => Array.from({ length: promptLen }, () => rng.int(config.vocab_size - 8)));
-      generate(backend.model, prompts, { temperature: 1, maxNewTokens: 4, seed: 0 });
-      const t0 = performance.now();
-      const g = generate(backend.model, prompts, { temperature: 1, maxNewTokens: newTokens, seed: 0 });
-      const secs = (performance.now() - t0) / 1000;
-      const tokens = g.tokens.reduce((a, t) => a + t.length, 0);
       // The scheduler without HTTP, every request arriving at once: continuous batching's own cost.
       const sched = new Scheduler(backend, { maxBatch: c, admitWaitMs: 0 });
       const s0 = performance.now();
-      const rs = await Promise.all(prompts.map((p, i) => sched.submit({ promptIds: p, maxNewTokens: newTokens, sampling: { temperature: 1, topP: 1, topK: 0, seed: i } })));
+      const rs = await Promise.all(gen.map((p, i) => sched.submit({ promptIds: p, maxNewTokens: newTokens, sampling: { temperature: 1, topP: 1, topK: 0, seed: i } })));
       const ssecs = (performance.now() - s0) / 1000;
       const stoks = rs.reduce((a, x) => a + x.tokenIds.length, 0);
+      const level = { ...summarize(c, results, streamed), meanBatch, steps: stepCount };
+      http.push(level);
       direct.push({
-        batch: c, tokens, seconds: +secs.toFixed(3), tokensPerSec: +(tokens / secs).toFixed(1),
-        schedulerTokensPerSec: +(stoks / ssecs).toFixed(1),
+        batch: c, tokens: genTokens, seconds: round(median(genSecs)), tokensPerSec: round(median(genTps), 1),
+        runsTokensPerSec: genTps.map((x) => round(x, 1)),
+        schedulerTokensPerSec: round(stoks / ssecs, 1),
       });
-      process.stderr.write(`concurrency ${c}: server ${r.tokensPerSec} tok/s, scheduler ${(stoks / ssecs).toFixed(1)} tok/s, generate() ${(tokens / secs).toFixed(1)} tok/s\n`);
+      process.stderr.write(`concurrency ${c}: server ${level.tokensPerSec} tok/s (runs ${level.runsTokensPerSec.join(', ')}; p50 ${level.p50LatencyS} s, p99 ${level.p99LatencyS} s, TTFT p50 ${level.ttftP50S} s), generate() ${direct.at(-1)!.tokensPerSec} tok/s, scheduler ${round(stoks / ssecs, 1)} tok/s\n`);
     }
+    // Ratios between figures of this run.
+    const one = http.find((h) => h.concurrency === 1)?.tokensPerSec;
+    http.forEach((h, i) => {
+      h.over_concurrency1 = one ? round(h.tokensPerSec / one, 2) : null;
+      h.over_generate = round(h.tokensPerSec / direct[i].tokensPerSec, 2);
+    });
+    // transformers serve takes text prompts only: the same prompts, decoded.
+    peer = await transformersServe(dir, levels, prompts.map((p) => backend.decode(p)), newTokens, client);
   } finally {
+    client.close();
     await backend.close?.();
     rmSync(dirname(dir), { recursive: true, force: true });
   }
@@ -125,6 +176,8 @@ export async function run(): Promise<Record<string, unknown>> {
   }));
   const bareSecs = (performance.now() - t0) / 1000;
   await bare.close(1000);
+  const at32 = http.find((h) => h.concurrency === 32);
+  const g32 = direct.find((g) => g.batch === 32);
   return {
     benchmark: 'serve',
     date: new Date().toISOString(),
@@ -133,10 +186,83 @@ export async function run(): Promise<Record<string, unknown>> {
     preset: 'tiny',
     promptTokens: promptLen,
     newTokens,
+    runs,
     http,
     engineGenerate: direct,
-    overheadRequestsPerSec: +(n / bareSecs).toFixed(1),
+    over_concurrency1: at32 ? at32.over_concurrency1 : null,
+    over_generate_batch32: at32 && g32 ? round(at32.tokensPerSec / g32.tokensPerSec, 2) : null,
+    transformersServe: peer,
+    overheadRequestsPerSec: round(n / bareSecs, 1),
   };
+}
+
+/** A free TCP port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * transformers' own OpenAI-compatible server on the same folder, offline and on the CPU, at the
+ * same levels (one run each, /v1/completions with the same prompts as text: it refuses token
+ * ids), or why not. It runs without its --continuous-batching (paged attention), as it does by default.
+ */
+async function transformersServe(dir: string, levels: number[], prompts: string[], newTokens: number, client: LoadClient): Promise<Record<string, unknown>> {
+  const python = process.env.DOCTOR_AGENT_TORCH_PYTHON;
+  const skip = (why: string) => {
+    process.stderr.write(`transformers serve: skipped: ${why}\n`);
+    return { skipped: why };
+  };
+  if (!python) return skip('DOCTOR_AGENT_TORCH_PYTHON is not set (a Python with torch and transformers[serving])');
+  const probe = spawnSync(python, ['-c', 'import transformers, torch, fastapi, uvicorn; print(transformers.__version__, torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    const last = (probe.stderr || probe.error?.message || '').trim().split('\n').pop();
+    return skip(`${python} cannot run transformers serve (${last}): it needs FastAPI and Uvicorn, \`pip install 'transformers[serving]'\``);
+  }
+  const [transformers, torch] = probe.stdout.trim().split(' ');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', HF_HUB_DISABLE_TELEMETRY: '1' };
+  const cli = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())";
+  const child: ChildProcess = spawn(python, ['-c', cli, 'serve', dir, '--host', '127.0.0.1', '--port', String(port), '--device', 'cpu', '--log-level', 'warning'],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  try {
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      if (exited) return skip(`transformers serve exited: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      if (Date.now() > deadline) return skip('transformers serve did not answer /health within 180 s');
+      try {
+        if ((await fetch(`${url}/health`)).ok) break;
+      } catch { /* not up yet */ }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const levelsOut: Record<string, unknown>[] = [];
+    for (const c of levels) {
+      const spec = (n: number, tokens: number, stream = false): LoadSpec => ({
+        url, path: '/v1/completions', model: dir, prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
+      });
+      await client.load(spec(c, 4));
+      const r = await client.load(spec(requestsAt(c), newTokens));
+      const streamed = await client.load(spec(requestsAt(c), newTokens, true));
+      levelsOut.push(summarize(c, [r], streamed));
+      process.stderr.write(`transformers serve, concurrency ${c}: ${round(r.tokensPerSec, 1)} tok/s\n`);
+    }
+    return { transformers, torch, device: 'cpu', http: levelsOut };
+  } catch (err) {
+    return skip(`transformers serve failed: ${(err as Error).message}; ${stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  } finally {
+    child.kill();
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
