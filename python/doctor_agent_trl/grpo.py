@@ -334,7 +334,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any] | None:
         protocol.log(f"{shape.iterations} iterations of {shape.prompts} prompts × {shape.generations} generations, "
                      f"{shape.steps_per_iteration} optimizer steps of {shape.mini_batch} responses each")
         if resume:
-            protocol.log(f"resuming at iteration {len(history)} of {shape.iterations} from {resume}")
+            at = "?" if step is None else step // shape.steps_per_iteration
+            protocol.log(f"resuming at iteration {at} of {shape.iterations} from {resume}")
         trainer.train(resume_from_checkpoint=resume)
         if stop.requested:
             return None
