@@ -74,9 +74,12 @@ def save_trained(trainer: Any, tokenizer: Any, folder: str) -> str:
 
 def device_args() -> dict[str, Any]:
     """TrainingArguments for where training runs: on GPUs bf16 where supported; without GPUs the
-    CPU, with gloo between the processes `accelerate launch` starts (else each would train alone)."""
+    CPU, with gloo between the processes `accelerate launch` starts (else each would train alone);
+    a single process names no backend (accelerate would then look for a process group)."""
     import torch
 
     if torch.cuda.is_available():
         return {"bf16": torch.cuda.is_bf16_supported()}
-    return {"use_cpu": True, "ddp_backend": "gloo"}
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return {"use_cpu": True, "ddp_backend": "gloo"}
+    return {"use_cpu": True}
