@@ -60,7 +60,13 @@ test('the recipe values are in the compiled huatuo plan', () => {
 test('the demo skips the reasoning search unless a teacher is given, and SFT falls back to the knowledge base', () => {
   const plan = compileFile('pipelines/huatuo-tiny.yaml', { cwd: root });
   const step = (id: string) => plan.steps.find((s) => s.id === id)!;
-  assert.deepEqual(plan.steps.map((s) => s.id), ['kb', 'verifiable', 'search', 'sft', 'grpo', 'eval']);
+  assert.deepEqual(plan.steps.map((s) => s.id), ['kb', 'verifiable', 'search', 'sft', 'grpo', 'eval_sft', 'eval']);
+  // The SFT checkpoint is evaluated as the GRPO one is, on the same items: only the model differs.
+  const { model: sftModel, ...sftEval } = step('eval_sft').with;
+  const { model: rlModel, ...rlEval } = step('eval').with;
+  assert.equal(sftModel, '${{ steps.sft.outputs.checkpoint }}');
+  assert.equal(rlModel, '${{ steps.grpo.outputs.checkpoint }}');
+  assert.deepEqual(sftEval, rlEval);
   assert.equal(step('search').if, 'false');
   assert.equal(step('sft').with.data, '${{ steps.search.outputs.sft || steps.kb.outputs.sft }}');
   assert.equal(step('sft').if, 'steps.search.outputs.sft || steps.kb.outputs.sft', 'runs although its need search is skipped');

@@ -105,7 +105,7 @@ test('the temporal CLI starts pipelines: raw workflow start with a compiled Plan
   }, 600_000);
   const demoResult = (await s.client.workflow.getHandle(demoId).result()) as PipelineResult;
   assert.equal(demoResult.status, 'succeeded');
-  for (const id of ['kb', 'verifiable', 'sft', 'grpo', 'eval']) assert.equal(demoResult.steps[id].state, 'succeeded', id);
+  for (const id of ['kb', 'verifiable', 'sft', 'grpo', 'eval_sft', 'eval']) assert.equal(demoResult.steps[id].state, 'succeeded', id);
   const report = JSON.parse(readFileSync(join(s.store.stepPath(demoId, 'eval'), 'report.json'), 'utf8'));
   assert.equal(typeof report.accuracy.average, 'number', JSON.stringify(report.accuracy));
 });
