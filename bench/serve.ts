@@ -10,7 +10,9 @@
  * clients run in a process of their own (bench/lib/serve-client.ts), as clients do. Per level:
  * tokens/s, p50/p99 latency, and time to first token from a run of streamed requests
  * (/v1/completions with stream); `over_concurrency1` and `over_generate` (at the same batch)
- * and, for 32 concurrent requests, `over_generate_batch32`.
+ * and, for 32 concurrent requests, `over_generate_batch32`. The same ratios per CPU second of
+ * the bench process (`_cpu`: the server's work, steadier on a shared machine than the wall
+ * clock) and as the median of each server run over the generate() run right after it (`_paired`).
  *
  * With DOCTOR_AGENT_TORCH_PYTHON set, transformers' own OpenAI-compatible server (`transformers
  * serve`, offline, on the same model folder, CPU) is measured at the same levels as a peer; it
@@ -49,6 +51,10 @@ async function post(url: string, body: unknown): Promise<any> {
 }
 
 const round = (x: number, d = 3) => +x.toFixed(d);
+const cpuSeconds = (since: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+};
 
 /** Median tokens/s of the runs, the latency and TTFT percentiles over all their requests. */
 function summarize(level: number, results: LoadResult[], streamed: LoadResult | undefined) {
@@ -120,18 +126,30 @@ export async function run(): Promise<Record<string, unknown>> {
       const results: LoadResult[] = [];
       const genTps: number[] = [];
       const genSecs: number[] = [];
+      // CPU seconds of this process (the server; the clients have their own): steadier than the
+      // wall clock on a shared machine. And each server run over the generate() run after it.
+      const serverCpuTps: number[] = [];
+      const genCpuTps: number[] = [];
+      const pairs: number[] = [];
       let genTokens = 0;
       const before = server.scheduler.stats.steps;
       server.scheduler.stats.recentBatchSizes.length = 0;
       for (let r = 0; r < runs; r++) {
-        results.push(await client.load(spec(requestsAt(c), newTokens)));
+        const cpu0 = process.cpuUsage();
+        const res = await client.load(spec(requestsAt(c), newTokens));
+        results.push(res);
+        serverCpuTps.push(res.tokens / cpuSeconds(cpu0));
         // The engine's own fixed-batch generate, same shapes, between the server's runs.
         const t0 = performance.now();
+        const gcpu0 = process.cpuUsage();
         const g = generate(backend.model, gen, { temperature: 1, maxNewTokens: newTokens, seed: r });
+        const gcpu = cpuSeconds(gcpu0);
         const secs = (performance.now() - t0) / 1000;
         genTokens = g.tokens.reduce((a, t) => a + t.length, 0);
         genSecs.push(secs);
         genTps.push(genTokens / secs);
+        genCpuTps.push(genTokens / gcpu);
+        pairs.push(res.tokensPerSec / (genTokens / secs));
       }
       const steps = server.scheduler.stats.recentBatchSizes;
       const meanBatch = round(steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length), 2);
@@ -144,19 +162,26 @@ export async function run(): Promise<Record<string, unknown>> {
       const rs = await Promise.all(gen.map((p, i) => sched.submit({ promptIds: p, maxNewTokens: newTokens, sampling: { temperature: 1, topP: 1, topK: 0, seed: i } })));
       const ssecs = (performance.now() - s0) / 1000;
       const stoks = rs.reduce((a, x) => a + x.tokenIds.length, 0);
-      const level = { ...summarize(c, results, streamed), meanBatch, steps: stepCount };
+      const level = {
+        ...summarize(c, results, streamed), meanBatch, steps: stepCount,
+        cpuTokensPerSec: round(median(serverCpuTps), 1),
+        over_generate_paired: round(median(pairs), 2),
+        over_generate_cpu: round(median(serverCpuTps) / median(genCpuTps), 2),
+      };
       http.push(level);
       direct.push({
         batch: c, tokens: genTokens, seconds: round(median(genSecs)), tokensPerSec: round(median(genTps), 1),
         runsTokensPerSec: genTps.map((x) => round(x, 1)),
+        cpuTokensPerSec: round(median(genCpuTps), 1),
         schedulerTokensPerSec: round(stoks / ssecs, 1),
       });
-      process.stderr.write(`concurrency ${c}: server ${level.tokensPerSec} tok/s (runs ${level.runsTokensPerSec.join(', ')}; p50 ${level.p50LatencyS} s, p99 ${level.p99LatencyS} s, TTFT p50 ${level.ttftP50S} s), generate() ${direct.at(-1)!.tokensPerSec} tok/s, scheduler ${round(stoks / ssecs, 1)} tok/s\n`);
+      process.stderr.write(`concurrency ${c}: server ${level.tokensPerSec} tok/s (runs ${level.runsTokensPerSec.join(', ')}; p50 ${level.p50LatencyS} s, p99 ${level.p99LatencyS} s, TTFT p50 ${level.ttftP50S} s), generate() ${direct.at(-1)!.tokensPerSec} tok/s, scheduler ${round(stoks / ssecs, 1)} tok/s; server/generate paired ${level.over_generate_paired}, per CPU second ${level.over_generate_cpu}\n`);
     }
     // Ratios between figures of this run.
-    const one = http.find((h) => h.concurrency === 1)?.tokensPerSec;
+    const one = http.find((h) => h.concurrency === 1);
     http.forEach((h, i) => {
-      h.over_concurrency1 = one ? round(h.tokensPerSec / one, 2) : null;
+      h.over_concurrency1 = one ? round(h.tokensPerSec / one.tokensPerSec, 2) : null;
+      h.over_concurrency1_cpu = one ? round(h.cpuTokensPerSec / one.cpuTokensPerSec, 2) : null;
       h.over_generate = round(h.tokensPerSec / direct[i].tokensPerSec, 2);
     });
     // transformers serve takes text prompts only: the same prompts, decoded.
@@ -190,7 +215,10 @@ export async function run(): Promise<Record<string, unknown>> {
     http,
     engineGenerate: direct,
     over_concurrency1: at32 ? at32.over_concurrency1 : null,
+    over_concurrency1_cpu: at32 ? at32.over_concurrency1_cpu : null,
     over_generate_batch32: at32 && g32 ? round(at32.tokensPerSec / g32.tokensPerSec, 2) : null,
+    over_generate_batch32_paired: at32 ? at32.over_generate_paired : null,
+    over_generate_batch32_cpu: at32 ? at32.over_generate_cpu : null,
     transformersServe: peer,
     overheadRequestsPerSec: round(n / bareSecs, 1),
   };
