@@ -10,6 +10,9 @@
  * In a run started by `resume` of a failed one (`resumeOf`), a step without a checkpoint of
  * its own continues from the newest valid checkpoint of the same step in the old run
  * (runtime/step-identity.ts); its log says where from, or why it starts from zero.
+ *
+ * When the step ends (done, from the cache, failed or cancelled) it records how in the run folder
+ * and refreshes the run's report.html (runtime/run-report.ts); neither can fail the step.
  */
 import { appendFileSync } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
@@ -17,6 +20,7 @@ import { cacheKey, inputHashesFor, lineageOf, outputHashesFor, StepCache, type K
 import { codeVersions, type CodeVersion } from '../runtime/code-version.ts';
 import { isProblem, resolveRunner } from '../runtime/runners.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from '../runtime/errors.ts';
+import { refreshRunReport, writeStepOutcome, type StepOutcome } from '../runtime/run-report.ts';
 import type { ArtifactStore } from '../runtime/store.ts';
 import { resumePointFrom, stepIdentity, writeIdentity, type StepIdentity } from '../runtime/step-identity.ts';
 import { superviseJob, type JobState } from '../runtime/supervisor.ts';
@@ -30,6 +34,15 @@ export function makeRunStep(store: ArtifactStore) {
     const ctx = Context.current();
     const { step, params, runId } = input;
     const attempt = ctx.info.attempt;
+    // The step's outcome and the refreshed report: a record for people, never a reason for the step to fail.
+    const ended = async (o: Omit<StepOutcome, 'step' | 'attempt' | 'finished_at'>) => {
+      try {
+        writeStepOutcome(store, runId, { step: step.id, attempt, finished_at: new Date().toISOString(), ...o });
+        await refreshRunReport(store, runId);
+      } catch (err) {
+        ctx.log.warn(`step ${step.id}: the run report was not refreshed: ${(err as Error).message}`);
+      }
+    };
     const previous = ctx.info.heartbeatDetails as StepHeartbeat | undefined;
 
     // The key hashes every input file the params name (possibly gigabytes): only for a
@@ -56,6 +69,7 @@ export function makeRunStep(store: ArtifactStore) {
       const hit = cache.lookup(key);
       if (hit) {
         ctx.log.info(`step ${step.id}: cache hit from run ${hit.runId}`);
+        await ended({ state: 'cached', outputs: hit.outputs, cached_from: { run: hit.runId, step: hit.stepId } });
         return { outputs: hit.outputs, cached: true, attempt };
       }
       cacheMiss = cache.explainMiss(key, lineageOf(step.uses, params), components);
@@ -120,6 +134,7 @@ export function makeRunStep(store: ArtifactStore) {
           components, lineage: lineageOf(step.uses, params),
         });
       }
+      await ended({ state: 'succeeded', outputs: outcome.outputs });
       return {
         outputs: outcome.outputs, cached: false, attempt, progress: last.progress,
         metrics: outcome.metrics ?? last.metrics, checkpoint: outcome.checkpoint?.path ?? last.checkpoint,
@@ -127,6 +142,7 @@ export function makeRunStep(store: ArtifactStore) {
         ...(cacheMiss ? { cacheMiss } : {}),
       };
     } catch (err) {
+      await ended({ state: err instanceof JobCancelledError ? 'cancelled' : 'failed', error: (err as Error).message.split('\n')[0] });
       if (err instanceof JobUserError) {
         const where = err.where ? ` (at ${err.where})` : '';
         const hint = err.hint ? `\n  ${err.hint}` : '';

@@ -8,7 +8,8 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EvalReport } from './client.ts';
 
-async function svg(spec: TopLevelSpec): Promise<string> {
+/** A Vega-Lite spec rendered to SVG text by Vega's headless renderer (no browser, no DOM). */
+export async function svg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -19,7 +20,8 @@ async function svg(spec: TopLevelSpec): Promise<string> {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
-function escapeHtml(s: string): string {
+/** Text made safe for HTML content and attribute values. */
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 

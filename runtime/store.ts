@@ -3,6 +3,8 @@
  * span machines). Layout:
  *
  *   <root>/runs/<runId>/plan.json                       the Plan the run executes
+ *   <root>/runs/<runId>/report.html                     the run's report, refreshed whenever a step finishes (runtime/run-report.ts)
+ *   <root>/runs/<runId>/outcomes/<stepId>.json          how each step ended, as the step activity recorded it
  *   <root>/runs/<runId>/steps/<stepId>/                 the step folder: the job's outputs
  *   <root>/runs/<runId>/steps/<stepId>/step.log         every stdout/stderr line, all attempts
  *   <root>/runs/<runId>/steps/<stepId>/metrics.jsonl    one {time, step, values} object a line
@@ -62,6 +64,16 @@ export class ArtifactStore {
 
   metricsFile(runId: string, stepId: string): string {
     return join(this.stepDir(runId, stepId), 'metrics.jsonl');
+  }
+
+  /** How the step ended (succeeded, cached, failed), written by the step activity; a path only. */
+  outcomeFile(runId: string, stepId: string): string {
+    return join(this.runDir(runId), 'outcomes', `${safeName('step id', stepId)}.json`);
+  }
+
+  /** The run's report page; a path only. */
+  reportFile(runId: string): string {
+    return join(this.runDir(runId), 'report.html');
   }
 
   /** Where built-in jobs write their checkpoints, created if missing. */

@@ -29,8 +29,8 @@ export function registerRun(program: Command): void {
     const file = arg ?? o.pipeline;
     if (!file) throw new UserError('no pipeline given: pass FILE or --pipeline FILE');
     const plan = compileWith(file, o);
-    const [{ planQueues, runLink, spawnBackgroundWorker, withTemporal }, { runView, startRun }, { ProgressView }, { formatRunView }] =
-      await Promise.all([import('../temporal.ts'), import('../../runtime/runs.ts'), import('../progress.ts'), import('../format/run-view.ts')]);
+    const [{ planQueues, runLink, spawnBackgroundWorker, withTemporal }, { runView, startRun }, { ProgressView }, { formatRunView }, { runSummary }] =
+      await Promise.all([import('../temporal.ts'), import('../../runtime/runs.ts'), import('../progress.ts'), import('../format/run-view.ts'), import('../format/run-summary.ts')]);
     await withTemporal(async (t, store) => {
       const queues = planQueues(plan);
       let workers: WorkerSet | undefined;
@@ -85,7 +85,7 @@ export function registerRun(program: Command): void {
       const final = await runView(t.client, id, 5000);
       workers?.shutdown();
       await workersDone;
-      process.stdout.write(formatRunView(final, link) + '\n');
+      process.stdout.write(formatRunView(final, link) + runSummary(store, id, final.progress?.runDir ?? final.result?.runDir, { comparison: true }) + '\n');
       process.exitCode = final.execution === 'COMPLETED' ? 0 : 1;
     });
   });
