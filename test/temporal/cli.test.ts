@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pidAlive } from '../../runtime/temporal.ts';
 import { cliFor, FIXTURES, startTestServer, waitFor, writeReadPipeline } from './helpers.ts';
@@ -35,6 +35,15 @@ test('doctor-agent run / status / logs', async (t) => {
   assert.ok(id, run.stderr);
   assert.match(run.stdout, /: succeeded/);
   assert.match(run.stdout, /write\s+succeeded/);
+  // The step activity recorded each step's outcome and refreshed the run's report.html; run prints where it is.
+  const reportFile = join(s.store.runDir(id), 'report.html');
+  assert.ok(run.stdout.includes(`report: ${reportFile}`), run.stdout);
+  const html = readFileSync(reportFile, 'utf8');
+  assert.match(html, /<td>write<\/td><td>command<\/td><td>succeeded<\/td>/);
+  assert.match(html, /<td>read<\/td><td>command<\/td><td>succeeded<\/td>/);
+  assert.equal(JSON.parse(readFileSync(s.store.outcomeFile(id, 'read'), 'utf8')).state, 'succeeded');
+  const statusText = await cli('status', id);
+  assert.ok(statusText.stdout.includes(`report: ${reportFile}`), statusText.stdout);
 
   const status = await cli('status', id, '--json');
   assert.equal(status.exitCode, 0, status.stderr);
