@@ -2,7 +2,8 @@
 # The TRL runner's GPU check: train.sft then rl.grpo through python/doctor_agent_trl on fresh
 # weights of configs/qwen2.5-0.5b-instruct.json (its real vocabulary of 151936 kept), printing
 # tokens/s, peak GPU memory and model FLOP utilisation, and writing them as JSON
-# ($OUT/gpu-check.json when OUT is set, else gpu-check.json; --out PATH). About 3 minutes on an H100.
+# ($OUT/gpu-check.json when OUT is set, else gpu-check.json; --out PATH). The defaults are sized
+# for a few minutes on one H100.
 #
 #   scripts/gpu-check.sh [--cpu-smoke] [--sft-steps N] [--sft-batch N] [--seq-len N]
 #                        [--grpo-iterations N] [--prompts N] [--generations N] [--response-length N]
