@@ -238,8 +238,8 @@ function freePort(): Promise<number> {
 
 /**
  * transformers' own OpenAI-compatible server on the same folder, offline and on the CPU, at the
- * same levels (one run each, /v1/completions with the same prompts as text: it refuses token
- * ids), or why not. It runs without its --continuous-batching (paged attention), as it does by default.
+ * same levels (one run each of max(8, 2 × concurrency) requests, /v1/completions with the same
+ * prompts as text: it refuses token ids), or why not. It runs without its --continuous-batching (paged attention), as it does by default.
  */
 async function transformersServe(dir: string, levels: number[], prompts: string[], newTokens: number, client: LoadClient): Promise<Record<string, unknown>> {
   const python = process.env.DOCTOR_AGENT_TORCH_PYTHON;
@@ -280,8 +280,9 @@ async function transformersServe(dir: string, levels: number[], prompts: string[
         url, path: '/v1/completions', model: dir, prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
       });
       await client.load(spec(c, 4));
-      const r = await client.load(spec(requestsAt(c), newTokens));
-      const streamed = await client.load(spec(requestsAt(c), newTokens, true));
+      // Fewer requests than for the built-in server: without continuous batching it is slow.
+      const r = await client.load(spec(Math.max(8, 2 * c), newTokens));
+      const streamed = await client.load(spec(Math.max(4, c), newTokens, true));
       levelsOut.push(summarize(c, [r], streamed));
       process.stderr.write(`transformers serve, concurrency ${c}: ${round(r.tokensPerSec, 1)} tok/s\n`);
     }
