@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
     --with-arrow) arrow=--with-arrow; shift ;;
     --dest) dest="${2:?--dest needs a folder}"; shift 2 ;;
     --limit-mib) limit="${2:?--limit-mib needs a number}"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fetch-gpu-wheels: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,8 +35,8 @@ py="${DOCTOR_AGENT_PYTHON:-}"
 [ -n "$py" ] || { [ -x .venv/bin/python ] && py=.venv/bin/python; } || py=python3
 mapfile -t pins < <("$py" scripts/gpu_wheels.py all $arrow)
 
-rm -rf "$dest"
 mkdir -p "$dest"
+rm -f "$dest"/*.whl
 echo "fetch-gpu-wheels: ${#pins[@]} wheels for CPython $pyver, linux x86_64, into $dest"
 "$py" -m pip download --quiet --no-deps --only-binary=:all: \
   --python-version "$pyver" --implementation cp \

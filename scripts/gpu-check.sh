@@ -16,23 +16,23 @@
 # installs every carried wheel, also over the machine's own versions. --cpu-smoke (or
 # DOCTOR_AGENT_GPU_CHECK_SMOKE=1): tiny shapes and a few steps, to try it without a GPU.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root="$(cd "$(dirname "$0")/.." && pwd)"  # paths given stay relative to the folder it is run from
 
 py="${DOCTOR_AGENT_PYTHON:-}"
 if [ -z "$py" ]; then
-  if [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
+  if [ -x "$root/.venv/bin/python" ]; then py="$root/.venv/bin/python"; else py=python3; fi
 fi
 
-wheels="${DOCTOR_AGENT_GPU_WHEELS:-.tools/gpu-wheels}"
-site=".tools/gpu-site/$("$py" -c 'import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")')"
-export PYTHONPATH="$PWD/$site:$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+wheels="${DOCTOR_AGENT_GPU_WHEELS:-$root/.tools/gpu-wheels}"
+site="$root/.tools/gpu-site/$("$py" -c 'import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")')"
+export PYTHONPATH="$site:$root/python${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 
 install=()
 if [ "${DOCTOR_AGENT_GPU_CHECK_INSTALL:-}" = all ]; then
   install=("$wheels"/*.whl)
 else
-  missing=$("$py" scripts/gpu_wheels.py missing) || exit 2
+  missing=$("$py" "$root/scripts/gpu_wheels.py" missing) || exit 2
   mapfile -t install < <(printf '%s' "$missing" | sed '/^$/d')
 fi
 if [ ${#install[@]} -gt 0 ]; then
@@ -49,4 +49,4 @@ if [ ${#install[@]} -gt 0 ]; then
     exit 2
   fi
 fi
-exec "$py" scripts/gpu_check.py "$@"
+exec "$py" "$root/scripts/gpu_check.py" "$@"
