@@ -150,15 +150,17 @@ function linksHtml(links: ReportLink[]): string {
 }
 
 function comparisonTable(c: StageComparison): string {
+  // The last column says what each gain means; without gains there is none.
+  const words = c.sources.some((s) => s.gains.length);
   const rows = c.sources.flatMap((s) => [
     ...s.stages.map((a, i) =>
       `<tr><td>${i === 0 ? escapeHtml(s.source) : ''}</td><td>${i === 0 && s.chance !== undefined ? pct(s.chance) : ''}</td>` +
-      `<td>${escapeHtml(a.stage)} (${escapeHtml(a.label)})</td><td>${a.accuracy.n}</td><td>${pct(a.accuracy.estimate)}</td><td>[${pct(a.accuracy.lo)}, ${pct(a.accuracy.hi)}]</td><td></td></tr>`),
+      `<td>${escapeHtml(a.stage)} (${escapeHtml(a.label)})</td><td>${a.accuracy.n}</td><td>${pct(a.accuracy.estimate)}</td><td>[${pct(a.accuracy.lo)}, ${pct(a.accuracy.hi)}]</td>${words ? '<td></td>' : ''}</tr>`),
     ...s.gains.map((g) =>
       `<tr class="gain"><td></td><td></td><td>gain of ${escapeHtml(g.to)} over ${escapeHtml(g.from)} (paired)</td><td>${g.gain.n}</td>` +
       `<td>${pts(g.gain.estimate)} pts</td><td>[${pts(g.gain.lo)}, ${pts(g.gain.hi)}]</td><td>${escapeHtml(gainVerdict(g))}</td></tr>`),
   ]);
-  return `<table id="stage-table"><thead><tr><th>source</th><th>chance</th><th>stage</th><th>items</th><th>accuracy</th><th>${Math.round(100 * c.level)}% interval</th><th></th></tr></thead>
+  return `<table id="stage-table"><thead><tr><th>source</th><th>chance</th><th>stage</th><th>items</th><th>accuracy</th><th>${Math.round(100 * c.level)}% interval</th>${words ? '<th>what the gain says</th>' : ''}</tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody></table>`;
