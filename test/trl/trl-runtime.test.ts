@@ -4,13 +4,14 @@
  * - `doctor-agent run` of the demo pipeline with SFT and GRPO on TRL, shrunk: the checkpoints
  *   TRL writes are loaded and run by the built-in engine, and the evaluation step scores them;
  * - kill -9 of the worker mid-SFT: a new worker's attempt resumes from TRL's checkpoint and ends
- *   with exactly the weights of an uninterrupted run;
+ *   with exactly the weights of the uninterrupted SFT of that pipeline run;
  * - SFT on 2 processes (accelerate launch, gloo on CPU);
  * - cancelling the run reaches the Python process group.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Plan } from '../../dsl/plan.ts';
 import { join } from 'node:path';
 import { initBackend } from '../../engine/backend.ts';
 import { loadModel } from '../../engine/checkpoint.ts';
@@ -22,16 +23,13 @@ import { PROJECT_ROOT } from '../../common/python.ts';
 import { tempDir } from '../train/helpers.ts';
 import { cliFor, makePlan, spawnWorker, startTestServer, startWorker, waitFor, type StepInput } from '../temporal/helpers.ts';
 import { requireTorchPython } from '../helpers/torch-python.ts';
-import { generateKb } from '../../data/kb/generate.ts';
 
-let sftData: string;
 before(async () => {
   await initBackend();
-  const dir = tempDir('trl-runtime');
-  sftData = join(dir, 'sft.json');
-  const kb = generateKb({ seed: 3, trainSize: 48, evalSize: 4, cotStyle: 'brief', specialties: ['cardiology'] });
-  writeFileSync(sftData, JSON.stringify(kb.sft));
 });
+
+/** The SFT step of the pipeline run (its resolved `with`, its data file, its checkpoint): the later runs repeat it. */
+let reference: { with: Record<string, unknown>; data: string; checkpoint: string };
 
 /** Processes whose command line holds `needle` (the step's spec path). */
 function pidsWith(needle: string): number[] {
@@ -54,11 +52,7 @@ const trlCheckpoints = (stepDir: string): number[] => {
 function sftStep(queue: string, extra: Record<string, unknown> = {}): StepInput {
   return {
     id: 'sft', uses: 'train.sft', runner: 'trl', queue,
-    with: {
-      model: 'preset:tiny', tokenizer_vocab_size: 600, data: sftData, learning_rate: 0.003, epochs: 2, batch_size: 4,
-      gradient_accumulation_steps: 1, max_seq_len: 160, warmup_ratio: 0.05, weight_decay: 0.01, max_grad_norm: 1, save_every: 3,
-      save_every_minutes: 30, seed: 5, ...extra,
-    },
+    with: { ...reference.with, ...extra },
     outputs: ['checkpoint'],
     retry: { maximumAttempts: 3, initialIntervalMs: 200, backoffCoefficient: 1, maximumIntervalMs: 200 },
     timeouts: { stepMs: 900_000, attemptMs: 600_000, heartbeatMs: 20_000, graceMs: 10_000 },
@@ -91,7 +85,7 @@ extends: ${join(PROJECT_ROOT, 'pipelines', 'huatuo-tiny-trl.yaml')}
 name: trl-e2e
 steps:
   - id: sft
-    with: { epochs: 1, save_every: 4, max_seq_len: 192 }
+    with: { epochs: 3, save_every: 2, max_seq_len: 192 }
   - id: grpo
     with: { iterations: 2, prompts_per_iteration: 2, num_generations: 2, response_length: 16, mini_batch_size: 4, max_prompt_len: 128 }
   - id: eval
@@ -110,19 +104,14 @@ steps:
       assert.equal(out.tokens[0].length > 0, true, `${step}: the engine generates from TRL's checkpoint`);
       model.dispose();
     }
+    const plan = JSON.parse(readFileSync(join(s.store.root, 'runs', runDir, 'plan.json'), 'utf8')) as Plan;
+    const sftWith = plan.steps.find((st) => st.id === 'sft')!.with;
+    reference = { with: sftWith, data: sftWith.data as string, checkpoint: join(steps, 'sft', 'checkpoint') };
     const iterations = readFileSync(join(steps, 'grpo', 'iterations.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
     assert.deepEqual(iterations.map((it) => it.iteration), [1, 2]);
-    const report = JSON.parse(readFileSync(join(steps, 'eval', 'report.json'), 'utf8')) as { overall?: { total?: number } };
-    assert.ok(report.overall && (report.overall.total ?? 0) > 0, 'the evaluation scored the TRL-trained policy');
-  });
-
-  let uninterrupted: string;
-  await t.test('an uninterrupted SFT on TRL (the reference)', async () => {
-    await startWorker(t, s, ['trl-ref']);
-    const h = await startRun(s.client, makePlan('trl-sft-ref', [sftStep('trl-ref')]));
-    const r = await h.result();
-    assert.equal(r.steps.sft.state, 'succeeded');
-    uninterrupted = r.steps.sft.outputs?.checkpoint as string;
+    const report = JSON.parse(readFileSync(join(steps, 'eval', 'report.json'), 'utf8')) as { model: string; counts: { items: number; asked: number; failed: number } };
+    assert.match(report.model, /\/grpo$/, 'the evaluation served the checkpoint GRPO on TRL wrote');
+    assert.ok(report.counts.asked > 0 && report.counts.failed === 0, `the evaluation scored every item: ${JSON.stringify(report.counts)}`);
   });
 
   await t.test('kill -9 of the worker mid-SFT: the retry resumes from TRL\'s checkpoint, to the same weights', async () => {
@@ -146,24 +135,27 @@ steps:
     const resumed = /resuming from \S+\/checkpoint-(\d+)/.exec(log);
     assert.ok(resumed, `the second attempt started over:\n${log.slice(-3000)}`);
     assert.ok(Number(resumed[1]) >= saved, `resumed at ${resumed[1]}, a checkpoint at ${saved} existed`);
-    sameWeights(r.steps.sft.outputs?.checkpoint as string, uninterrupted);
+    sameWeights(r.steps.sft.outputs?.checkpoint as string, reference.checkpoint);
   });
 
   await t.test('SFT on 2 processes with accelerate launch (gloo on CPU)', async () => {
-    const h = await startRun(s.client, makePlan('trl-sft-ddp', [sftStep('trl-ref', { accelerate: { num_processes: 2 }, epochs: 1 })]));
+    await startWorker(t, s, ['trl']);
+    const h = await startRun(s.client, makePlan('trl-sft-ddp', [sftStep('trl', { accelerate: { num_processes: 2 }, epochs: 1 })]));
     const r = await h.result();
     assert.equal(r.steps.sft.state, 'succeeded');
     const log = readFileSync(join(s.store.stepPath(h.workflowId, 'sft'), 'step.log'), 'utf8');
     assert.match(log, /accelerate\.commands\.launch --num_processes 2/);
-    // 48 items in batches of 4 on each of 2 processes: 6 optimizer steps an epoch (12 on one process).
+    // Batches of batch_size on each of 2 processes: half the optimizer steps of one process over the same items.
+    const items = (JSON.parse(readFileSync(reference.data, 'utf8')) as unknown[]).length;
+    const batch = reference.with.batch_size as number;
     const progress = [...log.matchAll(/"type":"progress","current":(\d+),"total":(\d+)/g)].map((m) => Number(m[2]));
-    assert.equal(progress.at(-1), 6, 'both processes shared the data');
+    assert.equal(progress.at(-1), Math.ceil(items / (2 * batch)), `both processes shared the ${items} items (one process: ${Math.ceil(items / batch)} steps)`);
     const { model } = await loadModel(r.steps.sft.outputs?.checkpoint as string);
     model.dispose();
   });
 
   await t.test('cancelling the run stops the Python processes', async () => {
-    const h = await startRun(s.client, makePlan('trl-sft-cancel', [sftStep('trl-ref', { epochs: 20 })]));
+    const h = await startRun(s.client, makePlan('trl-sft-cancel', [sftStep('trl', { epochs: 50 })]));
     const stepDir = s.store.stepPath(h.workflowId, 'sft');
     const spec = join(stepDir, 'trl-job.json');
     await waitFor('the Python runner', () => (pidsWith(spec).length > 0 && /"type":"progress"/.test(readFileSync(join(stepDir, 'step.log'), 'utf8'))) || undefined, 300_000);
