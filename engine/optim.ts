@@ -3,7 +3,18 @@
  *   p <- p * (1 - lr * wd)                      (only for matrices: norms and biases are not decayed)
  *   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
  *   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
- * Its state (step and both moments) saves to and loads from a safetensors file exactly.
+ *
+ * All parameters are updated together, in one flat buffer: the moments live flat, the decayed
+ * parameters first, and the update is a dozen element-wise kernels whatever the parameter count
+ * (per parameter it was a dozen each, and on a native backend every kernel is a call into its
+ * runtime). Each element's arithmetic is the same as a per-parameter update, so the results are.
+ * The optimizer keeps the flat copy of the parameters it last wrote and gathers them again only
+ * when one was assigned from outside (a checkpoint load, setWeights).
+ * The flat vector ends in zeros up to a multiple of FLAT_CHUNK elements, so that its squared norm
+ * is summed in two stages (per chunk, then the chunks: `flatSquaredNorm`), as accurate as per
+ * parameter sums or better, in four kernels.
+ * Its state (step and both moments) saves to and loads from a safetensors file exactly, one
+ * entry per parameter.
  */
 import * as tf from './tf.ts';
 import { openSafetensors, writeSafetensors } from './safetensors.ts';
@@ -20,6 +31,25 @@ export function isDecayed(name: string, shape: number[]): boolean {
   return shape.length >= 2 && !name.endsWith('.bias') && !name.endsWith('norm.weight');
 }
 
+/** The flat layout's length is a multiple of this (see `flatSquaredNorm`). */
+export const FLAT_CHUNK = 1024;
+
+/** Sum of squares of a flat vector whose length is a multiple of FLAT_CHUNK, per chunk and then over the chunks. */
+export function flatSquaredNorm(flat: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    if (flat.size % FLAT_CHUNK !== 0) return tf.sum(tf.square(flat));
+    return tf.sum(tf.sum(tf.reshape(tf.square(flat), [flat.size / FLAT_CHUNK, FLAT_CHUNK]), 1));
+  });
+}
+
+interface Slot {
+  name: string;
+  variable: tf.Variable;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
@@ -28,8 +58,16 @@ export class AdamW {
   /** Updates applied so far. */
   step = 0;
   private readonly params: Map<string, tf.Variable>;
-  private readonly m = new Map<string, tf.Variable>();
-  private readonly v = new Map<string, tf.Variable>();
+  /** Flat layout: decayed parameters first (elements [0, decayedSize)), then the others, then `pad` zeros. */
+  private readonly slots: Slot[];
+  private readonly bySlotName: Map<string, Slot>;
+  private readonly total: number;
+  private readonly decayedSize: number;
+  private readonly pad: number;
+  private readonly m: tf.Variable;
+  private readonly v: tf.Variable;
+  /** The parameters as the optimizer last wrote them, flat, and the data each variable then held. */
+  private flat?: { t: tf.Tensor1D; ids: tf.DataId[] };
 
   constructor(params: Map<string, tf.Variable>, opts: AdamWOptions = {}) {
     this.params = params;
@@ -37,10 +75,20 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
-    for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
-    }
+    const entries = [...params];
+    const ordered = [...entries.filter(([n, p]) => isDecayed(n, p.shape)), ...entries.filter(([n, p]) => !isDecayed(n, p.shape))];
+    let offset = 0;
+    this.slots = ordered.map(([name, variable]) => {
+      const slot = { name, variable, shape: variable.shape, offset, size: variable.size };
+      offset += variable.size;
+      return slot;
+    });
+    this.bySlotName = new Map(this.slots.map((s) => [s.name, s]));
+    this.pad = offset === 0 ? 0 : (FLAT_CHUNK - (offset % FLAT_CHUNK)) % FLAT_CHUNK;
+    this.total = offset + this.pad;
+    this.decayedSize = this.slots.filter((s) => isDecayed(s.name, s.shape)).reduce((n, s) => n + s.size, 0);
+    this.m = tf.variable(tf.zeros([this.total]), false);
+    this.v = tf.variable(tf.zeros([this.total]), false);
   }
 
   /** Names of the parameters that get weight decay. */
@@ -48,34 +96,108 @@ export class AdamW {
     return [...this.params].filter(([n, p]) => isDecayed(n, p.shape)).map(([n]) => n);
   }
 
+  /** Length of `flatten`'s vector: every parameter's elements, then zeros up to a multiple of FLAT_CHUNK. */
+  get size(): number {
+    return this.total;
+  }
+
+  /**
+   * Gradients by parameter name as one flat vector in the optimizer's layout (a missing one
+   * counts as zero); `present` says whether every parameter had one.
+   */
+  flatten(grads: Map<string, tf.Tensor>): { flat: tf.Tensor1D; present: boolean[] } {
+    const present = this.slots.map((s) => grads.has(s.name));
+    const flat = tf.tidy(() => {
+      const parts = this.slots.map((s) => {
+        const g = grads.get(s.name);
+        if (g && g.shape.join(',') !== s.shape.join(',')) throw new Error(`AdamW: gradient of "${s.name}" has shape [${g.shape}], expected [${s.shape}]`);
+        return g ? tf.reshape(g, [s.size]) : tf.zeros([s.size]);
+      });
+      return this.join(parts);
+    });
+    return { flat, present };
+  }
+
   /** One update with learning rate lr; grads by parameter name (missing ones are skipped). */
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
+    const { flat, present } = this.flatten(grads);
+    try {
+      this.applyFlat(flat, lr, present);
+    } finally {
+      flat.dispose();
+    }
+  }
+
+  /**
+   * One update from a flat gradient in this optimizer's layout (see `flatten`); parameters whose
+   * `present` entry is false keep their values and moments.
+   */
+  applyFlat(grad: tf.Tensor1D, lr: number, present?: boolean[]): void {
+    if (grad.size !== this.total) throw new Error(`AdamW: flat gradient has ${grad.size} elements, expected ${this.total}`);
+    if (this.total === 0) return;
     this.step += 1;
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;
-    for (const [name, p] of this.params) {
-      const g = grads.get(name);
-      if (!g) continue;
-      const m = this.m.get(name)!, v = this.v.get(name)!;
-      tf.tidy(() => {
-        const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(bc2)), this.eps);
-        const decayed = isDecayed(name, p.shape) && this.weightDecay > 0 ? tf.mul(p, 1 - lr * this.weightDecay) : p;
-        p.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1)));
-        m.assign(m1);
-        v.assign(v1);
-      });
-    }
+    const p = this.current();
+    const next = tf.tidy(() => {
+      const g = grad;
+      let m1 = tf.add(tf.mul(this.m, this.beta1), tf.mul(g, 1 - this.beta1));
+      let v1 = tf.add(tf.mul(this.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+      const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(bc2)), this.eps);
+      let decayed: tf.Tensor = p;
+      const nd = this.decayedSize;
+      if (this.weightDecay > 0 && nd > 0) {
+        const factor = 1 - lr * this.weightDecay;
+        decayed = nd === this.total
+          ? tf.mul(p, factor)
+          : tf.concat([tf.mul(tf.slice(p, 0, nd), factor), tf.slice(p, nd, this.total - nd)]);
+      }
+      let p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1));
+      if (present && present.some((x) => !x)) {
+        const keep = new Uint8Array(this.total);
+        this.slots.forEach((s, i) => { if (present[i]) keep.fill(1, s.offset, s.offset + s.size); });
+        const mask = tf.tensor1d(keep, 'bool');
+        m1 = tf.where(mask, m1, this.m);
+        v1 = tf.where(mask, v1, this.v);
+        p1 = tf.where(mask, p1, p);
+      }
+      this.m.assign(m1 as tf.Tensor1D);
+      this.v.assign(v1 as tf.Tensor1D);
+      const sizes = this.slots.map((s) => s.size);
+      if (this.pad > 0) sizes.push(this.pad);
+      const parts = sizes.length === 1 ? [p1] : tf.split(p1, sizes);
+      this.slots.forEach((s, i) => s.variable.assign(tf.reshape(parts[i], s.shape)));
+      return p1 as tf.Tensor1D;
+    });
+    this.flat?.t.dispose();
+    this.flat = { t: next, ids: this.slots.map((s) => s.variable.dataId) };
+  }
+
+  /** Per-parameter pieces (in slot order) as one flat vector, with the padding. */
+  private join(parts: tf.Tensor[]): tf.Tensor1D {
+    const all = this.pad > 0 ? [...parts, tf.zeros([this.pad])] : parts;
+    return (all.length === 1 ? all[0].clone() : tf.concat(all)) as tf.Tensor1D;
+  }
+
+  /** The parameters flat: the copy last written, unless a variable was assigned since. */
+  private current(): tf.Tensor1D {
+    if (this.flat && this.slots.every((s, i) => s.variable.dataId === this.flat!.ids[i])) return this.flat.t;
+    this.flat?.t.dispose();
+    const t = tf.tidy(() => {
+      return this.join(this.slots.map((s) => tf.reshape(s.variable, [s.size])));
+    });
+    this.flat = { t, ids: this.slots.map((s) => s.variable.dataId) };
+    return t;
   }
 
   /** Writes step, hyper-parameters and both moments (in the model's internal layout). */
   save(path: string): void {
+    const m = this.m.dataSync() as Float32Array, v = this.v.dataSync() as Float32Array;
     const tensors = [];
-    for (const [name, m] of this.m) {
-      tensors.push({ name: `${name}.exp_avg`, shape: m.shape, data: m.dataSync() as Float32Array });
-      const v = this.v.get(name)!;
-      tensors.push({ name: `${name}.exp_avg_sq`, shape: v.shape, data: v.dataSync() as Float32Array });
+    for (const name of this.params.keys()) {
+      const s = this.bySlotName.get(name)!;
+      tensors.push({ name: `${name}.exp_avg`, shape: s.shape, data: m.subarray(s.offset, s.offset + s.size) });
+      tensors.push({ name: `${name}.exp_avg_sq`, shape: s.shape, data: v.subarray(s.offset, s.offset + s.size) });
     }
     writeSafetensors(path, tensors, {
       metadata: {
@@ -90,16 +212,20 @@ export class AdamW {
     const f = openSafetensors(path);
     try {
       if (f.metadata.optimizer !== 'adamw') throw new Error(`${path}: not an AdamW state file (metadata optimizer=${f.metadata.optimizer})`);
-      for (const [name, p] of this.params) {
-        for (const [suffix, store] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
-          const key = `${name}.${suffix}`;
+      const m = new Float32Array(this.total), v = new Float32Array(this.total);
+      for (const s of this.slots) {
+        for (const [suffix, store] of [['exp_avg', m], ['exp_avg_sq', v]] as const) {
+          const key = `${s.name}.${suffix}`;
           const e = f.tensors.get(key);
           if (!e) throw new Error(`${path}: missing "${key}" (the state belongs to a different model)`);
-          if (e.shape.join(',') !== p.shape.join(',')) throw new Error(`${path}: "${key}" has shape [${e.shape}], expected [${p.shape}]`);
-          const data = f.read(key);
-          tf.tidy(() => store.get(name)!.assign(tf.tensor(data, p.shape)));
+          if (e.shape.join(',') !== s.shape.join(',')) throw new Error(`${path}: "${key}" has shape [${e.shape}], expected [${s.shape}]`);
+          store.set(f.read(key), s.offset);
         }
       }
+      tf.tidy(() => {
+        this.m.assign(tf.tensor1d(m));
+        this.v.assign(tf.tensor1d(v));
+      });
       this.step = Number(f.metadata.step);
     } finally {
       f.close();
@@ -107,6 +233,9 @@ export class AdamW {
   }
 
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.dispose();
+    this.v.dispose();
+    this.flat?.t.dispose();
+    this.flat = undefined;
   }
 }

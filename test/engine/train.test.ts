@@ -158,3 +158,72 @@ test('optimizer state saves and loads for an exact resume', () => {
   const other = new CausalLM(tinyConfig({ hidden_size: 16 }));
   assert.throws(() => new AdamW(other.params).load(join(dir, 'optimizer.safetensors')), /has shape \[.*\], expected \[.*\]/);
 });
+
+/** The per-parameter update AdamW's flat one replaces, kernel for kernel the same arithmetic. */
+function referenceAdamW(params: Map<string, tf.Variable>, wd: number) {
+  const m = new Map<string, tf.Tensor>([...params].map(([n, p]) => [n, tf.zerosLike(p)]));
+  const v = new Map<string, tf.Tensor>([...params].map(([n, p]) => [n, tf.zerosLike(p)]));
+  let step = 0;
+  return (grads: Map<string, tf.Tensor>, lr: number) => {
+    step += 1;
+    const bc1 = 1 - 0.9 ** step, bc2 = 1 - 0.999 ** step;
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      const m1 = tf.add(tf.mul(m.get(name)!, 0.9), tf.mul(g, 1 - 0.9));
+      const v1 = tf.add(tf.mul(v.get(name)!, 0.999), tf.mul(tf.square(g), 1 - 0.999));
+      const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(bc2)), 1e-8);
+      const decayed = isDecayed(name, p.shape) ? tf.mul(p, 1 - lr * wd) : p;
+      p.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1)));
+      m.set(name, m1);
+      v.set(name, v1);
+    }
+  };
+}
+
+function randomParams(prefix: string, layers: number, seed: number): Map<string, tf.Variable> {
+  const params = new Map<string, tf.Variable>();
+  for (let i = 0; i < layers; i++) {
+    params.set(`l${i}.proj.weight`, tf.variable(tf.randomNormal([5, 3], 0, 1, 'float32', seed + i), true, `${prefix}-w${i}`));
+    params.set(`l${i}.proj.bias`, tf.variable(tf.randomNormal([3], 0, 1, 'float32', seed + 100 + i), true, `${prefix}-b${i}`));
+    params.set(`l${i}.norm.weight`, tf.variable(tf.randomNormal([5], 0, 1, 'float32', seed + 200 + i), true, `${prefix}-n${i}`));
+  }
+  return params;
+}
+
+test('AdamW updates every parameter in the same few kernels whatever their count, with the per-parameter results', async () => {
+  const kernelsOfStep = async (layers: number) => {
+    const params = randomParams(`adamw-count-${layers}`, layers, 1);
+    const opt = new AdamW(params, { weightDecay: 0.1 });
+    const grads = new Map([...params].map(([n, p]) => [n, tf.randomNormal(p.shape, 0, 1, 'float32', 7)]));
+    opt.apply(grads, 1e-2); // the first step gathers the parameters
+    const profile = await tf.profile(() => { opt.apply(grads, 1e-2); });
+    // Reshapes (one per parameter into and out of the flat vector) are views on most backends.
+    const kernels = profile.kernels.filter((k) => k.name !== 'Reshape' && k.name !== 'Identity').length;
+    tf.dispose([...grads.values(), ...params.values()]);
+    opt.dispose();
+    return kernels;
+  };
+  const few = await kernelsOfStep(2), many = await kernelsOfStep(20);
+  assert.equal(many, few, `${few} kernels for 6 parameters, ${many} for 60`);
+  assert.ok(few <= 20, `${few} kernels`);
+
+  // The same values, bit for bit, as updating parameter by parameter (one has no gradient: skipped).
+  const a = randomParams('adamw-ref-a', 3, 11), b = randomParams('adamw-ref-b', 3, 11);
+  const opt = new AdamW(a, { weightDecay: 0.1 });
+  const reference = referenceAdamW(b, 0.1);
+  for (let step = 0; step < 3; step++) {
+    const grads = new Map([...a].filter(([n]) => n !== 'l1.proj.bias').map(([n, p]) => [n, tf.randomNormal(p.shape, 0, 1, 'float32', 20 + step)]));
+    opt.apply(grads, 1e-2 * (step + 1));
+    reference(grads, 1e-2 * (step + 1));
+    tf.dispose([...grads.values()]);
+  }
+  for (const [name, p] of a) assert.deepEqual([...p.dataSync()], [...b.get(name)!.dataSync()], name);
+  const dir = mkdtempSync(join(tmpdir(), 'adamw-skip-'));
+  opt.save(join(dir, 's.safetensors'));
+  const { openSafetensors } = await import('../../engine/safetensors.ts');
+  const f = openSafetensors(join(dir, 's.safetensors'));
+  assert.deepEqual([...f.read('l1.proj.bias.exp_avg')], [0, 0, 0], 'a parameter without gradients keeps its moments');
+  assert.notDeepEqual([...f.read('l0.proj.bias.exp_avg')], [0, 0, 0]);
+  f.close();
+});
