@@ -11,7 +11,6 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Plan } from '../../dsl/plan.ts';
 import { join } from 'node:path';
 import { initBackend } from '../../engine/backend.ts';
 import { loadModel } from '../../engine/checkpoint.ts';
@@ -90,6 +89,7 @@ steps:
     with: { iterations: 2, prompts_per_iteration: 2, num_generations: 2, response_length: 16, mini_batch_size: 4, max_prompt_len: 128 }
   - id: eval
     with: { max_new_tokens: 16 }
+  - { id: eval_sft, remove: true }
 `);
     const r = await cli('run', file, '--set', 'train_size=32', '--set', 'eval_size=3');
     assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`.slice(-5000));
@@ -104,8 +104,8 @@ steps:
       assert.equal(out.tokens[0].length > 0, true, `${step}: the engine generates from TRL's checkpoint`);
       model.dispose();
     }
-    const plan = JSON.parse(readFileSync(join(s.store.root, 'runs', runDir, 'plan.json'), 'utf8')) as Plan;
-    const sftWith = plan.steps.find((st) => st.id === 'sft')!.with;
+    // The parameters the SFT job ran with, every expression resolved.
+    const sftWith = (JSON.parse(readFileSync(join(steps, 'sft', '.job-spec.json'), 'utf8')) as { params: Record<string, unknown> }).params;
     reference = { with: sftWith, data: sftWith.data as string, checkpoint: join(steps, 'sft', 'checkpoint') };
     const iterations = readFileSync(join(steps, 'grpo', 'iterations.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
     assert.deepEqual(iterations.map((it) => it.iteration), [1, 2]);
