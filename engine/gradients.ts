@@ -11,10 +11,14 @@ type Saved = tf.Tensor[];
 type Attrs = Record<string, unknown>;
 type GradFn = (dy: tf.Tensor, saved: Saved, attrs: Attrs) => Record<string, () => tf.Tensor>;
 
-/** Sums a broadcast gradient back down to the input's shape. */
+/**
+ * Sums a broadcast gradient back down to the input's shape. No Reshape where the shape already
+ * fits (on tfjs-node every Reshape is a call into TensorFlow; a clone shares the data).
+ */
 function reduceTo(dy: tf.Tensor, shape: number[]): tf.Tensor {
   const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
   const summed = axes.length > 0 ? tf.sum(dy, axes) : dy;
+  if (tf.util.arraysEqual(summed.shape, shape)) return summed === dy ? tf.clone(dy) : summed;
   return tf.reshape(summed, shape);
 }
 

@@ -14,7 +14,7 @@
 import * as tf from './tf.ts';
 import { Rng } from '../common/rng.ts';
 import { weightShapes, type ModelConfig } from './config.ts';
-import { embedding, linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from './ops.ts';
+import { embedding, linear, linearTransposed, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu, transposeFlagsFree } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
 import { batchMatMul } from './attention-kernel.ts';
 
@@ -77,8 +77,10 @@ export class CausalLM {
   /**
    * Query positions per attention block (see `attention`): smaller blocks skip more of the masked
    * upper triangle but add slices and calls; 32 trained fastest on wasm at T = 64 and 128 (vs 16 and 64).
+   * Unset: 32, except on the tensorflow backend (tfjs-node), where each kernel is a call into
+   * TensorFlow's runtime that costs more than the masked arithmetic, so the sequence is one block.
    */
-  attentionBlock = 32;
+  attentionBlock?: number;
 
   constructor(config: ModelConfig) {
     this.config = config;
@@ -231,13 +233,24 @@ export class CausalLM {
   private head(inference: boolean): tf.Tensor2D {
     if (!this.config.tie_word_embeddings) return this.w('lm_head.weight') as tf.Tensor2D;
     const E = this.w('model.embed_tokens.weight');
-    if (!inference) return tf.transpose(E) as tf.Tensor2D;
+    if (!inference) return tf.transpose(E) as tf.Tensor2D; // (tensorflow backend: see `logits`)
     // Generation reuses the transpose until the embedding is reassigned (new dataId).
     if (!this.headT || this.headT.dataId !== E.dataId) {
       this.headT?.t.dispose();
       this.headT = { dataId: E.dataId, t: tf.keep(tf.transpose(E) as tf.Tensor2D) };
     }
     return this.headT.t;
+  }
+
+  /**
+   * The output head on final hidden states [N, C]: [N, V]. On the tensorflow backend a tied head
+   * in training multiplies by the embedding with a transpose flag (no transpose kernels).
+   */
+  private logits(h: tf.Tensor2D, inference: boolean): tf.Tensor2D {
+    if (this.config.tie_word_embeddings && !inference && transposeFlagsFree()) {
+      return linearTransposed(h, this.w('model.embed_tokens.weight') as tf.Tensor2D);
+    }
+    return linear(h, this.head(inference));
   }
 
   /** Logits [B, T, V] (or [B, 1, V] with lastOnly) for int32 token ids [B, T]. */
@@ -277,8 +290,9 @@ export class CausalLM {
         blocks: [],
       };
       const mask = maskData ? tf.tensor4d(maskData.data, [maskData.batch, 1, T * rep, S]) : undefined;
-      for (let t0 = 0; t0 < T; t0 += this.attentionBlock) {
-        const t1 = Math.min(T, t0 + this.attentionBlock);
+      const block = this.attentionBlock ?? (tf.getBackend() === 'tensorflow' ? T : 32);
+      for (let t0 = 0; t0 < T; t0 += block) {
+        const t1 = Math.min(T, t0 + block);
         const whole = t0 === 0 && t1 === T;
         ctx.blocks.push({
           t0, t1,
@@ -298,7 +312,7 @@ export class CausalLM {
         Tout = 1;
       }
       if (!withHead) return tf.reshape(h, [B, Tout, c.hidden_size]) as tf.Tensor3D;
-      return tf.reshape(linear(h, this.head(cache !== undefined)), [B, Tout, c.vocab_size]) as tf.Tensor3D;
+      return tf.reshape(this.logits(h, cache !== undefined), [B, Tout, c.vocab_size]) as tf.Tensor3D;
     });
     if (cache) cache.length = S;
     return logits;

@@ -15,7 +15,20 @@ function custom<A extends unknown[]>(f: (...args: A) => GradResult): (...inputs:
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
 }
 
-/** y = x @ w for x [N, in] and w [in, out]; gradients use plain 2-D matMuls only. */
+/**
+ * Whether matMul's transpose flags cost nothing extra: on the tensorflow backend (tfjs-node) a
+ * product with flags is one BatchMatMulV2 call, where an explicit transpose is another call into
+ * TensorFlow. On wasm only the plain product takes XNNPACK's fast path, so there the engine
+ * transposes explicitly.
+ */
+export function transposeFlagsFree(): boolean {
+  return tf.getBackend() === 'tensorflow';
+}
+
+/**
+ * y = x @ w for x [N, in] and w [in, out]; the gradients are plain 2-D matMuls with explicit
+ * transposes, or with transpose flags where those are free (`transposeFlagsFree`).
+ */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
@@ -24,7 +37,27 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
+        if (transposeFlagsFree()) return [tf.matMul(d, sw, false, true), tf.matMul(sx, d, true, false)];
         return [tf.matMul(d, tf.transpose(sw)), tf.matMul(tf.transpose(sx), d)];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor2D;
+}
+
+/**
+ * y = x @ wᵀ for x [N, in] and w [out, in] (a tied output head on the embedding), by transpose
+ * flags: dx = dy @ w, dw = dyᵀ @ x. For backends where the flags are free (`transposeFlagsFree`).
+ */
+export function linearTransposed(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: tf.matMul(xx as tf.Tensor2D, ww as tf.Tensor2D, false, true),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as tf.Tensor2D[];
+        const d = dy as tf.Tensor2D;
+        return [tf.matMul(d, sw), tf.matMul(d, sx, true, false)];
       },
     };
   });
