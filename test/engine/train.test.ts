@@ -227,3 +227,18 @@ test('AdamW updates every parameter in the same few kernels whatever their count
   assert.notDeepEqual([...f.read('l0.proj.bias.exp_avg')], [0, 0, 0]);
   f.close();
 });
+
+test('on the tensorflow backend a training step transposes only inside attention and runs attention as one block', async (t) => {
+  if (tf.getBackend() !== 'tensorflow') return t.skip('the native backend is not in use');
+  const m = new CausalLM(tinyConfig()).initRandom(60);
+  const opt = new AdamW(m.params);
+  const batch: Batch = { ids: [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]], mask: [[0, 1, 1, 1, 1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1, 1, 1, 1, 1]] };
+  trainStep(m, opt, [batch], lossOf, { lr: 1e-3 });
+  const profile = await tf.profile(() => { trainStep(m, opt, [batch], lossOf, { lr: 1e-3 }); });
+  const count = (name: string) => profile.kernels.filter((k) => k.name === name).length;
+  // Per layer: queries, keys and values into heads and the heads back out, forward and backward.
+  assert.equal(count('Transpose'), 8 * 2);
+  assert.equal(count('Softmax'), 2 + 1, 'one attention block per layer, and the loss');
+  opt.dispose();
+  m.dispose();
+});
