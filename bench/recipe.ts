@@ -28,15 +28,12 @@
  *
  * Sizing of the defaults (pipelines/huatuo-bench.yaml), for about 30 minutes a seed on two cores,
  * from one seed at train_size 800 and 20 RL iterations on a shared two-core machine (load
- * average 9-12, native backend): SFT 0.48 s a step of 8 sequences (300 steps in 2.4 min); with
- * GRPO, PPO and two evaluations running at once, GRPO about 12 s an iteration (32 responses),
- * PPO about 20 s (32 responses, 2 epochs, a value model), the SFT model's evaluation about 130
- * items a minute and the untrained one's about 80 (it answers until max_new_tokens). The defaults
- * (1600 items × 3 epochs = 600 SFT steps, 40 iterations each, 2 × 400 held-out items) then take
- * about 5 min of SFT, about 13 min while PPO (the longer RL stage) runs beside GRPO and the first
- * two evaluations, about 4 min for the last two evaluations and about 1 min of pass@k: 23 minutes,
- * with room for a slower machine. (The demo's logs on the wasm backend: SFT 0.57 s a step, GRPO
- * 5 s an iteration of 32 responses alone, evaluation 0.16 s an item.)
+ * average about 10, native backend), 14.5 minutes in all: SFT 145 s (300 steps, 0.48 s a step);
+ * then, all at once, GRPO 11.5 s an iteration, PPO 20 s an iteration (each 32 responses), the
+ * evaluations of 800 items 5-7 min each (10 min for the untrained model, which answers until
+ * max_new_tokens); the longest chain is SFT → PPO → its evaluation. The defaults (1600 items × 3
+ * epochs = 600 SFT steps, 40 iterations each, 2 × 400 held-out items) double SFT and RL: about
+ * 5 + 13.5 + 5.5 min on that chain plus 1 min of pass@k, about 25 minutes a seed.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
