@@ -26,14 +26,13 @@
  * GRPO and PPO run at the same time (both need only the SFT checkpoint), so on a small machine
  * their seconds per iteration include sharing the CPUs with each other.
  *
- * Sizing of the defaults (pipelines/huatuo-bench.yaml), for about 30 minutes a seed on two cores,
- * from one seed at train_size 800 and 20 RL iterations on a shared two-core machine (load
- * average about 10, native backend), 14.5 minutes in all: SFT 145 s (300 steps, 0.48 s a step);
- * then, all at once, GRPO 11.5 s an iteration, PPO 20 s an iteration (each 32 responses), the
- * evaluations of 800 items 5-7 min each (10 min for the untrained model, which answers until
- * max_new_tokens); the longest chain is SFT → PPO → its evaluation. The defaults (1600 items × 3
- * epochs = 600 SFT steps, 40 iterations each, 2 × 400 held-out items) double SFT and RL: about
- * 5 + 13.5 + 5.5 min on that chain plus 1 min of pass@k, about 25 minutes a seed.
+ * Sizing of the defaults (pipelines/huatuo-bench.yaml): measured, one seed at these settings
+ * (800 training items × 3 epochs = 300 SFT steps, 20 GRPO and 20 PPO iterations, 2 × 400 held-out
+ * items, tiny preset) took 14.5 minutes on a shared two-core machine (load average about 10,
+ * native backend): SFT 145 s (0.48 s a step); then, all at once, GRPO 11.5 s an iteration, PPO
+ * 20 s an iteration (each 32 responses), the evaluations of 800 items 5-7 min each (10 min for the
+ * untrained model, which answers until max_new_tokens); the longest chain is SFT → PPO → its
+ * evaluation. That leaves room under the 30 minutes a seed on a loaded machine.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
