@@ -15,8 +15,13 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         protocol.error("usage: python -m doctor_agent_trl SPEC.json", user=True)
         return 2
+    return run_job(argv[0])
+
+
+def run_job(spec_path: str) -> int:
+    """Runs the job of a spec file, reporting over the protocol; the process's exit status."""
     try:
-        spec = protocol.load_spec(argv[0])
+        spec = protocol.load_spec(spec_path)
         module = KINDS.get(spec["kind"])
         if module is None:
             raise protocol.UserError(f'the TRL runner has no step kind "{spec["kind"]}" (it runs {", ".join(KINDS)})', where="uses")

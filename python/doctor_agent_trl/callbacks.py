@@ -36,6 +36,10 @@ class ProtocolCallback(TrainerCallback):
         self.clock.saved()
         self._progress(state)
 
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step % self.steps_per_unit == 0:
+            self.stop.hold(f"unit-{state.global_step // self.steps_per_unit}")
+
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step % self.steps_per_unit != 0:
             return

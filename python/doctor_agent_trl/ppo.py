@@ -182,6 +182,22 @@ def _policy_and_value_class() -> Any:
     return PolicyAndValue
 
 
+def own_aligned_storage(model: Any) -> Any:
+    """Every parameter and buffer of a loaded model moved to memory of its own, aligned as the allocator
+    aligns fresh tensors (64 bytes), when it is not already. A safetensors file packs its tensors end to
+    end, so a loaded tensor can sit off that grid (a value model's ``score.weight`` comes right after the
+    4-byte ``score.bias``); CPU kernels take other vector paths for such a tensor and round differently
+    in the last bit, so a run resumed from a checkpoint would drift from the run that never stopped."""
+    import torch
+
+    with torch.no_grad():
+        for tensors in (model.parameters(), model.buffers()):
+            for t in tensors:
+                if t.device.type == "cpu" and t.numel() and t.data_ptr() % 64:
+                    t.data = t.data.clone(memory_format=torch.preserve_format)
+    return model
+
+
 def _folder(ref: str, project_root: str) -> str:
     return ref if os.path.isabs(ref) or os.path.isdir(ref) else os.path.join(project_root, ref)
 
@@ -385,6 +401,7 @@ class _Run:
 
         for m in (policy, ref, value):
             disable_dropout_in_model(m)
+            own_aligned_storage(m)
         ref.requires_grad_(False)
         self.stop_ids = stop_token_ids(self.tokenizer, policy)
 
@@ -587,6 +604,7 @@ class _Run:
         lr = float(self.scheduler.get_last_lr()[0])
         torch.manual_seed(derived_seed(p["seed"], i, 0, acc.process_index))
         prompts, responses, finished = self.rollout(chosen)
+        self.stop.hold(f"rollout-{i}")
         t1 = time.perf_counter()
         texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
         scores = reward.score_texts(texts, [self.problems[c]["reference"] for c in chosen], [self.problems[c]["question"] for c in chosen])
@@ -647,6 +665,7 @@ class _Run:
         try:
             protocol.progress(self.state["iteration"], total, unit="iterations")
             while self.state["iteration"] < total:
+                self.stop.hold(f"iteration-{self.state['iteration']}")
                 if self.any_process(self.stop.requested):
                     if self.saved_at != self.state["iteration"]:
                         self.save_checkpoint()

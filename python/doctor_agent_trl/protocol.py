@@ -106,6 +106,10 @@ def load_spec(path: str) -> dict[str, Any]:
     return spec
 
 
+HOLD_FOR_STOP = "DOCTOR_AGENT_TRL_HOLD_FOR_STOP"
+HOLDING = "holding until SIGTERM at"
+
+
 class StopRequest:
     """Set when the supervisor asks the job to stop (SIGTERM): save a checkpoint and exit."""
 
@@ -118,6 +122,19 @@ class StopRequest:
 
         signal.signal(signal.SIGTERM, handler)
         return self
+
+    def hold(self, point: str) -> None:
+        """When the environment's DOCTOR_AGENT_TRL_HOLD_FOR_STOP names this point, wait there (up to
+        10 minutes) until the stop has been requested, so that a test's SIGTERM lands at a known place
+        of the run: e.g. ``iteration-0`` (rl.ppo: before the first iteration), ``rollout-0`` (rl.ppo:
+        inside the first iteration), ``unit-N`` (a Trainer: before the first optimizer step of unit N).
+        The log line ``holding at POINT`` says that the job is there."""
+        if os.environ.get(HOLD_FOR_STOP) != point:
+            return
+        log(f"{HOLDING} {point}")
+        deadline = time.monotonic() + 600.0
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 class SaveClock:

@@ -6,9 +6,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import unittest
 
@@ -16,7 +13,9 @@ import torch
 
 from doctor_agent_trl import ppo, protocol
 
-PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import jobs
+
+PYTHON_DIR = jobs.PYTHON_DIR
 REPO = os.path.dirname(PYTHON_DIR)
 TOKENIZER = os.path.join(REPO, "test", "fixtures", "parity", "qwen2-f32")
 
@@ -105,9 +104,15 @@ def build_policy(folder: str) -> None:
 
 
 class RunTest(unittest.TestCase):
+    """One uninterrupted reference run (in this process, shared by the tests) and runs that stop and resume
+    against it. The stop lands at a known place: a job waits at a hold point until SIGTERM has arrived."""
+
     tmp: str
     policy: str
     data: str
+    full: str
+    code: int
+    lines: list[dict]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -118,14 +123,17 @@ class RunTest(unittest.TestCase):
         with open(cls.data, "w", encoding="utf-8") as f:
             for q, a in PROBLEMS:
                 f.write(json.dumps({"prompt": [{"role": "user", "content": q}], "reference": a, "question": q}) + "\n")
+        cls.full = os.path.join(cls.tmp, "full")
+        cls.code, cls.lines = jobs.in_process(cls.spec("full", save_every=1))
 
     @classmethod
     def tearDownClass(cls) -> None:
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def spec(self, name: str, resume: str | None = None, **overrides: object) -> str:
+    @classmethod
+    def spec(cls, name: str, resume: str | None = None, **overrides: object) -> str:
         params = {
-            "policy": self.policy, "data": "problems.jsonl", "verifier": {"type": "rule"}, "kl_coef": 0.03, "gamma": 1.0, "lam": 0.95,
+            "policy": cls.policy, "data": "problems.jsonl", "verifier": {"type": "rule"}, "kl_coef": 0.03, "gamma": 1.0, "lam": 0.95,
             "clip_range": 0.2, "clip_range_value": 0.2, "vf_coef": 0.1, "temperature": 0.9, "top_p": 0.95, "response_length": 8,
             "num_ppo_epochs": 2, "learning_rate": 3e-3, "lr_scheduler_type": "cosine", "warmup_ratio": 0.0, "iterations": 2,
             "batch_size": 4, "mini_batch_size": 2, "max_grad_norm": 1.0, "max_prompt_len": 64,
@@ -133,27 +141,14 @@ class RunTest(unittest.TestCase):
             "reward": {"correct": 1.0, "wrong": 0.1, "malformed": -1.0}, "seed": 11, "save_every": 100, "save_every_minutes": 0,
         }
         params.update(overrides)
-        spec = {"kind": "rl.ppo", "runId": "r", "stepId": "ppo", "attempt": 1, "outDir": os.path.join(self.tmp, name),
-                "projectRoot": REPO, "params": params, "prepared": {"data": self.data, "tokenizer": self.policy}}
+        spec = {"kind": "rl.ppo", "runId": "r", "stepId": "ppo", "attempt": 1, "outDir": os.path.join(cls.tmp, name),
+                "projectRoot": REPO, "params": params, "prepared": {"data": cls.data, "tokenizer": cls.policy}}
         if resume:
             spec["resumeFrom"] = resume
-        path = os.path.join(self.tmp, f"{name}.json")
+        path = os.path.join(cls.tmp, f"{name}.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(spec, f)
         return path
-
-    def start(self, spec: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": PYTHON_DIR}
-        return subprocess.Popen([sys.executable, "-m", "doctor_agent_trl", spec], cwd=PYTHON_DIR, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def run_job(self, spec: str) -> tuple[int, list[dict]]:
-        proc = self.start(spec)
-        out, err = proc.communicate(timeout=600)
-        lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-        if proc.returncode not in (0, 143):
-            self.fail(f"exit {proc.returncode}: {lines[-3:]}\n{err[-3000:]}")
-        return proc.returncode, lines
 
     def weights(self, folder: str) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
@@ -171,15 +166,19 @@ class RunTest(unittest.TestCase):
             rows = [json.loads(line) for line in f]
         return [{k: v for k, v in r.items() if not k.endswith("_s")} for r in rows]
 
-    def reference_run(self) -> tuple[list[dict], str]:
-        if not hasattr(type(self), "_reference"):
-            type(self)._reference = self.run_job(self.spec("full", save_every=1))[1]
-        return type(self)._reference, os.path.join(self.tmp, "full")
+    def assert_resumes_exactly(self, checkpoint: str, name: str, first: int) -> None:
+        """A run resumed from the checkpoint reports from iteration `first` on and ends as the reference run."""
+        code, lines = jobs.in_process(self.spec(name, resume=checkpoint))
+        self.assertEqual(code, 0, lines[-3:])
+        self.assertEqual([m["current"] for m in lines if m["type"] == "progress"], list(range(first, 3)))
+        self.assert_same_weights(os.path.join(self.full, "checkpoint"), os.path.join(self.tmp, name, "checkpoint"))
+        self.assertEqual(self.history(self.full), self.history(os.path.join(self.tmp, name)))
 
     def test_a_two_iteration_run_reports_and_leaves_a_loadable_policy(self) -> None:
         from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
-        lines, out_dir = self.reference_run()
+        lines, out_dir = self.lines, self.full
+        self.assertEqual(self.code, 0, lines[-3:])
         kinds = [m["type"] for m in lines]
         self.assertEqual([m["current"] for m in lines if m["type"] == "progress"], [0, 1, 2])
         metrics = [m for m in lines if m["type"] == "metric"]
@@ -208,36 +207,47 @@ class RunTest(unittest.TestCase):
         self.assertFalse(os.path.exists(checkpoints[0]["path"] + ".partial"))
 
     def test_a_run_resumed_from_a_checkpoint_ends_with_the_same_weights(self) -> None:
-        _, full = self.reference_run()
-        code, lines = self.run_job(self.spec("resumed", resume=os.path.join(full, "checkpoints", "checkpoint-1"), save_every=1))
-        self.assertEqual(code, 0)
-        self.assertEqual([m["current"] for m in lines if m["type"] == "progress"], [1, 2])
-        self.assert_same_weights(os.path.join(full, "checkpoint"), os.path.join(self.tmp, "resumed", "checkpoint"))
-        self.assertEqual(self.history(full), self.history(os.path.join(self.tmp, "resumed")))
+        self.assert_resumes_exactly(os.path.join(self.full, "checkpoints", "checkpoint-1"), "resumed", 1)
 
-    def test_sigterm_saves_then_stops_and_the_resumed_run_is_exact(self) -> None:
-        _, full = self.reference_run()
-        proc = self.start(self.spec("stopped"))
-        assert proc.stdout is not None
-        first = json.loads(proc.stdout.readline())
-        self.assertEqual(first["type"], "progress")
-        proc.send_signal(signal.SIGTERM)
+    def test_sigterm_before_the_first_iteration_saves_then_stops_and_the_resumed_run_is_exact(self) -> None:
+        # A real process, stopped from outside: it holds before its first iteration until the signal is in.
+        proc = jobs.start(self.spec("stopped-at-start"), PYTHON_DIR, hold_for_stop="iteration-0")
+        lines: list[dict] = []
+        jobs.terminate_when_held(proc, lines)
+        self.assertEqual([m["current"] for m in lines if m["type"] == "progress"], [0])
         out, err = proc.communicate(timeout=600)
         self.assertEqual(proc.returncode, 143, err[-3000:])
-        lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+        lines += [json.loads(line) for line in out.splitlines() if line.strip()]
         checkpoints = [m for m in lines if m["type"] == "checkpoint"]
-        self.assertEqual(len(checkpoints), 1)
+        self.assertEqual([(os.path.basename(c["path"]), c["step"]) for c in checkpoints], [("checkpoint-0", 0)])
+        self.assertFalse(any(m["type"] in ("metric", "result") for m in lines))
+        # Nothing trained yet; the value model in the checkpoint is a value folder now, loaded with its (zero) head.
+        self.assertTrue(ppo.is_value_folder(os.path.join(checkpoints[0]["path"], "value")))
+        self.assert_resumes_exactly(checkpoints[0]["path"], "stopped-at-start-resumed", 0)
+
+    def test_sigterm_during_the_first_iteration_saves_after_it_and_the_resumed_run_is_exact(self) -> None:
+        code, lines = jobs.in_process(self.spec("stopped-in-iteration"), hold_for_stop="rollout-0")
+        self.assertEqual(code, 143, lines[-3:])
+        self.assertEqual([m["step"] for m in lines if m["type"] == "metric"], [1])
+        checkpoints = [m for m in lines if m["type"] == "checkpoint"]
+        self.assertEqual([(os.path.basename(c["path"]), c["step"]) for c in checkpoints], [("checkpoint-1", 1)])
         self.assertFalse(any(m["type"] == "result" for m in lines))
-        code, _ = self.run_job(self.spec("stopped-resumed", resume=checkpoints[0]["path"]))
-        self.assertEqual(code, 0)
-        self.assert_same_weights(os.path.join(full, "checkpoint"), os.path.join(self.tmp, "stopped-resumed", "checkpoint"))
+        self.assert_resumes_exactly(checkpoints[0]["path"], "stopped-in-iteration-resumed", 1)
+
+    def test_a_checkpoint_holds_the_weights_of_the_run_in_aligned_memory(self) -> None:
+        # A safetensors file packs tensors end to end: the value head's weight sits 4 bytes past its 1-float bias.
+        from safetensors.torch import load_file
+
+        value = os.path.join(self.full, "checkpoints", "checkpoint-1", "value")
+        self.assertTrue(any(t.data_ptr() % 16 for t in load_file(os.path.join(value, "model.safetensors")).values()))
+        model = ppo.own_aligned_storage(ppo.load_value_model(value, 1, "with.value_model"))
+        self.assertEqual([n for n, t in model.named_parameters() if t.data_ptr() % 64], [])
 
     def test_resuming_with_other_parameters_is_a_user_error(self) -> None:
-        _, full = self.reference_run()
-        proc = self.start(self.spec("other", resume=os.path.join(full, "checkpoints", "checkpoint-1"), kl_coef=0.5))
-        out, _ = proc.communicate(timeout=600)
-        self.assertEqual(proc.returncode, 2)
-        error = json.loads(out.splitlines()[-1])
+        code, lines = jobs.in_process(self.spec("other", resume=os.path.join(self.full, "checkpoints", "checkpoint-1"), kl_coef=0.5))
+        self.assertEqual(code, 2)
+        error = lines[-1]
+        self.assertEqual(error["type"], "error")
         self.assertTrue(error["user"])
         self.assertIn("other parameters", error["message"])
 
