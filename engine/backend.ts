@@ -2,8 +2,9 @@
  * Picks the TensorFlow.js backend: the native ones when present (tfjs-node-gpu, then tfjs-node,
  * installed as packages or built by `npm install` into .tools/tfjs-node, see
  * scripts/install-native.mjs; registered as "tensorflow"), else WebAssembly, else plain JS.
- * DOCTOR_AGENT_BACKEND (tensorflow | wasm | cpu) forces one. Logged once on stderr,
- * so a job's stdout stays pure protocol.
+ * A process that mostly trains or mostly generates asks for its workload (`initBackendFor`): the
+ * faster backend for it comes first (`workloadOrder`; measured in engine/README.md). DOCTOR_AGENT_BACKEND
+ * (tensorflow | wasm | cpu) forces one. Logged once on stderr, so a job's stdout stays pure protocol.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,6 +15,30 @@ import { registerGradients } from './gradients.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+/** What a process mostly does: it picks the backend order (`initBackendFor`). */
+export type Workload = 'training' | 'generation' | 'rl';
+
+/**
+ * Generation of a model up to this many parameters goes to wasm first: each tfjs-node kernel is a
+ * call into TensorFlow's runtime, and a small model's decoding step (a few hundred small kernels)
+ * is faster on wasm; a larger model's matMuls are faster on TensorFlow (the tiny preset, 0.5M,
+ * decodes faster on wasm at batch 1 to 32; the small one, 10M, on tensorflow from batch 8).
+ */
+export const WASM_GENERATION_MAX_PARAMS = 3_000_000;
+
+/**
+ * Backends to try for a workload, best first: training and RL (rollouts and updates in one
+ * process) on tensorflow; generation on wasm for small models (WASM_GENERATION_MAX_PARAMS, or
+ * when the size is not given), else on tensorflow. Figures: engine/README.md, "Backend per workload".
+ */
+export function workloadOrder(workload: Workload, parameters?: number): BackendName[] {
+  if (workload === 'generation' && (parameters === undefined || parameters <= WASM_GENERATION_MAX_PARAMS)) return ['wasm', 'tensorflow', 'cpu'];
+  return ['tensorflow', 'wasm', 'cpu'];
+}
+
+/** The backend an earlier call chose in this process (a later plain `initBackend()` keeps it). */
+let chosen: BackendName | undefined;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let logged: string | undefined;
@@ -71,20 +96,44 @@ async function register(name: BackendName): Promise<string | undefined> {
   return (await tryImport('@tensorflow/tfjs-backend-cpu')) ? '@tensorflow/tfjs-backend-cpu' : undefined;
 }
 
-/** Selects and initialises the best backend present; returns its name ("tensorflow", "wasm" or "cpu"). */
-export async function initBackend(prefer?: BackendName): Promise<string> {
+function forcedBackend(): BackendName | undefined {
   const forced = (process.env.DOCTOR_AGENT_BACKEND || undefined) as BackendName | undefined;
   if (forced && !ORDER.includes(forced)) {
     throw new Error(`DOCTOR_AGENT_BACKEND=${forced} is not a backend: use one of ${ORDER.join(', ')}`);
   }
+  return forced;
+}
+
+/**
+ * Selects and initialises the best backend present; returns its name ("tensorflow", "wasm" or
+ * "cpu"). Without `prefer`, a backend an earlier call chose in this process (e.g. for its
+ * workload) is kept.
+ */
+export async function initBackend(prefer?: BackendName): Promise<string> {
+  const forced = forcedBackend();
   const wanted = forced ?? prefer;
-  const candidates = wanted ? [wanted] : ORDER;
+  if (!wanted && chosen && tf.getBackend() === chosen) return chosen;
+  return select(wanted ? [wanted] : ORDER, wanted, forced !== undefined);
+}
+
+/**
+ * Initialises the best backend present for a workload (`workloadOrder`; `parameters`: the model's
+ * size, for generation), unless DOCTOR_AGENT_BACKEND forces one; the log line names the workload.
+ */
+export async function initBackendFor(workload: Workload, parameters?: number): Promise<string> {
+  const forced = forcedBackend();
+  const what = parameters === undefined ? workload : `${workload} (${(parameters / 1e6).toFixed(1)}M parameters)`;
+  return select(forced ? [forced] : workloadOrder(workload, parameters), forced, forced !== undefined, forced ? `for ${what}, forced by DOCTOR_AGENT_BACKEND` : `for ${what}`);
+}
+
+async function select(candidates: BackendName[], wanted: BackendName | undefined, forced: boolean, purpose?: string): Promise<string> {
   for (const name of candidates) {
     const pkg = await register(name);
     if (!pkg || !tf.findBackendFactory(name)) continue;
     if (tf.getBackend() !== name && !(await tf.setBackend(name))) continue;
     await tf.ready();
-    const line = `${name} (${pkg})${name !== 'tensorflow' && nativeFailure ? `; ${nativeFailure}` : ''}`;
+    chosen = name;
+    const line = `${name} (${pkg})${purpose ? ` ${purpose}` : ''}${name !== 'tensorflow' && nativeFailure ? `; ${nativeFailure}` : ''}`;
     if (logged !== line) {
       process.stderr.write(`engine: TensorFlow.js backend ${line}\n`);
       logged = line;

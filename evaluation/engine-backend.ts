@@ -6,10 +6,11 @@
  * the cache (with those joining, in one copy). Positions count
  * only real tokens, so each sequence decodes exactly as it would alone.
  */
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import * as tf from '../engine/tf.ts';
-import { initBackend } from '../engine/backend.ts';
+import { initBackendFor } from '../engine/backend.ts';
 import { loadModel } from '../engine/checkpoint.ts';
+import { loadConfig, parameterCount } from '../engine/config.ts';
 import { DecoderSession } from '../engine/decoder.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { logProbOf, topLogprobs } from '../engine/sampling.ts';
@@ -66,7 +67,8 @@ export function defaultServedName(dir: string): string {
 
 /** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
 export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
-  await initBackend();
+  // The backend is picked before the weights load (they live on it): by the model's size.
+  await initBackendFor('generation', parameterCount(loadConfig(join(dir, 'config.json'))));
   const { model, config } = await loadModel(dir);
   const tokenizer = Tokenizer.load(dir);
   const eos = new Set(tokenizer.eosTokenIds);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../common/fs.ts';
 import { hashJson } from '../common/hash.ts';
 import { Rng, type RngState } from '../common/rng.ts';
-import { initBackend } from '../engine/backend.ts';
+import { initBackendFor } from '../engine/backend.ts';
 import { loadModel, saveModel } from '../engine/checkpoint.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { AdamW } from '../engine/optim.ts';
@@ -115,7 +115,7 @@ export function rlLearningRate(iteration: number, p: Pick<RlOptions, 'learning_r
 export { withoutSaveSettings } from '../train/checkpoint.ts';
 
 export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shape: unknown, now: () => number = Date.now): Promise<{ checkpoint: string; metrics: string }> {
-  await initBackend();
+  await initBackendFor('rl');
   if (!existsSync(join(p.policy, 'config.json'))) {
     throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
   }

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { hashJson } from '../common/hash.ts';
 import { Rng, type RngState } from '../common/rng.ts';
-import { initBackend } from '../engine/backend.ts';
+import { initBackendFor } from '../engine/backend.ts';
 import { loadModel, saveModel } from '../engine/checkpoint.ts';
 import { causalLmLoss } from '../engine/loss.ts';
 import { AdamW } from '../engine/optim.ts';
@@ -74,7 +74,7 @@ export function sftLr(p: Pick<SftOptions, 'learning_rate' | 'warmup_ratio'>, ste
 }
 
 export async function runSft(ctx: JobContext, p: SftOptions, now: () => number = Date.now): Promise<{ checkpoint: string }> {
-  await initBackend();
+  await initBackendFor('training');
   const hash = hashJson(withoutSaveSettings(p));
   const resumed = resumeState<SftState>(ctx.resumeFrom, hash);
 

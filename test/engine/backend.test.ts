@@ -58,3 +58,45 @@ test('the native backend built by npm install is chosen first and named in the l
   // TensorFlow's informational start-up lines are kept off the job's stderr.
   assert.doesNotMatch(r.err, /cpu_feature_guard/);
 });
+
+/** Runs initBackendFor(workload) in a fresh process, then a plain initBackend() (as a library the process loads later would). */
+function pickFor(workload: string, env: Record<string, string>, parameters?: number): { out: string; err: string } {
+  const code = `import { initBackend, initBackendFor } from './engine/backend.ts';
+    const name = await initBackendFor(${JSON.stringify(workload)}${parameters === undefined ? '' : `, ${parameters}`});
+    const later = await initBackend();
+    console.log(name + ' ' + later);`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: root, env: { ...process.env, DOCTOR_AGENT_NATIVE_DIR: noNative, ...env }, encoding: 'utf8',
+  });
+  return { out: r.stdout.trim(), err: r.stderr };
+}
+
+test('a workload picks its backend, says so in the log, and a later plain initBackend keeps it', { skip: !existsSync(join(built, 'built.json')) && 'no native build in .tools/tfjs-node' }, () => {
+  const gen = pickFor('generation', { DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: built });
+  assert.equal(gen.out, 'wasm wasm', gen.err);
+  assert.equal(gen.err.match(/engine: TensorFlow\.js backend wasm \(@tensorflow\/tfjs-backend-wasm\) for generation\n/g)?.length, 1, gen.err);
+  assert.doesNotMatch(gen.err, /backend tensorflow/);
+  const train = pickFor('training', { DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: built });
+  assert.equal(train.out, 'tensorflow tensorflow', train.err);
+  assert.match(train.err, /engine: TensorFlow\.js backend tensorflow \(@tensorflow\/tfjs-node [^)]*\) for training\n/);
+  const tiny = pickFor('generation', { DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: built }, 530_000);
+  assert.equal(tiny.out, 'wasm wasm', tiny.err);
+  assert.match(tiny.err, /backend wasm \(@tensorflow\/tfjs-backend-wasm\) for generation \(0\.5M parameters\)\n/);
+  // A larger model decodes faster on TensorFlow.
+  const larger = pickFor('generation', { DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: built }, 10_000_000);
+  assert.equal(larger.out, 'tensorflow tensorflow', larger.err);
+  assert.match(larger.err, /backend tensorflow \(.*\) for generation \(10\.0M parameters\)\n/);
+  const rl = pickFor('rl', { DOCTOR_AGENT_BACKEND: '', DOCTOR_AGENT_NATIVE_DIR: built });
+  assert.equal(rl.out, 'tensorflow tensorflow', rl.err);
+  const forced = pickFor('generation', { DOCTOR_AGENT_BACKEND: 'tensorflow', DOCTOR_AGENT_NATIVE_DIR: built });
+  assert.equal(forced.out, 'tensorflow tensorflow', forced.err);
+  assert.match(forced.err, /backend tensorflow \(.*\) for generation, forced by DOCTOR_AGENT_BACKEND\n/);
+});
+
+test('without a native backend every workload gets wasm', () => {
+  for (const workload of ['generation', 'training', 'rl']) {
+    const r = pickFor(workload, { DOCTOR_AGENT_BACKEND: '' });
+    assert.equal(r.out, 'wasm wasm', r.err);
+    assert.match(r.err, new RegExp(`engine: TensorFlow\\.js backend wasm \\(@tensorflow/tfjs-backend-wasm\\) for ${workload}\\n`));
+  }
+});
