@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import unittest
+
+from tests import jobs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(HERE)
@@ -88,22 +88,6 @@ def write_spec(root: str, name: str, params: dict, data: str, policy: str, resum
     return path
 
 
-def start(spec: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": PYTHON_DIR}
-    return subprocess.Popen([sys.executable, "-m", "doctor_agent_trl", spec], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=PROJECT_ROOT)
-
-
-def finish(proc: subprocess.Popen, lines: list[dict]) -> tuple[int, list[dict], str]:
-    out, err = proc.communicate(timeout=900)
-    lines += [json.loads(l) for l in out.splitlines() if l.strip()]
-    return proc.returncode, lines, err
-
-
-def run_job(spec: str) -> tuple[int, list[dict], str]:
-    return finish(start(spec), [])
-
-
 def weights(folder: str) -> dict:
     from safetensors.torch import load_file
 
@@ -124,7 +108,8 @@ class GrpoRunTest(unittest.TestCase):
         cls.data = os.path.join(cls.root, "problems.jsonl")
         write_problems(cls.data)
         cls.full = write_spec(cls.root, "full", grpo_params(cls.policy), cls.data, cls.policy)
-        cls.rc, cls.lines, cls.err = run_job(cls.full)
+        cls.rc, cls.lines = jobs.in_process(cls.full)
+        cls.err = json.dumps(cls.lines[-3:])
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -173,26 +158,24 @@ class GrpoRunTest(unittest.TestCase):
 
     def test_stopped_then_resumed_matches_uninterrupted(self) -> None:
         self.assertEqual(self.rc, 0, self.err[-3000:])
-        # SIGTERM once the first iteration's metrics are out (its stop check has passed): the run saves at
-        # the end of the second iteration and exits 143. Two iterations are one pass over the four problems,
-        # so the resumed run starts the second pass (whose prompt order it must draw as the first run did).
-        proc = start(write_spec(self.root, "stopped", grpo_params(self.policy), self.data, self.policy))
+        # SIGTERM once the first iteration's metrics are out and the job holds before its second iteration's
+        # first optimizer step: the run saves at the end of the second iteration and exits 143. Two iterations
+        # are one pass over the four problems, so the resumed run starts the second pass (whose prompt order
+        # it must draw as the first run did). A real process, stopped from outside.
+        proc = jobs.start(write_spec(self.root, "stopped", grpo_params(self.policy), self.data, self.policy), PROJECT_ROOT,
+                          hold_for_stop="unit-1")
         seen: list[dict] = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            msg = json.loads(line)
-            seen.append(msg)
-            if msg["type"] == "metric" and msg["step"] == 1:
-                proc.send_signal(signal.SIGTERM)
-                break
-        rc, seen, err = finish(proc, seen)
-        self.assertEqual(rc, 143, err[-3000:])
+        jobs.terminate_when_held(proc, seen)
+        self.assertEqual([l["step"] for l in seen if l["type"] == "metric"], [1])
+        out, err = proc.communicate(timeout=900)
+        seen += [json.loads(l) for l in out.splitlines() if l.strip()]
+        self.assertEqual(proc.returncode, 143, err[-3000:])
         self.assertFalse([l for l in seen if l["type"] == "result"])
         last = [l for l in seen if l["type"] == "checkpoint"][-1]
         self.assertEqual(last["step"], 2)
 
-        rc, resumed, err = run_job(write_spec(self.root, "resumed", grpo_params(self.policy), self.data, self.policy, resume=last["path"]))
-        self.assertEqual(rc, 0, err[-3000:])
+        rc, resumed = jobs.in_process(write_spec(self.root, "resumed", grpo_params(self.policy), self.data, self.policy, resume=last["path"]))
+        self.assertEqual(rc, 0, resumed[-3:])
         self.assertEqual([p["current"] for p in resumed if p["type"] == "progress"], list(range(last["step"], ITERATIONS + 1)))
         (result,) = [l for l in resumed if l["type"] == "result"]
         (full,) = self.of("result")
@@ -207,6 +190,20 @@ class GrpoRunTest(unittest.TestCase):
         # The metrics file carries the iterations before the stop, and the same rollouts after it.
         strip = lambda rs: [{k: v for k, v in r.items() if k != "iteration_s"} for r in rs]
         self.assertEqual(strip(rows(result["outputs"]["metrics"])), strip(rows(full["outputs"]["metrics"])))
+
+        # A stop requested before the first optimizer step: the first iteration is trained and saved, then the
+        # job stops; its checkpoint holds the weights the stopped run above had after its first iteration.
+        rc, early = jobs.in_process(write_spec(self.root, "stopped-at-start", grpo_params(self.policy), self.data, self.policy),
+                                    hold_for_stop="unit-0")
+        self.assertEqual(rc, 143, early[-3:])
+        self.assertEqual([l["step"] for l in early if l["type"] == "metric"], [1])
+        self.assertEqual([c["step"] for c in early if c["type"] == "checkpoint"], [1])
+        self.assertFalse([l for l in early if l["type"] == "result"])
+        (first,) = [c["path"] for c in early if c["type"] == "checkpoint"]
+        a, b = weights(first), weights(os.path.join(self.root, "stopped", "checkpoints", "checkpoint-1"))
+        self.assertEqual(set(a), set(b))
+        for k in a:
+            self.assertTrue(a[k].equal(b[k]), k)
 
 
 class GrpoParamsTest(unittest.TestCase):
