@@ -73,8 +73,8 @@ export function ppoClipLoss(logp: tf.Tensor, oldLogp: tf.Tensor, advantages: tf.
   });
 }
 
-export const LOSS_TYPES = ['grpo', 'dr_grpo', 'dapo'] as const;
-export type LossType = (typeof LOSS_TYPES)[number];
+export { LOSS_TYPES, type LossType } from './loss-types.ts';
+import type { LossType } from './loss-types.ts';
 
 /**
  * Per-token values [B, T] reduced to the loss as `lossType` says (the table above);

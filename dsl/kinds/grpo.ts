@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { REWARD_SCALINGS, type RewardScaling } from '../../rl/advantages.ts';
-import { LOSS_TYPES } from '../../rl/losses.ts';
+import { LOSS_TYPES } from '../../rl/loss-types.ts';
 import { RlShared, RlTrailing } from './rl.ts';
 import { BUILTIN_DEFAULTS } from '../schema.ts';
 import { builtinJob, type StepKind } from './types.ts';
