@@ -13,7 +13,6 @@
  * group) reaches it and the processes `accelerate launch` starts.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic, writeJsonAtomic } from '../common/fs.ts';
@@ -27,7 +26,7 @@ import { loadItems } from '../data/loaders.ts';
 import { SftParams } from '../dsl/kinds/sft.ts';
 import { GrpoParams } from '../dsl/kinds/grpo.ts';
 import { PpoParams } from '../dsl/kinds/ppo.ts';
-import { checkStartModel, startTokenizer } from '../train/start.ts';
+import { checkPolicyFolder, checkStartModel, startTokenizer } from '../train/start.ts';
 
 /** What the Python job reads besides the step's params (python/doctor_agent_trl). */
 interface Prepared {
@@ -64,9 +63,7 @@ function prepareSft(ctx: JobContext): { params: Record<string, unknown>; prepare
 
 function prepareRl(ctx: JobContext, kind: 'rl.grpo' | 'rl.ppo'): { params: Record<string, unknown>; prepared: Prepared; accelerate?: AccelerateParams } {
   const p = kind === 'rl.grpo' ? parseParams(GrpoParams, ctx.params, kind) : parseParams(PpoParams, ctx.params, kind);
-  if (!existsSync(join(p.policy, 'config.json'))) {
-    throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
-  }
+  checkPolicyFolder(p.policy);
   const items = loadItems(p.data, 'verifiable').items;
   if (items.length === 0) throw new UserError(`${p.data}: no verifiable problems`, { where: 'with.data' });
   const data = writeJsonl(join(ctx.outDir, 'trl-data.jsonl'), items.map((it) => ({

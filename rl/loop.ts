@@ -26,12 +26,12 @@ import { makeVerifier, type VerifierConfig } from '../data/verifiers.ts';
 import type { RewardMapping } from '../data/reward.ts';
 import { UserError } from '../contract/errors.ts';
 import type { JobContext } from '../contract/job.ts';
+import { checkPolicyFolder } from '../train/start.ts';
 import { OPTIMIZER_FILE, resumeState, SaveSchedule, saveStepCheckpoint, type SavePart } from '../train/checkpoint.ts';
 import { scheduledLr, warmupFromRatio, type LrSchedulerType } from '../engine/schedule.ts';
 import { buildSequences, scoringTemperature, tokenLogProbs, type Sequences } from './batch.ts';
 import { promptIds, rolloutSource, rolloutVia, type Rollout, type RolloutServer } from './rollout.ts';
 import { score, type Scores } from './score.ts';
-import { existsSync } from 'node:fs';
 
 /**
  * What the RL driver takes: a plain object (the shared part of the rl.grpo and rl.ppo steps'
@@ -116,9 +116,7 @@ export { withoutSaveSettings } from '../train/checkpoint.ts';
 
 export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shape: unknown, now: () => number = Date.now): Promise<{ checkpoint: string; metrics: string }> {
   await initBackendFor('rl');
-  if (!existsSync(join(p.policy, 'config.json'))) {
-    throw new UserError(`${p.policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
-  }
+  checkPolicyFolder(p.policy);
   const hash = hashJson({ kind: algo.kind, shape });
   const resumed = resumeState<RlState>(ctx.resumeFrom, hash);
   const from = resumed ? ctx.resumeFrom! : p.policy;

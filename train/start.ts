@@ -51,6 +51,13 @@ export function checkStartModel(model: string): void {
   }
 }
 
+/** An RL step's policy, checked: a checkpoint folder holding config.json. */
+export function checkPolicyFolder(policy: string): void {
+  if (!existsSync(join(policy, 'config.json'))) {
+    throw new UserError(`${policy}: not a model folder (no config.json)`, { where: 'with.policy', hint: 'give a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
+  }
+}
+
 export async function startModel(opts: {
   model: string; tokenizer?: string; vocabSize: number; data: string; seed: number; workDir: string;
 }): Promise<Start> {
