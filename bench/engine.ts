@@ -16,15 +16,16 @@
  *   BENCH_ONLY=generation node --import tsx bench/engine.ts   (generation figures alone; BENCH_ONLY=training: training alone)
  *   DOCTOR_AGENT_TORCH_PYTHON=/path/to/python ...     (a Python with `pip install torch transformers`)
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '../engine/tf.ts';
 import { writeJsonAtomic } from '../common/fs.ts';
-import { initBackend } from '../engine/backend.ts';
+import { initBackendFor } from '../engine/backend.ts';
+import { initTrainingBackend, ParallelTrainer } from '../engine/parallel-train.ts';
 import { loadConfig, parameterCount, type ModelConfig } from '../engine/config.ts';
 import { CausalLM } from '../engine/model.ts';
 import { AdamW } from '../engine/optim.ts';
@@ -81,14 +82,14 @@ export class TorchReference {
 }
 
 /** Timed runs of ours, each followed by one PyTorch run per thread count (the same work). */
-async function interleaved(runs: number, ours: () => void, ref: TorchReference | undefined, req: Record<string, unknown>) {
-  ours();
+async function interleaved(runs: number, ours: () => void | Promise<unknown>, ref: TorchReference | undefined, req: Record<string, unknown>) {
+  await ours();
   const mine: Times = { wall: [], cpu: [] };
   const theirs = new Map<number, Times>(TORCH_THREADS.map((n) => [n, { wall: [], cpu: [] }]));
   for (let i = 0; i < runs; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    ours();
+    await ours();
     mine.wall.push((performance.now() - t0) / 1000);
     const c = process.cpuUsage(c0);
     mine.cpu.push((c.user + c.system) / 1e6);
@@ -159,22 +160,23 @@ function lcg(seed: number): () => number {
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
 }
 
-async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number, number]>, runs: number, peak: { wall: number; cpu: number }, ref?: TorchReference) {
+async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number, number]>, runs: number, threads: number, peak: { wall: number; cpu: number }, ref?: TorchReference) {
   const model = new CausalLM(c).initRandom(1);
   const opt = new AdamW(model.params);
+  // What train.sft runs: the step data-parallel over the training threads.
+  const trainer = await ParallelTrainer.start(model, opt, threads);
   const rng = lcg(7);
   const results = [];
   for (const [B, T] of shapes) {
-    const batch = { ids: randomRows(rng, B, T, c.vocab_size) };
-    const mask = batch.ids.map((r) => r.map(() => 1));
-    const { mine: t, theirs } = await interleaved(runs, () => {
-      trainStep(model, opt, [batch], (m, b) => causalLmLoss(m, b.ids, mask), { lr: 1e-4, maxGradNorm: 1 });
-    }, ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T });
+    const ids = randomRows(rng, B, T, c.vocab_size);
+    const batch = { ids, mask: ids.map((r) => r.map(() => 1)) };
+    const { mine: t, theirs } = await interleaved(runs, () => trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }),
+      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T });
     const tokensPerSec = (B * T) / median(t.wall);
     const tokensPerCpuSec = (B * T) / median(t.cpu);
     const flops = trainFlopsPerToken(c, T) * tokensPerSec;
     const r = {
-      preset: name, batch: B, seqLen: T,
+      preset: name, batch: B, seqLen: T, threads,
       tokensPerSec: Math.round(tokensPerSec), tokensPerCpuSecond: Math.round(tokensPerCpuSec),
       stepSeconds: t.wall.map((s) => +s.toFixed(3)), stepCpuSeconds: t.cpu.map((s) => +s.toFixed(3)),
       modelGflops: +(flops / 1e9).toFixed(2), shareOfPeak: +(flops / 1e9 / peak.wall).toFixed(3),
@@ -184,6 +186,7 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
     process.stderr.write(`train ${name} B=${B} T=${T}: ${r.tokensPerSec} tokens/s, ${r.tokensPerCpuSecond} per CPU second (${r.modelGflops} GFLOP/s, ${(100 * r.shareOfPeak).toFixed(1)}% of peak)${describe(r.torch)}\n`);
     results.push(r);
   }
+  await trainer.close();
   opt.dispose();
   model.dispose();
   return results;
@@ -275,52 +278,102 @@ function describe(torch: ReturnType<typeof comparison>): string {
   return '; ours/PyTorch ' + Object.entries(torch).map(([k, v]) => `${k} ${v.oursOverTorch} (CPU time ${v.oursOverTorchCpuTime})`).join(', ');
 }
 
-export async function run(): Promise<Record<string, unknown>> {
-  const backend = await initBackend();
-  const tiny = loadConfig(join(root, 'configs', 'tiny.json'));
-  const small = loadConfig(join(root, 'configs', 'small.json'));
-  const runs = quick ? 3 : 5;
-  const peak = peakMatMul(1024, runs);
-  process.stderr.write(`peak matMul 1024^3: ${peak.wall.toFixed(2)} GFLOP/s (${peak.cpu.toFixed(2)} per CPU second)\n`);
+/** The PyTorch reference, or why there is none. */
+async function startReference(): Promise<{ ref?: TorchReference; about: unknown }> {
   const started = process.env.BENCH_NO_TORCH === '1' ? { skipped: 'BENCH_NO_TORCH=1' } : await TorchReference.start();
   const ref = started instanceof TorchReference ? started : undefined;
   process.stderr.write(ref ? `PyTorch reference: torch ${ref.versions.torch}, threads ${TORCH_THREADS.join(' and ')}, interleaved\n` : `PyTorch comparison skipped: ${(started as { skipped: string }).skipped}\n`);
-  let training, generation, attentionKernel;
+  return { ref, about: ref ? { ...ref.versions, threads: TORCH_THREADS, script: 'bench/torch_reference.py' } : started };
+}
+
+/**
+ * Training figures, on the backend and threads train.sft uses (initTrainingBackend): in this
+ * process, before anything else loads TensorFlow.js.
+ */
+async function runTraining(tiny: ModelConfig, small: ModelConfig, runs: number) {
+  const { backend, threads } = await initTrainingBackend();
+  const peak = peakMatMul(1024, runs);
+  process.stderr.write(`training: ${threads} thread(s); peak matMul 1024^3: ${peak.wall.toFixed(2)} GFLOP/s (${peak.cpu.toFixed(2)} per CPU second)\n`);
+  const { ref, about } = await startReference();
   try {
-    attentionKernel = generationOnly ? undefined : benchAttentionKernel(tiny, 32, 64, runs);
-    training = generationOnly ? [] : [
-      ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, peak, ref)),
-      ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, peak, ref)),
+    const attentionKernel = benchAttentionKernel(tiny, 32, 64, runs);
+    const training = [
+      ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, threads, peak, ref)),
+      ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, threads, peak, ref)),
     ];
-    generation = trainingOnly ? [] : [
-      ...(await benchGeneration('tiny', tiny, [1, 8, 32], quick ? 16 : 64, runs, ref)),
-      ...(await benchGeneration('small', small, [1, 8, 32], quick ? 16 : 32, 3, ref)),
-    ];
+    return { backend, threads, peak, torchReference: about, attentionKernel, training };
   } finally {
     ref?.close();
   }
+}
+
+/** Generation figures, each preset on the backend the engine picks for its size (initBackendFor('generation')). */
+async function runGeneration(tiny: ModelConfig, small: ModelConfig, runs: number) {
+  const { ref, about } = await startReference();
+  const generationBackends: Record<string, string> = {};
+  try {
+    const generation = [];
+    for (const [name, c, tokens, n] of [['tiny', tiny, quick ? 16 : 64, runs], ['small', small, quick ? 16 : 32, 3]] as const) {
+      generationBackends[name] = await initBackendFor('generation', parameterCount(c));
+      generation.push(...(await benchGeneration(name, c, [1, 8, 32], tokens, n, ref)));
+    }
+    return { generationBackends, torchReference: about, generation };
+  } finally {
+    ref?.close();
+  }
+}
+
+/**
+ * Generation in a process of its own (BENCH_ONLY=generation): the training one has set
+ * TensorFlow's thread counts for data-parallel training, which generation does not use.
+ */
+function generationInChild(): Awaited<ReturnType<typeof runGeneration>> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-engine-'));
+  const out = join(dir, 'generation.json');
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, BENCH_ONLY: 'generation', BENCH_RESULT_FILE: out };
+    delete env.TF_NUM_INTRAOP_THREADS;
+    delete env.TF_NUM_INTEROP_THREADS;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`the generation benchmark's process failed (exit ${r.status})`);
+    return JSON.parse(readFileSync(out, 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const tiny = loadConfig(join(root, 'configs', 'tiny.json'));
+  const small = loadConfig(join(root, 'configs', 'small.json'));
+  const runs = quick ? 3 : 5;
+  const t = generationOnly ? undefined : await runTraining(tiny, small, runs);
+  const g = trainingOnly ? undefined : t ? generationInChild() : await runGeneration(tiny, small, runs);
+  const generation = g?.generation ?? [];
   const ratio = (preset: string, key: 'tokensPerSec' | 'tokensPerCpuSecond' | 'decodeTokensPerSec' | 'decodeTokensPerCpuSecond') => {
-    const g = generation.filter((r) => r.preset === preset);
-    if (g.length === 0) return undefined;
-    return +(g.find((r) => r.batch === 32)![key] / g.find((r) => r.batch === 1)![key]).toFixed(2);
+    const rows = generation.filter((r) => r.preset === preset);
+    if (rows.length === 0) return undefined;
+    return +(rows.find((r) => r.batch === 32)![key] / rows.find((r) => r.batch === 1)![key]).toFixed(2);
   };
   return {
     benchmark: 'engine',
     date: new Date().toISOString(),
-    backend,
+    // The training backend; generation's per preset in generationBackends.
+    backend: t?.backend,
+    trainingThreads: t?.threads,
+    generationBackends: g?.generationBackends,
     node: process.version,
     params: { tiny: parameterCount(tiny), small: parameterCount(small) },
-    // Wall-clock figures depend on what else the machine runs; wasm is single-threaded, so its
-    // figures per CPU second approximate an otherwise idle core (tensorflow uses every core).
+    // Wall-clock figures depend on what else the machine runs.
     loadAverage: loadavg(),
-    peakMatMulGflops: +peak.wall.toFixed(2),
-    peakMatMulGflopsPerCpuSecond: +peak.cpu.toFixed(2),
+    // Measured on the training backend with its thread settings (one thread each when data-parallel).
+    peakMatMulGflops: t ? +t.peak.wall.toFixed(2) : undefined,
+    peakMatMulGflopsPerCpuSecond: t ? +t.peak.cpu.toFixed(2) : undefined,
     // Ratios ours / PyTorch (CPU, same model, batch and lengths, interleaved runs) sit in each
-    // figure's `torch` entry, per PyTorch thread count; ours is single-threaded.
-    torchReference: ref ? { ...ref.versions, threads: TORCH_THREADS, script: 'bench/torch_reference.py' } : started,
+    // figure's `torch` entry, per PyTorch thread count.
+    torchReference: t?.torchReference ?? g?.torchReference,
     // Tiny training with attention's kernel on and off, alternating (see engine/attention-kernel.ts).
-    attentionKernel,
-    training,
+    attentionKernel: t?.attentionKernel,
+    training: t?.training ?? [],
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },
     batch32OverBatch1CpuTime: { tiny: ratio('tiny', 'tokensPerCpuSecond'), small: ratio('small', 'tokensPerCpuSecond') },
@@ -330,7 +383,12 @@ export async function run(): Promise<Record<string, unknown>> {
   };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.env.BENCH_RESULT_FILE) {
+  // The generation half, run by generationInChild.
+  const tiny = loadConfig(join(root, 'configs', 'tiny.json'));
+  const small = loadConfig(join(root, 'configs', 'small.json'));
+  writeJsonAtomic(process.env.BENCH_RESULT_FILE, await runGeneration(tiny, small, quick ? 3 : 5));
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const result = await run();
   const dir = join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

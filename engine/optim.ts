@@ -42,12 +42,79 @@ export function flatSquaredNorm(flat: tf.Tensor1D): tf.Scalar {
   });
 }
 
-interface Slot {
+/** Where one parameter sits in the flat layout. */
+export interface Slot {
   name: string;
   variable: tf.Variable;
   shape: number[];
   offset: number;
   size: number;
+}
+
+/**
+ * The flat layout of a model's parameters, shared by the optimizer and by data-parallel
+ * replicas (engine/parallel-train.ts), which must agree on it element for element: decayed
+ * parameters first, then the others (each group in the map's order), then `pad` zeros up to a
+ * multiple of FLAT_CHUNK.
+ */
+export class FlatLayout {
+  readonly slots: Slot[];
+  readonly total: number;
+  readonly pad: number;
+  /** Elements [0, decayedSize) are the decayed parameters. */
+  readonly decayedSize: number;
+
+  constructor(params: Map<string, tf.Variable>) {
+    const entries = [...params];
+    const ordered = [...entries.filter(([n, p]) => isDecayed(n, p.shape)), ...entries.filter(([n, p]) => !isDecayed(n, p.shape))];
+    let offset = 0;
+    this.slots = ordered.map(([name, variable]) => {
+      const slot = { name, variable, shape: variable.shape, offset, size: variable.size };
+      offset += variable.size;
+      return slot;
+    });
+    this.pad = offset === 0 ? 0 : (FLAT_CHUNK - (offset % FLAT_CHUNK)) % FLAT_CHUNK;
+    this.total = offset + this.pad;
+    this.decayedSize = this.slots.filter((s) => isDecayed(s.name, s.shape)).reduce((n, s) => n + s.size, 0);
+  }
+
+  /**
+   * Gradients by parameter name as one flat vector in this layout (a missing one counts as
+   * zero); `present` says, per slot, whether it had one.
+   */
+  flatten(grads: Map<string, tf.Tensor>): { flat: tf.Tensor1D; present: boolean[] } {
+    const present = this.slots.map((s) => grads.has(s.name));
+    const flat = tf.tidy(() => {
+      const parts = this.slots.map((s) => {
+        const g = grads.get(s.name);
+        if (g && g.shape.join(',') !== s.shape.join(',')) throw new Error(`AdamW: gradient of "${s.name}" has shape [${g.shape}], expected [${s.shape}]`);
+        return g ? tf.reshape(g, [s.size]) : tf.zeros([s.size]);
+      });
+      return this.join(parts);
+    });
+    return { flat, present };
+  }
+
+  /** Per-parameter pieces (in slot order) as one flat vector, with the padding. */
+  join(parts: tf.Tensor[]): tf.Tensor1D {
+    const all = this.pad > 0 ? [...parts, tf.zeros([this.pad])] : parts;
+    return (all.length === 1 ? all[0].clone() : tf.concat(all)) as tf.Tensor1D;
+  }
+
+  /** The variables' current values, flat. */
+  gather(): tf.Tensor1D {
+    return tf.tidy(() => this.join(this.slots.map((s) => tf.reshape(s.variable, [s.size]))));
+  }
+
+  /** Assigns every variable its piece of a flat vector in this layout. */
+  scatter(flat: tf.Tensor1D): void {
+    tf.tidy(() => {
+      const sizes = this.slots.map((s) => s.size);
+      if (this.pad > 0) sizes.push(this.pad);
+      const parts = sizes.length === 1 ? [flat] : tf.split(flat, sizes);
+      this.slots.forEach((s, i) => s.variable.assign(tf.reshape(parts[i], s.shape)));
+    });
+  }
 }
 
 export class AdamW {
@@ -58,6 +125,7 @@ export class AdamW {
   /** Updates applied so far. */
   step = 0;
   private readonly params: Map<string, tf.Variable>;
+  readonly layout: FlatLayout;
   /** Flat layout: decayed parameters first (elements [0, decayedSize)), then the others, then `pad` zeros. */
   private readonly slots: Slot[];
   private readonly bySlotName: Map<string, Slot>;
@@ -75,18 +143,12 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
-    const entries = [...params];
-    const ordered = [...entries.filter(([n, p]) => isDecayed(n, p.shape)), ...entries.filter(([n, p]) => !isDecayed(n, p.shape))];
-    let offset = 0;
-    this.slots = ordered.map(([name, variable]) => {
-      const slot = { name, variable, shape: variable.shape, offset, size: variable.size };
-      offset += variable.size;
-      return slot;
-    });
+    this.layout = new FlatLayout(params);
+    this.slots = this.layout.slots;
     this.bySlotName = new Map(this.slots.map((s) => [s.name, s]));
-    this.pad = offset === 0 ? 0 : (FLAT_CHUNK - (offset % FLAT_CHUNK)) % FLAT_CHUNK;
-    this.total = offset + this.pad;
-    this.decayedSize = this.slots.filter((s) => isDecayed(s.name, s.shape)).reduce((n, s) => n + s.size, 0);
+    this.pad = this.layout.pad;
+    this.total = this.layout.total;
+    this.decayedSize = this.layout.decayedSize;
     this.m = tf.variable(tf.zeros([this.total]), false);
     this.v = tf.variable(tf.zeros([this.total]), false);
   }
@@ -106,16 +168,7 @@ export class AdamW {
    * counts as zero); `present` says whether every parameter had one.
    */
   flatten(grads: Map<string, tf.Tensor>): { flat: tf.Tensor1D; present: boolean[] } {
-    const present = this.slots.map((s) => grads.has(s.name));
-    const flat = tf.tidy(() => {
-      const parts = this.slots.map((s) => {
-        const g = grads.get(s.name);
-        if (g && g.shape.join(',') !== s.shape.join(',')) throw new Error(`AdamW: gradient of "${s.name}" has shape [${g.shape}], expected [${s.shape}]`);
-        return g ? tf.reshape(g, [s.size]) : tf.zeros([s.size]);
-      });
-      return this.join(parts);
-    });
-    return { flat, present };
+    return this.layout.flatten(grads);
   }
 
   /** One update with learning rate lr; grads by parameter name (missing ones are skipped). */
@@ -163,29 +216,21 @@ export class AdamW {
       }
       this.m.assign(m1 as tf.Tensor1D);
       this.v.assign(v1 as tf.Tensor1D);
-      const sizes = this.slots.map((s) => s.size);
-      if (this.pad > 0) sizes.push(this.pad);
-      const parts = sizes.length === 1 ? [p1] : tf.split(p1, sizes);
-      this.slots.forEach((s, i) => s.variable.assign(tf.reshape(parts[i], s.shape)));
+      this.layout.scatter(p1 as tf.Tensor1D);
       return p1 as tf.Tensor1D;
     });
     this.flat?.t.dispose();
     this.flat = { t: next, ids: this.slots.map((s) => s.variable.dataId) };
   }
 
-  /** Per-parameter pieces (in slot order) as one flat vector, with the padding. */
-  private join(parts: tf.Tensor[]): tf.Tensor1D {
-    const all = this.pad > 0 ? [...parts, tf.zeros([this.pad])] : parts;
-    return (all.length === 1 ? all[0].clone() : tf.concat(all)) as tf.Tensor1D;
-  }
-
-  /** The parameters flat: the copy last written, unless a variable was assigned since. */
-  private current(): tf.Tensor1D {
+  /**
+   * The parameters flat, in `layout`: the copy last written, unless a variable was assigned since.
+   * The tensor stays the optimizer's: do not dispose it.
+   */
+  current(): tf.Tensor1D {
     if (this.flat && this.slots.every((s, i) => s.variable.dataId === this.flat!.ids[i])) return this.flat.t;
     this.flat?.t.dispose();
-    const t = tf.tidy(() => {
-      return this.join(this.slots.map((s) => tf.reshape(s.variable, [s.size])));
-    });
+    const t = this.layout.gather();
     this.flat = { t, ids: this.slots.map((s) => s.variable.dataId) };
     return t;
   }

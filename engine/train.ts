@@ -113,20 +113,28 @@ export function trainStep<M>(
       sum = tf.div(prev, n);
       prev.dispose();
     }
-    const total = flatSquaredNorm(sum as tf.Tensor1D);
-    const gradNorm = Math.sqrt(total.dataSync()[0]);
-    total.dispose();
-    if (opts.maxGradNorm !== undefined) {
-      const scale = opts.maxGradNorm / (gradNorm + 1e-6);
-      if (scale < 1) {
-        const prev = sum!;
-        sum = tf.mul(prev, scale);
-        prev.dispose();
-      }
-    }
-    optimizer.applyFlat(sum! as tf.Tensor1D, opts.lr, present);
+    const gradNorm = applyFlatGradient(optimizer, sum as tf.Tensor1D, present, opts);
     return { loss: lossSum / n, gradNorm, lr: opts.lr };
   } finally {
     sum?.dispose();
   }
+}
+
+/**
+ * The end of a step, from the gradient flat in the optimizer's layout (not disposed here):
+ * measure its global norm, clip it to maxGradNorm when set, apply it at rate lr. Returns the
+ * norm before clipping.
+ */
+export function applyFlatGradient(optimizer: AdamW, grad: tf.Tensor1D, present: boolean[] | undefined, opts: { lr: number; maxGradNorm?: number }): number {
+  const total = flatSquaredNorm(grad);
+  const gradNorm = Math.sqrt(total.dataSync()[0]);
+  total.dispose();
+  const scale = opts.maxGradNorm === undefined ? 1 : opts.maxGradNorm / (gradNorm + 1e-6);
+  const clipped = scale < 1 ? tf.mul(grad, scale) as tf.Tensor1D : grad;
+  try {
+    optimizer.applyFlat(clipped, opts.lr, present);
+  } finally {
+    if (clipped !== grad) clipped.dispose();
+  }
+  return gradNorm;
 }

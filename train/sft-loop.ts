@@ -9,13 +9,11 @@
 import { join } from 'node:path';
 import { hashJson } from '../common/hash.ts';
 import { Rng, type RngState } from '../common/rng.ts';
-import { initBackendFor } from '../engine/backend.ts';
 import { loadModel, saveModel } from '../engine/checkpoint.ts';
-import { causalLmLoss } from '../engine/loss.ts';
 import { AdamW } from '../engine/optim.ts';
 import { warmupCosineLr, warmupFromRatio } from '../engine/schedule.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
-import { trainStep } from '../engine/train.ts';
+import { initTrainingBackend, ParallelTrainer } from '../engine/parallel-train.ts';
 import { loadItems } from '../data/loaders.ts';
 import { UserError } from '../contract/errors.ts';
 import type { JobContext } from '../contract/job.ts';
@@ -74,7 +72,7 @@ export function sftLr(p: Pick<SftOptions, 'learning_rate' | 'warmup_ratio'>, ste
 }
 
 export async function runSft(ctx: JobContext, p: SftOptions, now: () => number = Date.now): Promise<{ checkpoint: string }> {
-  await initBackendFor('training');
+  const { threads } = await initTrainingBackend();
   const hash = hashJson(withoutSaveSettings(p));
   const resumed = resumeState<SftState>(ctx.resumeFrom, hash);
 
@@ -135,30 +133,35 @@ export async function runSft(ctx: JobContext, p: SftOptions, now: () => number =
   };
 
   ctx.log(`SFT: ${examples.length} examples, ${p.epochs} epoch(s), ${total} steps of ${p.batch_size}×${p.gradient_accumulation_steps} sequences, ` +
-    `${model.numParams()} parameters, vocabulary ${model.config.vocab_size}`);
-  while (s.step < total) {
-    if (ctx.signal.aborted) {
-      await save();
-      throw new Error(`train.sft: stopped at step ${s.step} of ${total} (checkpoint written)`);
+    `${model.numParams()} parameters, vocabulary ${model.config.vocab_size}, ${threads} training thread(s)`);
+  const trainer = await ParallelTrainer.start(model, optimizer, threads);
+  try {
+    while (s.step < total) {
+      if (ctx.signal.aborted) {
+        await save();
+        throw new Error(`train.sft: stopped at step ${s.step} of ${total} (checkpoint written)`);
+      }
+      const batches: { ids: number[][]; mask: number[][] }[] = [];
+      let tokens = 0;
+      for (let i = 0; i < p.gradient_accumulation_steps; i++) {
+        const mb = nextMicroBatch();
+        if (!mb) break;
+        const b = padBatch(mb, pad);
+        tokens += b.ids.length * b.ids[0].length;
+        batches.push(b);
+      }
+      if (batches.length === 0) break;
+      const t0 = performance.now();
+      const lr = sftLr(p, s.step, total);
+      const r = await trainer.step(batches, { lr, maxGradNorm: p.max_grad_norm });
+      const secs = (performance.now() - t0) / 1000;
+      s.step += 1;
+      ctx.metric({ loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_s: tokens / secs, epoch: s.epoch }, s.step);
+      ctx.progress(s.step, total, `loss ${r.loss.toFixed(4)}`, 'steps');
+      if (s.step < total && schedule.due(s.step)) await save();
     }
-    const batches: { ids: number[][]; mask: number[][] }[] = [];
-    let tokens = 0;
-    for (let i = 0; i < p.gradient_accumulation_steps; i++) {
-      const mb = nextMicroBatch();
-      if (!mb) break;
-      const b = padBatch(mb, pad);
-      tokens += b.ids.length * b.ids[0].length;
-      batches.push(b);
-    }
-    if (batches.length === 0) break;
-    const t0 = performance.now();
-    const lr = sftLr(p, s.step, total);
-    const r = trainStep(model, optimizer, batches, (m, b) => causalLmLoss(m, b.ids, b.mask), { lr, maxGradNorm: p.max_grad_norm });
-    const secs = (performance.now() - t0) / 1000;
-    s.step += 1;
-    ctx.metric({ loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_s: tokens / secs, epoch: s.epoch }, s.step);
-    ctx.progress(s.step, total, `loss ${r.loss.toFixed(4)}`, 'steps');
-    if (s.step < total && schedule.due(s.step)) await save();
+  } finally {
+    await trainer.close();
   }
 
   const final = join(ctx.outDir, 'checkpoint');
