@@ -161,6 +161,8 @@ export type FromWorker =
 
 /** The start-up data of a worker thread. */
 export interface WorkerInit {
+  /** The thread's module (engine/worker-thread.mjs loads it). */
+  entry: string;
   config: ModelConfig;
   backend: string;
   /** The model's weights, flat in the optimizer's layout (written by the calling thread). */
@@ -204,8 +206,8 @@ export class ParallelTrainer {
     try {
       for (let i = 1; i < threads; i++) {
         const grad = new SharedArrayBuffer(bytes);
-        const init: WorkerInit = { config: model.config, backend: tf.getBackend(), weights, grad };
-        const worker = new Worker(new URL('./train-worker.mjs', import.meta.url), { workerData: init });
+        const init: WorkerInit = { entry: new URL('./train-worker.ts', import.meta.url).href, config: model.config, backend: tf.getBackend(), weights, grad };
+        const worker = new Worker(new URL('./worker-thread.mjs', import.meta.url), { workerData: init });
         const replica: Replica = { worker, grad };
         replicas.push(replica);
         const ready = new Promise<void>((resolve, reject) => { replica.pending = { resolve: () => resolve(), reject }; });

@@ -12,22 +12,24 @@ import { initBackendFor } from '../engine/backend.ts';
 import { loadModel } from '../engine/checkpoint.ts';
 import { loadConfig, parameterCount } from '../engine/config.ts';
 import { DecoderSession } from '../engine/decoder.ts';
+import { DecodeThreads, decodeThreads, type ParallelDecoderSession } from '../engine/parallel-decode.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { logProbOf, topLogprobs } from '../engine/sampling.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
 import type { Backend, DecodeBatch } from './backend.ts';
 import type { SequenceStartTop, StepTokenTop } from './scheduler.ts';
 
-/** A decode batch on the engine model: the scheduler's view of a decoder session. */
+/** A decode batch on the engine model: the scheduler's view of a decoder session, on one thread or several. */
 export class EngineBatch implements DecodeBatch {
-  private readonly session: DecoderSession;
+  private readonly session: DecoderSession | ParallelDecoderSession;
 
-  constructor(model: CausalLM, padId: number) {
-    this.session = new DecoderSession(model, { padTokenId: padId });
+  /** On `threads` when given (their session), else on the calling thread. */
+  constructor(model: CausalLM, padId: number, threads?: DecodeThreads) {
+    this.session = threads ? threads.session() : new DecoderSession(model, { padTokenId: padId });
   }
 
   async add(seqs: SequenceStartTop[]): Promise<void> {
-    this.session.add(seqs.map((s) => {
+    await this.session.add(seqs.map((s) => {
       const { temperature, topP, topK, minP, seed } = s.sampling;
       return { id: s.id, promptIds: s.promptIds, sampling: { temperature, topP, topK, minP }, seed, topLogprobs: s.topLogprobs };
     }));
@@ -50,6 +52,12 @@ export class EngineBatch implements DecodeBatch {
 export interface EngineBackendOptions {
   /** Name the model is served under; default: `defaultServedName(dir)`. */
   name?: string;
+  /**
+   * Threads a batch decodes on where the backend's kernels use one thread (wasm, cpu): default
+   * `decodeThreads()` (DOCTOR_AGENT_DECODE_THREADS, else the cores, at most 4). On tensorflow the
+   * batch stays on the calling thread, whose kernels use every core.
+   */
+  decodeThreads?: number;
 }
 
 /**
@@ -66,7 +74,7 @@ export function defaultServedName(dir: string): string {
 }
 
 /** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
-export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
+export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; decodeThreads: number; close(): Promise<void> }> {
   // The backend is picked before the weights load (they live on it): by the model's size.
   await initBackendFor('generation', parameterCount(loadConfig(join(dir, 'config.json'))));
   const { model, config } = await loadModel(dir);
@@ -74,6 +82,8 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
   const eos = new Set(tokenizer.eosTokenIds);
   for (const id of [config.eos_token_id ?? []].flat()) eos.add(id);
   const padId = tokenizer.padTokenId ?? config.pad_token_id ?? 0;
+  const wanted = tf.getBackend() === 'tensorflow' ? 1 : opts.decodeThreads ?? decodeThreads();
+  const threads = wanted > 1 ? await DecodeThreads.start(model, wanted, { padTokenId: padId }) : undefined;
   let current: EngineBatch | null = null;
   return {
     name: opts.name ?? defaultServedName(dir),
@@ -83,6 +93,7 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     eosTokenIds: [...eos],
     model,
     tokenizer,
+    decodeThreads: threads?.count ?? 1,
     encode: (text) => tokenizer.encode(text),
     decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
     encodeChat: (messages) =>
@@ -106,12 +117,13 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     },
     newBatch() {
       current?.dispose();
-      current = new EngineBatch(model, padId);
+      current = new EngineBatch(model, padId, threads);
       return current;
     },
-    close() {
+    async close() {
       current?.dispose();
       current = null;
+      await threads?.close();
       model.dispose();
     },
   };

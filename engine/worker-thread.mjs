@@ -1,0 +1,7 @@
+// The entry of the engine's worker threads (data-parallel training, parallel decoding): loads
+// tsx, then the TypeScript module named in workerData.entry.
+import { workerData } from 'node:worker_threads';
+import { register } from 'tsx/esm/api';
+
+register();
+await import(workerData.entry);
