@@ -10,9 +10,19 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { engineProcessEnv } from '../common/engine-env.ts';
 import { writeJsonAtomic } from '../common/fs.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// Benchmarks measure the engine as jobs run it: in a process started with the engine's
+// environment (common/engine-env.ts), so this one starts again with it when it lacks it.
+const missing = engineProcessEnv();
+if (Object.keys(missing).length > 0) {
+  const again = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit', env: { ...process.env, ...missing } });
+  process.exit(again.status ?? 1);
+}
 const all = readdirSync(here).filter((f) => f.endsWith('.ts') && f !== 'main.ts').map((f) => f.slice(0, -3)).sort();
 const argv = process.argv.slice(2);
 const firstOption = argv.findIndex((a) => a.startsWith('-'));

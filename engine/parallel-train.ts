@@ -16,7 +16,7 @@
  * On the tensorflow backend each thread then runs TensorFlow single-threaded
  * (TF_NUM_INTRAOP_THREADS=1, set before it loads): a step of the tiny model is hundreds of small
  * kernels, for which waking TensorFlow's own thread pool costs more than it gains, so whole
- * shards in parallel use the cores better (see docs/engine.md).
+ * shards in parallel use the cores better (engine/README.md, "Using both cores").
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

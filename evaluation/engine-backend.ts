@@ -4,7 +4,9 @@
  * (engine/decoder.ts): the running batch shares one KV cache, sequences joining are
  * prefilled together and merged in, sequences leaving are dropped when the next step re-forms
  * the cache (with those joining, in one copy). Positions count
- * only real tokens, so each sequence decodes exactly as it would alone.
+ * only real tokens, so each sequence decodes exactly as it would alone. On the single-threaded
+ * backends (wasm, cpu) the batch is spread over worker threads with replicas of the model
+ * (engine/parallel-decode.ts), one part per core.
  */
 import { basename, join, resolve } from 'node:path';
 import * as tf from '../engine/tf.ts';

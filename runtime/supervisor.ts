@@ -39,6 +39,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { engineProcessEnv } from '../common/engine-env.ts';
 import { writeJsonAtomic } from '../common/fs.ts';
 import { parseJobLine, type JobMessage, type JobSpec } from '../contract/protocol.ts';
 import { JobCancelledError, JobFailedError, JobUserError } from './errors.ts';
@@ -148,7 +149,7 @@ export async function superviseJob(o: SuperviseOptions): Promise<JobOutcome> {
     const specPath = join(o.outDir, '.job-spec.json');
     writeJsonAtomic(specPath, spec);
     launch = runner.type === 'builtin'
-      ? { file: process.execPath, args: ['--import', TSX_LOADER, JOBS_MAIN, specPath], shell: false, env: {}, cwd: process.cwd() }
+      ? { file: process.execPath, args: ['--import', TSX_LOADER, JOBS_MAIN, specPath], shell: false, env: engineProcessEnv(), cwd: process.cwd() }
       : { file: runner.argv[0], args: [...runner.argv.slice(1), specPath], shell: false, env: { DOCTOR_AGENT_JOB_SPEC: specPath }, cwd: process.cwd() };
   }
   const successCodes = cmd ? cmd.success_codes : [0];

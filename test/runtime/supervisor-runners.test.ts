@@ -15,6 +15,7 @@ import { CodeVersions } from '../../runtime/code-version.ts';
 import { runnerFor } from '../../runtime/runners.ts';
 import { JobUserError } from '../../runtime/errors.ts';
 import { tempDir } from '../fixtures/jobs/util.ts';
+import { ENGINE_MALLOC_ENV, engineProcessEnv } from '../../common/engine-env.ts';
 import { z } from 'zod';
 
 registerKind({
@@ -56,9 +57,18 @@ test('a step with the external runner runs the declared program with the job spe
   });
 });
 
-test('without runner: the default, the built-in job the kind declares', async () => {
+test('without runner: the default, the built-in job the kind declares, started with the engine\'s environment', async () => {
   const o = step();
-  const out = await superviseJob(o);
+  const saved = process.env.MALLOC_MMAP_THRESHOLD_;
+  delete process.env.MALLOC_MMAP_THRESHOLD_;
+  let out;
+  try {
+    out = await superviseJob({ ...o, logFile: join(o.outDir, 'step.log') });
+  } finally {
+    if (saved !== undefined) process.env.MALLOC_MMAP_THRESHOLD_ = saved;
+  }
+  // Large tensors come from reused memory, not fresh mappings (common/engine-env.ts).
+  assert.match(readFileSync(join(o.outDir, 'step.log'), 'utf8'), new RegExp(`malloc mmap threshold ${ENGINE_MALLOC_ENV.MALLOC_MMAP_THRESHOLD_}\\b`));
   assert.equal(out.outputs.text, 'hi');
   assert.ok(out.outputs.echo, 'test.echo.ts ran (it reports an echo artifact)');
   assert.equal(JSON.parse(readFileSync(join(o.outDir, '.job-spec.json'), 'utf8')).module, join(import.meta.dirname, '../fixtures/jobs/test.echo.ts'));
@@ -112,4 +122,9 @@ test('the step cache keys on the step\'s runner, and hashes the program\'s file'
   const builtin = await versions.get('builtin', 'test.protocol');
   assert.ok('test/fixtures/jobs/test.echo.ts' in builtin.files && 'jobs/main.ts' in builtin.files);
   assert.notEqual(script.sources, builtin.sources);
+});
+
+test('the engine\'s environment keeps what the user set', () => {
+  assert.deepEqual(engineProcessEnv({ MALLOC_MMAP_THRESHOLD_: '1024' }), { MALLOC_TRIM_THRESHOLD_: ENGINE_MALLOC_ENV.MALLOC_TRIM_THRESHOLD_ });
+  assert.deepEqual(engineProcessEnv({}), ENGINE_MALLOC_ENV);
 });
