@@ -13,12 +13,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import unittest
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
+from tests.http_stub import Response, StubServer
 from doctor_agent_trl.reward import HUATUO_VERIFIER_THRESHOLD, RewardMapping, huatuo_format, score
 from doctor_agent_trl.verifiers import (
     ChatApi, LlmJudgeVerifier, ModelVerifier, RuleVerifier, Verdict, Verifier, VerifyInput,
@@ -113,46 +112,23 @@ class RewardConformance(unittest.TestCase):
                 self.assertEqual({"correct": v.correct, "score": v.score, "reason": v.reason}, c["expected"])
 
 
-class ScriptedServer:
-    """An OpenAI-compatible chat server on 127.0.0.1 answering the current scripted reply; records raw bodies."""
+class ScriptedServer(StubServer):
+    """An OpenAI-compatible chat server answering the current scripted reply; records raw bodies."""
 
     def __init__(self) -> None:
         self.reply: Any = ""
-        self.bodies: list[str] = []
-        owner = self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["content-length"])).decode("utf-8")
-                owner.bodies.append(body)
-                if self.path != "/v1/chat/completions":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                r = owner.reply
-                text = r if isinstance(r, str) else r["text"]
-                logprobs = None if isinstance(r, str) else {"content": r["logprobs"]}
-                out = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                               "finish_reason": "stop", "logprobs": logprobs}],
-                                  "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode("utf-8")
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+    def answer(self, path: str, body: str) -> Response:
+        if path != "/v1/chat/completions":
+            return 404, {}, ""
+        r = self.reply
+        text = r if isinstance(r, str) else r["text"]
+        logprobs = None if isinstance(r, str) else {"content": r["logprobs"]}
+        out = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                       "finish_reason": "stop", "logprobs": logprobs}],
+                          "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+        return 200, {"content-type": "application/json"}, out
 
 
 class JudgeConformance(unittest.TestCase):

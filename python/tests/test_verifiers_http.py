@@ -5,45 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import unittest
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
+from tests.http_stub import Response, StubServer
 from doctor_agent_trl.verifiers import ChatApi, ChatError, LlmJudgeVerifier, VerifyInput, make_verifier
 
 
-class Server:
-    def __init__(self, script: list[tuple[int, dict[str, str], str]]) -> None:
+class Server(StubServer):
+    """Answers POSTs from a script of (status, headers, body), in order."""
+
+    def __init__(self, script: list[Response]) -> None:
         self.script = list(script)
-        self.headers: list[dict[str, str]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers["content-length"]))
-                owner.headers.append({k.lower(): v for k, v in self.headers.items()})
-                status, headers, body = owner.script.pop(0)
-                data = body.encode("utf-8")
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        super().__init__(lambda _path, _body: self.script.pop(0), path="/v1/")
 
 
 def reply(text: str) -> tuple[int, dict[str, str], str]:
