@@ -3,7 +3,7 @@
  * real child process speaking the JSON-lines protocol (contract/protocol.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,4 +44,17 @@ export function startJobProcess(spec: JobSpec, onMessage: (m: JobMessage, child:
 /** Runs the job to its end. */
 export function runJobProcess(spec: JobSpec): Promise<JobExit> {
   return startJobProcess(spec).done;
+}
+
+/** Processes (Linux /proc) whose command line contains `text`, e.g. a job's spec path. */
+export function pidsWithCommandLine(text: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }

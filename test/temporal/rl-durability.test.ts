@@ -17,6 +17,7 @@ import type { pipeline } from '../../workflows/pipeline.ts';
 import { trainPolicy } from '../rl/fixture.ts';
 import { tempDir } from '../train/helpers.ts';
 import { makePlan, spawnWorker, startTestServer, startWorker, waitFor, type StepInput } from './helpers.ts';
+import { pidsWithCommandLine } from '../helpers/job-process.ts';
 
 const ITERATIONS = 5;
 let fx: { policy: string; verifiable: string };
@@ -47,18 +48,8 @@ const checkpointsIn = (stepDir: string): number[] => {
 };
 
 /** Pids of the job processes running the spec of a step folder. */
-function jobPids(stepDir: string): number[] {
-  const spec = join(stepDir, '.job-spec.json');
-  const out: number[] = [];
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(spec)) out.push(Number(p));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
+/** The processes of a step's job (their command line names its spec). */
+const jobPids = (stepDir: string): number[] => pidsWithCommandLine(join(stepDir, '.job-spec.json'));
 
 test('RL with time-based checkpoints survives kill -9 on a real dev server', async (t) => {
   const s = await startTestServer(t);

@@ -22,6 +22,7 @@ import { PROJECT_ROOT } from '../../common/python.ts';
 import { tempDir } from '../train/helpers.ts';
 import { cliFor, makePlan, spawnWorker, startTestServer, startWorker, waitFor, type StepInput } from '../temporal/helpers.ts';
 import { requireTorchPython } from '../helpers/torch-python.ts';
+import { pidsWithCommandLine } from '../helpers/job-process.ts';
 
 before(async () => {
   await initBackend();
@@ -31,18 +32,6 @@ before(async () => {
 let reference: { with: Record<string, unknown>; data: string; checkpoint: string };
 
 /** Processes whose command line holds `needle` (the step's spec path). */
-function pidsWith(needle: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
 const trlCheckpoints = (stepDir: string): number[] => {
   const root = join(stepDir, 'checkpoints');
   return existsSync(root) ? readdirSync(root).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11))) : [];
@@ -122,7 +111,7 @@ steps:
     await waitFor('a TRL checkpoint', () => trlCheckpoints(stepDir).length > 0 || undefined, 600_000);
     first.kill('SIGKILL');
     await first;
-    await waitFor('the orphaned runner to die', () => pidsWith(join(stepDir, 'trl-job.json')).length === 0 || undefined, 30_000);
+    await waitFor('the orphaned runner to die', () => pidsWithCommandLine(join(stepDir, 'trl-job.json')).length === 0 || undefined, 30_000);
     const saved = Math.max(...trlCheckpoints(stepDir));
     const second = spawnWorker(s, queue);
     t.after(async () => {
@@ -158,9 +147,9 @@ steps:
     const h = await startRun(s.client, makePlan('trl-sft-cancel', [sftStep('trl', { epochs: 50 })]));
     const stepDir = s.store.stepPath(h.workflowId, 'sft');
     const spec = join(stepDir, 'trl-job.json');
-    await waitFor('the Python runner', () => (pidsWith(spec).length > 0 && /"type":"progress"/.test(readFileSync(join(stepDir, 'step.log'), 'utf8'))) || undefined, 300_000);
+    await waitFor('the Python runner', () => (pidsWithCommandLine(spec).length > 0 && /"type":"progress"/.test(readFileSync(join(stepDir, 'step.log'), 'utf8'))) || undefined, 300_000);
     const cancelled = await cli('cancel', h.workflowId);
     assert.equal(cancelled.exitCode, 0, cancelled.stderr);
-    await waitFor('no Python process of the step', () => pidsWith(spec).length === 0 || undefined, 60_000);
+    await waitFor('no Python process of the step', () => pidsWithCommandLine(spec).length === 0 || undefined, 60_000);
   });
 });
