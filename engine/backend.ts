@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from './tf.ts';
 import { registerGradients } from './gradients.ts';
+import { registerNativeKernels } from './native-kernels.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -88,8 +89,12 @@ async function register(name: BackendName): Promise<string | undefined> {
       if (!found && (await tryImport(pkg))) found = pkg;
     }
     found ??= loadBuilt();
-    // tfjs-node loads the union @tensorflow/tfjs, whose gradients replace the engine's: put ours back.
-    if (found) registerGradients(true);
+    // tfjs-node loads the union @tensorflow/tfjs, whose gradients replace the engine's: put ours back;
+    // and some of its kernels give way to leaner ones (native-kernels.ts).
+    if (found) {
+      registerGradients(true);
+      registerNativeKernels();
+    }
     return found;
   }
   if (name === 'wasm') return (await tryImport('@tensorflow/tfjs-backend-wasm')) ? '@tensorflow/tfjs-backend-wasm' : undefined;
