@@ -29,21 +29,32 @@ export function shiftForNextToken(inputIds: Rows, lossMask: Rows): { targets: nu
  * log p(targets[b][t]) from logits [B, T, V]: [B, T]. Computed from the softmax kernel (fast
  * on every backend) instead of an explicit log-softmax: with m the row maximum,
  *   log p_t = (x_t - m) + log(max softmax)      since max softmax = 1 / sum exp(x - m) >= 1/V,
- * so nothing underflows; the gradient is (onehot - softmax) * dy.
+ * so nothing underflows; x_t is gathered from the flat logits. The gradient is
+ * (onehot - softmax) * dy, its one-hot built only when a gradient is taken.
  */
 export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, T, V] = logits.shape;
-    // (int32 one-hot then cast: wasm's OneHot returns zeros when asked for float32 directly)
-    const picked = tf.cast(tf.oneHot(tf.reshape(tf.cast(targets, 'int32'), [-1]) as tf.Tensor1D, V), 'float32');
-    const op = tf.customGrad(((x: tf.Tensor, onehot: tf.Tensor, save: tf.GradSaveFunc) => {
+    const N = B * T;
+    const labels = tf.reshape(targets.dtype === 'int32' ? targets : tf.cast(targets, 'int32'), [N]) as tf.Tensor1D;
+    // Row n's target sits at n*V + label in the flattened logits.
+    const label = labels.dataSync();
+    const at = new Int32Array(N);
+    for (let n = 0; n < N; n++) at[n] = n * V + label[n];
+    const where = tf.tensor1d(at, 'int32');
+    const op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
       const probs = tf.softmax(x);
-      save([probs, onehot]);
-      const value = tf.add(tf.sub(tf.sum(tf.mul(x, onehot), -1), tf.max(x, -1)), tf.log(tf.max(probs, -1)));
-      const gradFunc = (dy: tf.Tensor, [p, oh]: tf.Tensor[]) => [tf.mul(tf.expandDims(dy, -1), tf.sub(oh, p)), tf.zerosLike(oh)];
+      save([probs, labels]);
+      const picked = tf.gather(tf.reshape(x, [N * V]), where);
+      const value = tf.add(tf.sub(picked, tf.max(x, -1)), tf.log(tf.max(probs, -1)));
+      const gradFunc = (dy: tf.Tensor, [p, l]: tf.Tensor[]) => {
+        // wasm's OneHot returns zeros when asked for float32: there it is built as int32 and cast.
+        const onehot = tf.getBackend() === 'wasm' ? tf.cast(tf.oneHot(l as tf.Tensor1D, V), 'float32') : tf.oneHot(l as tf.Tensor1D, V, 1, 0, 'float32');
+        return tf.mul(tf.expandDims(dy, -1), tf.sub(onehot, p));
+      };
       return { value, gradFunc };
     }) as unknown as Parameters<typeof tf.customGrad>[0]);
-    return tf.reshape(op(tf.reshape(logits, [B * T, V]), picked), [B, T]) as tf.Tensor2D;
+    return tf.reshape(op(tf.reshape(logits, [N, V])), [B, T]) as tf.Tensor2D;
   });
 }
 
