@@ -172,27 +172,32 @@ export class CausalLM {
     return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps);
   }
 
-  /** Rotates x [N, heads*d] by its positions' angles: x*cos + rotate_half(x)*sin, as [N, heads, d]. */
-  private rope(x: tf.Tensor2D, heads: number, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor3D {
-    const d = this.config.head_dim, N = x.shape[0];
-    const rotated = tf.reshape(matMulConst(tf.reshape(x, [N * heads, d]), this.rot.R, this.rot.RT), [N, heads, d]);
-    return tf.add(tf.mul(tf.reshape(x, [N, heads, d]), cos), tf.mul(rotated, sin));
+  /**
+   * Rotates x [N, heads*d] by its positions' angles, x*cos + rotate_half(x)*sin, laid out as
+   * `shape` (B, T, the heads' axes, d) for the transposes that follow; `table` holds cos and sin in
+   * a shape that broadcasts against it.
+   */
+  private rope(x: tf.Tensor2D, shape: number[], table: RopeTable): tf.Tensor {
+    const d = this.config.head_dim;
+    const rotated = tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, this.rot.R, this.rot.RT), shape);
+    return tf.add(tf.mul(tf.reshape(x, shape), table.cos), tf.mul(rotated, table.sin));
   }
 
   private attention(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
-    const { B, T, cos, sin, cache } = ctx;
+    const { B, T, cache } = ctx;
     const c = this.config, d = c.head_dim, H = c.num_attention_heads, Hkv = c.num_key_value_heads;
     const rep = H / Hkv, N = B * T, p = `model.layers.${i}.self_attn.`;
 
-    const q = tf.mul(this.rope(this.proj(x, p + 'q_proj'), H, cos, sin), 1 / Math.sqrt(d));
-    const k = this.rope(this.proj(x, p + 'k_proj'), Hkv, cos, sin);
+    // Queries come out of RoPE already scaled by 1/sqrt(d) (its tables carry the factor), keys unscaled.
+    const q = this.rope(this.proj(x, p + 'q_proj'), [B, T, Hkv, rep, d], ctx.queryRope);
+    const k = this.rope(this.proj(x, p + 'k_proj'), [B, T, Hkv, d], ctx.keyRope);
     const v = this.proj(x, p + 'v_proj');
 
     // Query heads sharing a key/value head are stacked along the query axis, position-major:
     // [B*Hkv, T*rep, d], row t*rep + r. Keys transposed [B*Hkv, d, T], values [B*Hkv, T, d].
     const G = B * Hkv;
-    const qh = tf.reshape(tf.transpose(tf.reshape(q, [B, T, Hkv, rep, d]), [0, 2, 1, 3, 4]), [G, T * rep, d]) as tf.Tensor3D;
-    let kT = tf.reshape(tf.transpose(tf.reshape(k, [B, T, Hkv, d]), [0, 2, 3, 1]), [G, d, T]) as tf.Tensor3D;
+    const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3, 4]), [G, T * rep, d]) as tf.Tensor3D;
+    let kT = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [G, d, T]) as tf.Tensor3D;
     let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
     if (cache) {
       const old = cache.layers[i];
@@ -214,7 +219,9 @@ export class CausalLM {
       const kb = keys === S ? kT : tf.slice(kT, [0, 0, 0], [G, d, keys]);
       const vb = keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
       let scores: tf.Tensor = batchMatMul(qb, kb);
-      if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
+      // A bias shared by the whole batch ([1, rows, keys]) adds to the scores as they are.
+      if (mask && mask.rank === 3) scores = tf.add(scores, mask);
+      else if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
       return batchMatMul(tf.softmax(scores) as tf.Tensor3D, vb);
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
@@ -280,23 +287,30 @@ export class CausalLM {
     const { cos, sin } = ropeTables(positions, this.invFreq);
     const rep = c.num_attention_heads / c.num_key_value_heads;
     const maskData = attentionBias(B, T, past, rep, keyMask);
+    const d = c.head_dim, scale = 1 / Math.sqrt(d);
+    const qcos = new Float32Array(cos.length), qsin = new Float32Array(sin.length);
+    for (let j = 0; j < cos.length; j++) { qcos[j] = cos[j] * scale; qsin[j] = sin[j] * scale; }
 
     const logits = tf.tidy(() => {
       const ids = inputIds.dtype === 'int32' ? inputIds : tf.cast(inputIds, 'int32');
       const ctx: BlockContext = {
         B, T, cache,
-        cos: tf.tensor3d(cos, [B * T, 1, c.head_dim]),
-        sin: tf.tensor3d(sin, [B * T, 1, c.head_dim]),
+        queryRope: { cos: tf.tensor(qcos, [B, T, 1, 1, d]), sin: tf.tensor(qsin, [B, T, 1, 1, d]) },
+        keyRope: { cos: tf.tensor(cos, [B, T, 1, d]), sin: tf.tensor(sin, [B, T, 1, d]) },
         blocks: [],
       };
-      const mask = maskData ? tf.tensor4d(maskData.data, [maskData.batch, 1, T * rep, S]) : undefined;
+      // The bias as [1, T*rep, S] when the whole batch shares it (no padding), else [B, 1, T*rep, S].
+      const shared = maskData?.batch === 1;
+      const mask = maskData ? tf.tensor(maskData.data, shared ? [1, T * rep, S] : [maskData.batch, 1, T * rep, S]) : undefined;
       const block = this.attentionBlock ?? (tf.getBackend() === 'tensorflow' ? T : 32);
       for (let t0 = 0; t0 < T; t0 += block) {
         const t1 = Math.min(T, t0 + block);
         const whole = t0 === 0 && t1 === T;
         ctx.blocks.push({
           t0, t1,
-          mask: !mask || whole ? mask : tf.slice(mask, [0, 0, t0 * rep, 0], [maskData!.batch, 1, (t1 - t0) * rep, past + t1]),
+          mask: !mask || whole ? mask
+            : shared ? tf.slice(mask, [0, t0 * rep, 0], [1, (t1 - t0) * rep, past + t1])
+            : tf.slice(mask, [0, 0, t0 * rep, 0], [maskData!.batch, 1, (t1 - t0) * rep, past + t1]),
         });
       }
       let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
@@ -319,11 +333,17 @@ export class CausalLM {
   }
 }
 
+interface RopeTable {
+  cos: tf.Tensor;
+  sin: tf.Tensor;
+}
+
 interface BlockContext {
   B: number;
   T: number;
-  cos: tf.Tensor;
-  sin: tf.Tensor;
+  /** RoPE tables for the queries ([B, T, 1, 1, d], times 1/sqrt(d)) and the keys ([B, T, 1, d]). */
+  queryRope: RopeTable;
+  keyRope: RopeTable;
   /** Query position blocks [t0, t1) with their slice of the attention bias. */
   blocks: { t0: number; t1: number; mask?: tf.Tensor }[];
   cache?: KVCache;

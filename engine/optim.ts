@@ -42,6 +42,11 @@ export function flatSquaredNorm(flat: tf.Tensor1D): tf.Scalar {
   });
 }
 
+/** t as a vector of its `size` elements; a vector as it is (a reshape is a kernel call on tfjs-node). */
+function flat1d(t: tf.Tensor, size: number): tf.Tensor {
+  return t.rank === 1 ? t : tf.reshape(t, [size]);
+}
+
 /** Where one parameter sits in the flat layout. */
 export interface Slot {
   name: string;
@@ -88,7 +93,7 @@ export class FlatLayout {
       const parts = this.slots.map((s) => {
         const g = grads.get(s.name);
         if (g && g.shape.join(',') !== s.shape.join(',')) throw new Error(`AdamW: gradient of "${s.name}" has shape [${g.shape}], expected [${s.shape}]`);
-        return g ? tf.reshape(g, [s.size]) : tf.zeros([s.size]);
+        return g ? flat1d(g, s.size) : tf.zeros([s.size]);
       });
       return this.join(parts);
     });
@@ -103,7 +108,7 @@ export class FlatLayout {
 
   /** The variables' current values, flat. */
   gather(): tf.Tensor1D {
-    return tf.tidy(() => this.join(this.slots.map((s) => tf.reshape(s.variable, [s.size]))));
+    return tf.tidy(() => this.join(this.slots.map((s) => flat1d(s.variable, s.size))));
   }
 
   /** Assigns every variable its piece of a flat vector in this layout. */
@@ -112,7 +117,7 @@ export class FlatLayout {
       const sizes = this.slots.map((s) => s.size);
       if (this.pad > 0) sizes.push(this.pad);
       const parts = sizes.length === 1 ? [flat] : tf.split(flat, sizes);
-      this.slots.forEach((s, i) => s.variable.assign(tf.reshape(parts[i], s.shape)));
+      this.slots.forEach((s, i) => s.variable.assign(s.shape.length === 1 ? parts[i] : tf.reshape(parts[i], s.shape)));
     });
   }
 }
@@ -201,9 +206,9 @@ export class AdamW {
       const nd = this.decayedSize;
       if (this.weightDecay > 0 && nd > 0) {
         const factor = 1 - lr * this.weightDecay;
-        decayed = nd === this.total
-          ? tf.mul(p, factor)
-          : tf.concat([tf.mul(tf.slice(p, 0, nd), factor), tf.slice(p, nd, this.total - nd)]);
+        // One product with a vector of factors (1 past the decayed parameters: p * 1 is p) instead
+        // of slicing, scaling and joining.
+        decayed = nd === this.total ? tf.mul(p, factor) : tf.mul(p, tf.tensor1d(new Float32Array(this.total).fill(factor, 0, nd).fill(1, nd)));
       }
       let p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1));
       if (present && present.some((x) => !x)) {
