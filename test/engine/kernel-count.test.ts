@@ -13,7 +13,9 @@ import { tinyConfig } from './tiny.ts';
 
 before(async () => { await initBackend(); });
 
-async function forwardKernels(layers: number): Promise<tf.ProfileInfo['kernels']> {
+type Kernels = Awaited<ReturnType<typeof tf.profile>>['kernels'];
+
+async function forwardKernels(layers: number): Promise<Kernels> {
   const m = new CausalLM(tinyConfig({ num_hidden_layers: layers })).initRandom(3);
   const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32');
   const profile = await tf.profile(() => { tf.tidy(() => { m.forward(ids); }); });
