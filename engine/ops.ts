@@ -4,7 +4,7 @@
  *  - there only a plain 2-D matMul (no transpose flags, no batch dimension) takes the fast
  *    XNNPACK path, so linear layers transpose explicitly and use plain 2-D matMuls both ways;
  *  - tf.gather's gradient needs UnsortedSegmentSum, which wasm lacks, so the embedding
- *    gradient is a scatter-add done on the host.
+ *    gradient is a scatter-add done on the host (on tfjs-node, that kernel).
  */
 import * as tf from './tf.ts';
 
@@ -81,6 +81,8 @@ export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D {
   const f = custom((t: tf.Tensor) => ({
     value: tf.gather(t, flat),
     gradFunc: (dy: tf.Tensor) => {
+      // tfjs-node has the kernel (one call, no copies through JavaScript); it adds the rows in the same order.
+      if (tf.getBackend() === 'tensorflow') return tf.unsortedSegmentSum(dy, tf.tensor1d(idx, 'int32'), V);
       const g = dy.dataSync() as Float32Array;
       const out = new Float32Array(V * C);
       for (let n = 0; n < idx.length; n++) {

@@ -23,12 +23,23 @@ export function inverseFrequencies(c: ModelConfig): Float32Array {
   return inv;
 }
 
-/** cos and sin of position * inv_freq for each position, laid out [N, d] (the d/2 angles twice). */
+/**
+ * cos and sin of position * inv_freq for each position, laid out [N, d] (the d/2 angles twice).
+ * A position seen before in the list (every row of a batch repeats them) copies its first row.
+ */
 export function ropeTables(positions: ArrayLike<number>, inv: Float32Array): { cos: Float32Array; sin: Float32Array } {
   const half = inv.length, d = 2 * half, n = positions.length;
   const cos = new Float32Array(n * d), sin = new Float32Array(n * d);
+  const first = new Map<number, number>();
   for (let i = 0; i < n; i++) {
     const p = positions[i];
+    const seen = first.get(p);
+    if (seen !== undefined) {
+      cos.copyWithin(i * d, seen * d, seen * d + d);
+      sin.copyWithin(i * d, seen * d, seen * d + d);
+      continue;
+    }
+    first.set(p, i);
     for (let j = 0; j < half; j++) {
       const a = Math.fround(p * inv[j]);
       const c = Math.cos(a), s = Math.sin(a);

@@ -96,3 +96,12 @@ test('rotary frequencies: plain theta^(-2j/d), and Llama 3 scaling on the low fr
   assert.deepEqual([...cos.subarray(0, 4)], [1, 1, 1, 1]);
   assert.ok(Math.abs(sin[4] - Math.sin(3)) < 1e-6 && Math.abs(sin[5] - Math.sin(1.5)) < 1e-6 && sin[6] === sin[4]);
 });
+
+test('RoPE tables: a repeated position gets the rows its first occurrence got', () => {
+  const inv = new Float32Array([1, 0.25, 0.01]);
+  const once = ropeTables([7, 0, 300], inv);
+  const repeated = ropeTables([7, 0, 300, 0, 300, 7], inv);
+  const rows = (t: Float32Array, order: number[]) => order.flatMap((i) => [...t.subarray(i * 6, i * 6 + 6)]);
+  assert.deepEqual([...repeated.cos], rows(once.cos, [0, 1, 2, 1, 2, 0]));
+  assert.deepEqual([...repeated.sin], rows(once.sin, [0, 1, 2, 1, 2, 0]));
+});

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
+import { embedding } from '../../engine/ops.ts';
 import { CONSTANT_CACHE_SIZE, cachedConstantCount, registerNativeKernels, unregisterNativeKernels } from '../../engine/native-kernels.ts';
 
 const native = await initBackend('tensorflow').then(() => true, () => false);
@@ -86,4 +87,17 @@ test('reshapes leave no tensors behind and their cached shape handles stay bound
   tf.tidy(() => { assert.deepEqual(Array.from(tf.reshape(x, [64, 8]).dataSync()), expected); }); // evicted earlier, made again
   assert.equal(tf.memory().numTensors, before);
   x.dispose();
+});
+
+test('the embedding gradient (UnsortedSegmentSum on tensorflow) adds the rows in order, as the host scatter-add does', { skip: skip() }, () => {
+  const V = 40, C = 8, N = 3000;
+  const ids = Int32Array.from({ length: N }, (_, i) => (i * 7919) % V);
+  const table = tf.randomNormal([V, C], 0, 1, 'float32', 1) as tf.Tensor2D;
+  const idsT = tf.tensor1d(ids, 'int32');
+  const dy = tf.randomNormal([N, C], 0, 1, 'float32', 2);
+  const got = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(embedding(t as tf.Tensor2D, idsT), dy)))(table).dataSync());
+  const d = dy.dataSync(), want = new Float32Array(V * C);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) want[ids[n] * C + c] += d[n * C + c];
+  assert.deepEqual([...got], [...want]);
+  tf.dispose([table, idsT, dy]);
 });
