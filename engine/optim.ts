@@ -206,9 +206,9 @@ export class AdamW {
       const nd = this.decayedSize;
       if (this.weightDecay > 0 && nd > 0) {
         const factor = 1 - lr * this.weightDecay;
-        // One product with a vector of factors (1 past the decayed parameters: p * 1 is p) instead
-        // of slicing, scaling and joining.
-        decayed = nd === this.total ? tf.mul(p, factor) : tf.mul(p, tf.tensor1d(new Float32Array(this.total).fill(factor, 0, nd).fill(1, nd)));
+        decayed = nd === this.total
+          ? tf.mul(p, factor)
+          : tf.concat([tf.mul(tf.slice(p, 0, nd), factor), tf.slice(p, nd, this.total - nd)]);
       }
       let p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), lr / bc1));
       if (present && present.some((x) => !x)) {

@@ -1,7 +1,7 @@
 /**
  * Kernel counts of the model and the optimizer (on tfjs-node every kernel is a call into
  * TensorFlow): reshapes only where shapes change, the query scaling folded into RoPE, a causal
- * bias shared by the batch added without reshapes, and AdamW's weight decay without slices.
+ * bias shared by the batch added without reshapes, and AdamW reshaping only its matrices.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +35,7 @@ test('a layer\'s forward reshapes 12 times, multiplies by no scalar and adds the
   assert.equal(sameShape.length, 0);
 });
 
-test('AdamW reshapes only the matrices into and out of its flat vector, and decays without slicing', async () => {
+test('AdamW reshapes only the matrices into and out of its flat vector', async () => {
   const params = new Map<string, tf.Variable>([
     ['a.weight', tf.variable(tf.randomNormal([4, 3], 0, 1, 'float32', 1))],
     ['a.bias', tf.variable(tf.randomNormal([3], 0, 1, 'float32', 2))],
@@ -48,7 +48,6 @@ test('AdamW reshapes only the matrices into and out of its flat vector, and deca
   const profile = await tf.profile(() => { opt.apply(grads, 1e-2); });
   const names = profile.kernels.map((k) => k.name);
   assert.equal(names.filter((k) => k === 'Reshape').length, 2 * 2, names.join(' '));
-  assert.ok(!names.includes('Slice'), names.join(' '));
   tf.dispose([...grads.values(), ...params.values()]);
   opt.dispose();
 });
