@@ -2,7 +2,7 @@
  * Engine benchmark: training tokens/s (tiny and small presets, several sequence lengths),
  * generation tokens/s with the KV cache at batch 1, 8 and 32, and the backend's peak
  * matMul rate measured in the same run (model FLOP/s are reported as a share of it).
- * Every figure is the median of several timed runs after a warm-up; generation figures count
+ * Every figure is the median of several timed runs after untimed warm-up runs (TRAIN_WARMUP steps for training, one run for generation, the same on both sides); generation figures count
  * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
  * figures subtract a run that only prefills and samples the first token.
  *
@@ -43,6 +43,12 @@ const trainingOnly = process.env.BENCH_ONLY === 'training';
 
 type Times = { wall: number[]; cpu: number[] };
 const TORCH_THREADS = [1, 2];
+/**
+ * Untimed training steps before a shape's timed ones, on both sides: the first steps of a process
+ * run slower (compilation of the JavaScript, the allocator's heap growing), and a training job runs
+ * thousands.
+ */
+const TRAIN_WARMUP = 5;
 const DEFAULT_TORCH_PYTHON = '/tmp/parity-venv/bin/python';
 
 /** bench/torch_reference.py in --serve mode: one timed PyTorch run per request. */
@@ -82,8 +88,9 @@ export class TorchReference {
 }
 
 /** Timed runs of ours, each followed by one PyTorch run per thread count (the same work). */
-async function interleaved(runs: number, ours: () => void | Promise<unknown>, ref: TorchReference | undefined, req: Record<string, unknown>) {
-  await ours();
+async function interleaved(runs: number, ours: () => void | Promise<unknown>, ref: TorchReference | undefined, req: Record<string, unknown>, warmup = 1) {
+  for (let i = 0; i < warmup; i++) await ours();
+  req = warmup === 1 ? req : { ...req, warmup };
   const mine: Times = { wall: [], cpu: [] };
   const theirs = new Map<number, Times>(TORCH_THREADS.map((n) => [n, { wall: [], cpu: [] }]));
   for (let i = 0; i < runs; i++) {
@@ -171,7 +178,7 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
     const ids = randomRows(rng, B, T, c.vocab_size);
     const batch = { ids, mask: ids.map((r) => r.map(() => 1)) };
     const { mine: t, theirs } = await interleaved(runs, () => trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }),
-      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T });
+      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T }, TRAIN_WARMUP);
     const tokensPerSec = (B * T) / median(t.wall);
     const tokensPerCpuSec = (B * T) / median(t.cpu);
     const flops = trainFlopsPerToken(c, T) * tokensPerSec;

@@ -79,7 +79,7 @@ def generate_once(path, batch, prompt_len, new_tokens):
 
 
 def timed(req):
-    """One timed run of a request (after one warm-up run for a shape not seen yet)."""
+    """One timed run of a request (after `warmup` untimed runs, default 1, for a request not seen yet)."""
     torch.set_num_threads(int(req.get("threads", 1)))
     path = req["config"]
     if req["op"] == "train":
@@ -90,7 +90,8 @@ def timed(req):
         raise ValueError(f"unknown op {req['op']!r}: use train or generate")
     key = json.dumps(req, sort_keys=True)
     if key not in _warm:
-        f()
+        for _ in range(int(req.get("warmup", 1))):
+            f()
         _warm.add(key)
     c0, t0 = time.process_time(), time.perf_counter()
     f()

@@ -188,6 +188,11 @@ export class ParallelTrainer {
   private sent?: tf.Tensor1D;
   private readonly weights?: SharedArrayBuffer;
   private closed = false;
+  /**
+   * Where the last step's time went on the calling thread: its own shard (sending the weights
+   * included), waiting for the other threads, the optimizer's update (norm and clipping included).
+   */
+  lastTimes?: { stepMs: number; ownShardMs: number; waitMs: number; applyMs: number };
 
   private constructor(private readonly model: CausalLM, private readonly optimizer: AdamW, private readonly replicas: Replica[], weights?: SharedArrayBuffer) {
     this.weights = weights;
@@ -252,6 +257,7 @@ export class ParallelTrainer {
   async step(batches: LmBatch[], opts: { lr: number; maxGradNorm?: number }): Promise<StepResult> {
     if (this.closed) throw new Error('ParallelTrainer.step: the trainer is closed');
     if (batches.length === 0) throw new Error('ParallelTrainer.step: no micro-batches');
+    const t0 = performance.now();
     const shards = shardBatches(batches, this.threads);
     // The weights the replicas compute with: resent after every update (or outside assignment).
     const current = this.optimizer.current();
@@ -272,12 +278,16 @@ export class ParallelTrainer {
       await Promise.allSettled(answers);
       throw err;
     }
+    const t1 = performance.now();
+    let waited = 0;
     let sum = own?.flat;
     let loss = own?.loss ?? 0;
     let present = own?.present;
     try {
       for (const [i, answer] of answers.entries()) {
+        const w0 = performance.now();
         const m = await answer;
+        waited += performance.now() - w0;
         if (m.type !== 'done' || !m.present) continue;
         const g = tf.tensor1d(new Float32Array(this.replicas[i].grad).slice());
         loss += m.loss;
@@ -290,7 +300,10 @@ export class ParallelTrainer {
         } else sum = g;
       }
       if (!sum) throw new Error('ParallelTrainer.step: no shard computed a gradient');
+      const a0 = performance.now();
       const gradNorm = applyFlatGradient(this.optimizer, sum, present, opts);
+      const t2 = performance.now();
+      this.lastTimes = { stepMs: t2 - t0, ownShardMs: t1 - t0, waitMs: waited, applyMs: t2 - a0 };
       return { loss, gradNorm, lr: opts.lr };
     } finally {
       sum?.dispose();
