@@ -2,9 +2,7 @@
  * Serving benchmark: generation tokens/s through the HTTP server (continuous batching) at
  * several concurrency levels, on the tiny preset with random weights, next to the engine's own
  * batched generate() and the scheduler without HTTP at the same batch size (what the server
- * adds), plus the bare HTTP + scheduler cost per request with a no-compute backend. The server
- * decodes its batch on the threads the engine backend starts (`decodeThreads` in the JSON;
- * DOCTOR_AGENT_DECODE_THREADS=1 for one); generate() runs on the calling thread.
+ * adds), plus the bare HTTP + scheduler cost per request with a no-compute backend.
  *
  * Each level sends at least 4 × concurrency requests per run (each client sends its next request
  * when its answer is in), over BENCH_RUNS runs (default 3), taking medians; the server's runs
@@ -107,7 +105,6 @@ export async function run(): Promise<Record<string, unknown>> {
   await saveModel(model, dir, { tokenizerDir: join(root, 'test/fixtures/parity/tokenizer') });
   model.dispose();
   const backend = await loadEngineBackend(dir);
-  process.stderr.write(`server: batches decode on ${backend.decodeThreads} thread(s)\n`);
   const newTokens = quick ? 32 : 64;
   const promptLen = 32;
   const levels = quick ? [1, 8] : [1, 8, 32];
@@ -210,8 +207,6 @@ export async function run(): Promise<Record<string, unknown>> {
     benchmark: 'serve',
     date: new Date().toISOString(),
     backend: backendName,
-    // Threads the server's batch decodes on (engine/parallel-decode.ts); generate() uses one.
-    decodeThreads: backend.decodeThreads,
     node: process.version,
     preset: 'tiny',
     promptTokens: promptLen,

@@ -23,8 +23,7 @@ export type Workload = 'training' | 'generation' | 'rl';
 /**
  * Generation of a model up to this many parameters goes to wasm first: each tfjs-node kernel is a
  * call into TensorFlow's runtime, and a small model's decoding step (a few hundred small kernels)
- * is faster on wasm, whose kernels are plain calls into the module; the server then spreads a
- * batch over worker threads (engine/parallel-decode.ts). Measured: the tiny (0.5M) and small
+ * is faster on wasm, whose kernels are plain calls into the module. Measured: the tiny (0.5M) and small
  * (10M) presets decode faster on wasm at batch 1, 8 and 32 (small: 71-103 against 28-31 tokens/s
  * at batch 1, 461-528 against 349-394 at batch 32). Larger models are left to TensorFlow, whose
  * matMuls use every core and reach several times wasm's peak.

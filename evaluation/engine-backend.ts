@@ -4,9 +4,7 @@
  * (engine/decoder.ts): the running batch shares one KV cache, sequences joining are
  * prefilled together and merged in, sequences leaving are dropped when the next step re-forms
  * the cache (with those joining, in one copy). Positions count
- * only real tokens, so each sequence decodes exactly as it would alone. On the single-threaded
- * backends (wasm, cpu) the batch is spread over worker threads with replicas of the model
- * (engine/parallel-decode.ts), one part per core.
+ * only real tokens, so each sequence decodes exactly as it would alone.
  */
 import { basename, join, resolve } from 'node:path';
 import * as tf from '../engine/tf.ts';
@@ -14,24 +12,22 @@ import { initBackendFor } from '../engine/backend.ts';
 import { loadModel } from '../engine/checkpoint.ts';
 import { loadConfig, parameterCount } from '../engine/config.ts';
 import { DecoderSession } from '../engine/decoder.ts';
-import { DecodeThreads, decodeThreads, type ParallelDecoderSession } from '../engine/parallel-decode.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { logProbOf, topLogprobs } from '../engine/sampling.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
 import type { Backend, DecodeBatch } from './backend.ts';
 import type { SequenceStartTop, StepTokenTop } from './scheduler.ts';
 
-/** A decode batch on the engine model: the scheduler's view of a decoder session, on one thread or several. */
+/** A decode batch on the engine model: the scheduler's view of a decoder session. */
 export class EngineBatch implements DecodeBatch {
-  private readonly session: DecoderSession | ParallelDecoderSession;
+  private readonly session: DecoderSession;
 
-  /** On `threads` when given (their session), else on the calling thread. */
-  constructor(model: CausalLM, padId: number, threads?: DecodeThreads) {
-    this.session = threads ? threads.session() : new DecoderSession(model, { padTokenId: padId });
+  constructor(model: CausalLM, padId: number) {
+    this.session = new DecoderSession(model, { padTokenId: padId });
   }
 
   async add(seqs: SequenceStartTop[]): Promise<void> {
-    await this.session.add(seqs.map((s) => {
+    this.session.add(seqs.map((s) => {
       const { temperature, topP, topK, minP, seed } = s.sampling;
       return { id: s.id, promptIds: s.promptIds, sampling: { temperature, topP, topK, minP }, seed, topLogprobs: s.topLogprobs };
     }));
@@ -54,12 +50,6 @@ export class EngineBatch implements DecodeBatch {
 export interface EngineBackendOptions {
   /** Name the model is served under; default: `defaultServedName(dir)`. */
   name?: string;
-  /**
-   * Threads a batch decodes on where the backend's kernels use one thread (wasm, cpu): default
-   * `decodeThreads()` (DOCTOR_AGENT_DECODE_THREADS, else the cores, at most 4). On tensorflow the
-   * batch stays on the calling thread, whose kernels use every core.
-   */
-  decodeThreads?: number;
 }
 
 /**
@@ -76,7 +66,7 @@ export function defaultServedName(dir: string): string {
 }
 
 /** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
-export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; decodeThreads: number; close(): Promise<void> }> {
+export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
   // The backend is picked before the weights load (they live on it): by the model's size.
   await initBackendFor('generation', parameterCount(loadConfig(join(dir, 'config.json'))));
   const { model, config } = await loadModel(dir);
@@ -84,8 +74,6 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
   const eos = new Set(tokenizer.eosTokenIds);
   for (const id of [config.eos_token_id ?? []].flat()) eos.add(id);
   const padId = tokenizer.padTokenId ?? config.pad_token_id ?? 0;
-  const wanted = tf.getBackend() === 'tensorflow' ? 1 : opts.decodeThreads ?? decodeThreads();
-  const threads = wanted > 1 ? await DecodeThreads.start(model, wanted, { padTokenId: padId }) : undefined;
   let current: EngineBatch | null = null;
   return {
     name: opts.name ?? defaultServedName(dir),
@@ -95,7 +83,6 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     eosTokenIds: [...eos],
     model,
     tokenizer,
-    decodeThreads: threads?.count ?? 1,
     encode: (text) => tokenizer.encode(text),
     decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
     encodeChat: (messages) =>
@@ -119,13 +106,12 @@ export async function loadEngineBackend(dir: string, opts: EngineBackendOptions 
     },
     newBatch() {
       current?.dispose();
-      current = new EngineBatch(model, padId, threads);
+      current = new EngineBatch(model, padId);
       return current;
     },
-    async close() {
+    close() {
       current?.dispose();
       current = null;
-      await threads?.close();
       model.dispose();
     },
   };
