@@ -16,9 +16,13 @@ import * as tf from './tf.ts';
 /** `nn` a [G, M, K] @ b [G, K, N]; `nt` a [G, M, K] @ bᵀ with b [G, N, K]; `tn` aᵀ @ b with a [G, K, M]. */
 export type Layout = 'nn' | 'nt' | 'tn';
 
-interface Exports {
+export interface Exports {
   mm(a: number, b: number, c: number, M: number, K: number, N: number, sai: number, sak: number): void;
   transpose(src: number, dst: number, R: number, C: number): void;
+  /** Byte addresses and sizes: `rows` copies of `bytes` bytes, each from src + r * srcStride to dst + r * dstStride. */
+  copy_rows(dst: number, dstStride: number, src: number, srcStride: number, bytes: number, rows: number): void;
+  /** Row i of dst (`bytes` bytes) is row idx[i] of src, for n int32 indices at byte address idx. */
+  gather_rows(dst: number, src: number, idx: number, n: number, bytes: number): void;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');
@@ -94,7 +98,7 @@ export function hostBatchMatMul(a: Float32Array, b: Float32Array, G: number, M: 
 }
 
 /** The parts of the backends the kernels use (tfjs-backend-wasm's and -cpu's own fields). */
-interface WasmBackend {
+export interface WasmBackend {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -107,13 +111,29 @@ type KernelArgs = { inputs: { a: tf.TensorInfo; b: tf.TensorInfo }; backend: unk
 
 const wasmInstances = new WeakMap<object, Exports | null>();
 
-function wasmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const be = backend as WasmBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
+/** The module's functions on a wasm backend's own heap (instantiated once per backend); null when it cannot load. */
+export function wasmModule(be: WasmBackend): Exports | null {
   let k = wasmInstances.get(be);
   if (k === undefined) {
-    k = instantiate(be.wasm.asm.memory);
+    const memory = be.wasm?.asm?.memory;
+    if (memory instanceof WebAssembly.Memory) k = instantiate(memory);
+    else {
+      loadError = 'no memory found on the backend';
+      k = null;
+    }
     wasmInstances.set(be, k);
   }
+  return k;
+}
+
+/** Why the module is not available (empty when it is). */
+export function wasmModuleError(): string {
+  return loadError;
+}
+
+function wasmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as WasmBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
+  const k = wasmModule(be);
   if (!k) throw new Error(`attention kernel unavailable on the wasm backend: ${loadError}`);
   const [G, M, K, N] = dims(a.shape, b.shape, layout);
   const out = be.makeOutput([G, M, N], 'float32');
@@ -183,13 +203,7 @@ function compiledOk(): boolean {
 }
 
 function wasmReady(): boolean {
-  const be = tf.backend() as unknown as WasmBackend;
-  if (!wasmInstances.has(be)) {
-    const memory = be.wasm?.asm?.memory;
-    wasmInstances.set(be, memory instanceof WebAssembly.Memory ? instantiate(memory) : null);
-    if (!(memory instanceof WebAssembly.Memory)) loadError = 'no memory found on the backend';
-  }
-  return wasmInstances.get(be) !== null;
+  return wasmModule(tf.backend() as unknown as WasmBackend) !== null;
 }
 
 /** a [G, M, K] @ b [G, K, N] -> [G, M, N], float32, with gradients for both. */

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from './tf.ts';
 import { registerGradients } from './gradients.ts';
 import { registerNativeKernels } from './native-kernels.ts';
+import { registerWasmCopyKernels } from './copy-kernels.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -99,7 +100,12 @@ async function register(name: BackendName): Promise<string | undefined> {
     }
     return found;
   }
-  if (name === 'wasm') return (await tryImport('@tensorflow/tfjs-backend-wasm')) ? '@tensorflow/tfjs-backend-wasm' : undefined;
+  if (name === 'wasm') {
+    if (!(await tryImport('@tensorflow/tfjs-backend-wasm'))) return undefined;
+    // Its Concat and row GatherV2 give way to bulk-memory copies (copy-kernels.ts).
+    registerWasmCopyKernels();
+    return '@tensorflow/tfjs-backend-wasm';
+  }
   return (await tryImport('@tensorflow/tfjs-backend-cpu')) ? '@tensorflow/tfjs-backend-cpu' : undefined;
 }
 

@@ -202,7 +202,7 @@ export class CausalLM {
     if (cache) {
       const old = cache.layers[i];
       if (old) {
-        kT = appendKeys(old.kT, kT);
+        kT = tf.concat([old.kT, kT], 2);
         vh = tf.concat([old.v, vh], 1);
         old.kT.dispose();
         old.v.dispose();
@@ -347,19 +347,6 @@ interface BlockContext {
   /** Query position blocks [t0, t1) with their slice of the attention bias. */
   blocks: { t0: number; t1: number; mask?: tf.Tensor }[];
   cache?: KVCache;
-}
-
-/**
- * Cached keys [G, d, past] followed by new ones [G, d, T] along the last axis. The wasm backend's
- * concat copies each of the G*d rows in JavaScript (about 0.45 ms a layer at batch 32, the largest
- * host cost of a decode step); two zero pads and an add run in its compiled kernels in half that
- * (with a few rows, as at batch 1, the concat's single call is cheaper).
- * Adding zero returns every value unchanged (at most a -0 becomes +0, which no score can tell apart).
- */
-function appendKeys(past: tf.Tensor3D, next: tf.Tensor3D): tf.Tensor3D {
-  const P = past.shape[2], T = next.shape[2];
-  if (past.shape[0] * past.shape[1] <= 256) return tf.concat([past, next], 2); // few rows: one call is cheaper
-  return tf.add(tf.pad(past, [[0, 0], [0, 0], [0, T]]), tf.pad(next, [[0, 0], [0, 0], [P, 0]]));
 }
 
 function toInt32(value: tf.Tensor2D | number[][], shape: [number, number], what: string): Int32Array {

@@ -15,7 +15,7 @@ export const wasmPath = join(import.meta.dirname, '..', 'engine', 'wasm', 'atten
 /** The binary the WAT source assembles to. */
 export async function assembleAttentionWasm(): Promise<Uint8Array> {
   const wabt = await initWabt();
-  const mod = wabt.parseWat('attention.wat', readFileSync(watPath, 'utf8'), { simd: true });
+  const mod = wabt.parseWat('attention.wat', readFileSync(watPath, 'utf8'), { simd: true, bulk_memory: true });
   try {
     mod.validate();
     return mod.toBinary({ log: false, write_debug_names: false }).buffer;

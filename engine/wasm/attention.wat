@@ -1,4 +1,5 @@
-;; Matrix products for attention, with 128-bit SIMD (4 float32 lanes).
+;; Matrix products for attention, with 128-bit SIMD (4 float32 lanes), and the strided and indexed
+;; row copies behind the wasm backend's Concat and row GatherV2 (bulk memory).
 ;; Addresses are byte offsets into the imported memory (the wasm backend's own heap, so tensors are
 ;; read and written in place, or a memory of the caller's); sizes count float32 elements.
 (module
@@ -119,6 +120,36 @@
             (local.set $c (i32.sub (local.get $c) (i32.const 1)))
             (br $cs)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rs)))
+  )
+
+  ;; rows strided copies: row r of `bytes` bytes goes from src + r * srcStride to dst + r * dstStride
+  ;; (one input's part of every outer row of a concatenation).
+  (func (export "copy_rows")
+    (param $dst i32) (param $dstStride i32) (param $src i32) (param $srcStride i32) (param $bytes i32) (param $rows i32)
+    (block $done
+      (loop $rs
+        (br_if $done (i32.eqz (local.get $rows)))
+        (memory.copy (local.get $dst) (local.get $src) (local.get $bytes))
+        (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+        (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $rs)))
+  )
+
+  ;; n rows of `bytes` bytes picked by index: row i of dst is row idx[i] of src (idx: n int32 at
+  ;; byte address idx, already checked to lie in range).
+  (func (export "gather_rows")
+    (param $dst i32) (param $src i32) (param $idx i32) (param $n i32) (param $bytes i32)
+    (block $done
+      (loop $rs
+        (br_if $done (i32.eqz (local.get $n)))
+        (memory.copy (local.get $dst)
+          (i32.add (local.get $src) (i32.mul (i32.load (local.get $idx)) (local.get $bytes)))
+          (local.get $bytes))
+        (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+        (local.set $idx (i32.add (local.get $idx) (i32.const 4)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br $rs)))
   )
 )

@@ -1,0 +1,100 @@
+/**
+ * Leaner copies on the wasm backend: Concat and the row GatherV2 (an embedding lookup) run as
+ * bulk-memory copies in the engine's WebAssembly module (engine/wasm/attention.wat, `copy_rows`
+ * and `gather_rows`), on the backend's heap in place.
+ *
+ * tfjs-backend-wasm's Concat copies each outer row of each input with a typed-array `set` from
+ * JavaScript, and its GatherV2 reads the indices back, checks them one closure call each and runs a
+ * generic strided loop: appending one decoded token to a KV cache of 64 x 32 rows took 0.64 ms,
+ * and looking up 1024 prompt tokens in a [1024, 128] embedding 7.6 ms. The copies here move the
+ * same bytes in the same order (results are bit-identical); other dtypes, empty tensors, batched
+ * or non-leading-axis gathers go to the backend's own kernels.
+ */
+import * as tf from './tf.ts';
+import { wasmModule, type WasmBackend } from './attention-kernel.ts';
+
+type ConcatArgs = { inputs: tf.TensorInfo[]; backend: unknown; attrs: { axis: number | number[] } };
+type GatherArgs = { inputs: { x: tf.TensorInfo; indices: tf.TensorInfo }; backend: unknown; attrs: { axis: number; batchDims: number } };
+
+/** Elements of 4 bytes, which the copies move as they are. */
+const FOUR_BYTES = new Set<tf.DataType>(['float32', 'int32']);
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const offset = (be: WasmBackend, t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
+
+function fastConcat(own: tf.KernelFunc): tf.KernelFunc {
+  return ((args: ConcatArgs) => {
+    const { inputs, attrs } = args;
+    const be = args.backend as WasmBackend;
+    const rank = inputs[0]?.shape.length ?? 0;
+    const axisAttr = Array.isArray(attrs.axis) ? attrs.axis[0] : attrs.axis;
+    const axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
+    const k = wasmModule(be);
+    const plain = k && inputs.length > 1 && axis >= 0 && axis < rank
+      && inputs.every((t) => FOUR_BYTES.has(t.dtype) && t.dtype === inputs[0].dtype && t.shape.length === rank && size(t.shape) > 0
+        && t.shape.every((d, i) => i === axis || d === inputs[0].shape[i]));
+    if (!plain) return own(args as never);
+    const outShape = inputs[0].shape.slice();
+    outShape[axis] = inputs.reduce((a, t) => a + t.shape[axis], 0);
+    const outer = size(outShape.slice(0, axis));
+    const rowBytes = size(outShape.slice(axis)) * 4;
+    const out = be.makeOutput(outShape, inputs[0].dtype);
+    const base = offset(be, out);
+    let at = 0;
+    for (const t of inputs) {
+      const bytes = size(t.shape.slice(axis)) * 4;
+      k.copy_rows(base + at, rowBytes, offset(be, t), bytes, bytes, outer);
+      at += bytes;
+    }
+    return out;
+  }) as unknown as tf.KernelFunc;
+}
+
+function fastGather(own: tf.KernelFunc): tf.KernelFunc {
+  return ((args: GatherArgs) => {
+    const { x, indices } = args.inputs;
+    const be = args.backend as WasmBackend;
+    const axis = args.attrs.axis < 0 ? args.attrs.axis + x.shape.length : args.attrs.axis;
+    const k = wasmModule(be);
+    if (!k || axis !== 0 || (args.attrs.batchDims ?? 0) !== 0 || !FOUR_BYTES.has(x.dtype) || indices.dtype !== 'int32'
+      || x.shape.length < 1 || size(x.shape) === 0) return own(args as never);
+    const n = size(indices.shape);
+    const rows = x.shape[0];
+    const at = offset(be, indices);
+    const idx = new Int32Array(be.wasm.asm.memory.buffer, at, n);
+    for (let i = 0; i < n; i++) {
+      if (idx[i] < 0 || idx[i] >= rows) throw new Error(`GatherV2: the index value ${idx[i]} is not in [0, ${rows - 1}]`);
+    }
+    const rowShape = x.shape.slice(1);
+    const out = be.makeOutput([...indices.shape, ...rowShape], x.dtype);
+    if (n > 0) k.gather_rows(offset(be, out), offset(be, x), at, n, size(rowShape) * 4);
+    return out;
+  }) as unknown as tf.KernelFunc;
+}
+
+let registered = false;
+const ours = new WeakSet<tf.KernelFunc>();
+
+/** Whether the wasm backend's Concat and GatherV2 are the copies here. */
+export function wasmCopyKernelsInPlace(): boolean {
+  return ['Concat', 'GatherV2'].every((name) => {
+    const k = tf.getKernel(name, 'wasm');
+    return k !== undefined && ours.has(k.kernelFunc);
+  });
+}
+
+/**
+ * Puts the copies in place of the wasm backend's Concat and GatherV2 (once; call after
+ * tfjs-backend-wasm is imported). The backend's kernels stay as the fallback.
+ */
+export function registerWasmCopyKernels(): void {
+  if (registered) return;
+  for (const [name, make] of [['Concat', fastConcat], ['GatherV2', fastGather]] as const) {
+    const own = tf.getKernel(name, 'wasm');
+    if (!own) continue;
+    const kernelFunc = make(own.kernelFunc);
+    ours.add(kernelFunc);
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ ...own, kernelFunc });
+  }
+  registered = true;
+}

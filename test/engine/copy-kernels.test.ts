@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '../../engine/tf.ts';
+import { initBackend } from '../../engine/backend.ts';
+import { wasmCopyKernelsInPlace } from '../../engine/copy-kernels.ts';
+import { Rng } from '../../common/rng.ts';
+
+function random(shape: number[], seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+}
+
+/** Concatenation by its definition: each outer row is the inputs' inner rows one after another. */
+function concatReference(parts: { data: ArrayLike<number>; shape: number[] }[], axis: number): number[] {
+  const outer = parts[0].shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const out: number[] = [];
+  for (let o = 0; o < outer; o++) {
+    for (const p of parts) {
+      const inner = p.shape.slice(axis).reduce((a, b) => a * b, 1);
+      for (let i = 0; i < inner; i++) out.push(p.data[o * inner + i]);
+    }
+  }
+  return out;
+}
+
+test('on wasm, Concat and GatherV2 are the bulk-memory copies, and give what the definitions give', async () => {
+  await initBackend('wasm');
+  assert.equal(wasmCopyKernelsInPlace(), true);
+  // Every axis of rank-3 float32 tensors (a KV cache's append is axis 2), int32, negative axis, three inputs.
+  const cases: [number[][], number, tf.DataType][] = [
+    [[[64, 32, 7], [64, 32, 1]], 2, 'float32'],
+    [[[64, 7, 32], [64, 1, 32]], 1, 'float32'],
+    [[[3, 5, 4], [2, 5, 4], [1, 5, 4]], 0, 'float32'],
+    [[[4, 3], [4, 5]], -1, 'int32'],
+    [[[1, 9], [1, 2], [1, 1]], 1, 'float32'],
+  ];
+  cases.forEach(([shapes, axis, dtype], c) => {
+    const datas = shapes.map((s, i) => dtype === 'int32' ? Int32Array.from(random(s, c * 10 + i), (x) => Math.round(x * 100)) : random(s, c * 10 + i));
+    const ts = shapes.map((s, i) => tf.tensor(datas[i], s, dtype));
+    const got = tf.concat(ts, axis);
+    const ax = axis < 0 ? axis + shapes[0].length : axis;
+    const want = concatReference(shapes.map((s, i) => ({ data: datas[i], shape: s })), ax);
+    const outShape = shapes[0].slice();
+    outShape[ax] = shapes.reduce((a, s) => a + s[ax], 0);
+    assert.deepEqual(got.shape, outShape, `case ${c}`);
+    assert.equal(got.dtype, dtype);
+    assert.deepEqual(Array.from(got.dataSync()), want, `case ${c}: values`);
+    tf.dispose([...ts, got]);
+  });
+
+  // An embedding lookup: rows of [V, C] by ids of any shape, repeated ids included.
+  const V = 50, C = 12;
+  const table = random([V, C], 7);
+  const E = tf.tensor2d(table, [V, C]);
+  const ids = [[3, 49, 0, 3], [7, 7, 1, 48]];
+  const got = tf.gather(E, tf.tensor2d(ids, [2, 4], 'int32'));
+  assert.deepEqual(got.shape, [2, 4, C]);
+  assert.deepEqual(Array.from(got.dataSync()), ids.flat().flatMap((id) => Array.from(table.subarray(id * C, (id + 1) * C))));
+  // An id outside the table is refused, as by the backend's own kernel.
+  assert.throws(() => tf.gather(E, tf.tensor1d([2, 50], 'int32')), /index value 50 is not in \[0, 49\]/);
+  assert.throws(() => tf.gather(E, tf.tensor1d([-1], 'int32')), /index value -1/);
+  // A gather along another axis goes to the backend's own kernel, with the same meaning.
+  const cols = tf.gather(E, tf.tensor1d([2, 0], 'int32'), 1);
+  assert.deepEqual(Array.from(cols.dataSync()), Array.from({ length: V }, (_, r) => [table[r * C + 2], table[r * C]]).flat());
+  tf.dispose([E, got, cols]);
+});
