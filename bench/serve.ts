@@ -4,9 +4,11 @@
  * batched generate() and the scheduler without HTTP at the same batch size (what the server
  * adds), plus the bare HTTP + scheduler cost per request with a no-compute backend.
  *
- * Each level sends at least 4 × concurrency requests per run (each client sends its next request
- * when its answer is in), over BENCH_RUNS runs (default 3), taking medians; the server's runs
- * and generate()'s alternate, so that their ratio compares figures from the same minutes. The
+ * Each level sends 4 × concurrency requests per run, and at least 32, after an untimed warm-up of
+ * half as many (each client sends its next request when its answer is in), over BENCH_RUNS runs
+ * (default 3), taking medians; the server's runs and generate()'s alternate, so that their ratio
+ * compares figures from the same minutes, and each generate() run decodes as many sequences as
+ * the server's run (batches of the concurrency, one after another). The
  * clients run in a process of their own (bench/lib/serve-client.ts), as clients do. Per level:
  * tokens/s, p50/p99 latency, and time to first token from a run of streamed requests
  * (/v1/completions with stream); `over_concurrency1` and `over_generate` (at the same batch)
@@ -79,7 +81,7 @@ function summarize(level: number, results: LoadResult[], streamed: LoadResult | 
 }
 
 /** Requests per run at a level: at least 4 × concurrency (and 8). */
-const requestsAt = (c: number) => Math.max(8, 4 * c);
+const requestsAt = (c: number) => Math.max(32, 4 * c);
 
 /** A backend that computes nothing: every step returns token 1 at once. */
 function emptyBackend(): Backend {
@@ -120,7 +122,9 @@ export async function run(): Promise<Record<string, unknown>> {
       const spec = (n: number, tokens: number, stream = false): LoadSpec => ({
         url: server.url, path: stream ? '/v1/completions' : '/generate', prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
       });
-      await client.load(spec(c, 4)); // warm-up
+      // Warm-up, untimed: half a run's requests at full length, so the timed runs see a server that
+      // has been serving (JIT-compiled paths, allocator state), as a long-running one is.
+      await client.load(spec(requestsAt(c) / 2, newTokens));
       const gen = prompts.slice(0, c);
       generate(backend.model, gen, { temperature: 1, maxNewTokens: 4, seed: 0 });
       const results: LoadResult[] = [];
@@ -142,10 +146,13 @@ export async function run(): Promise<Record<string, unknown>> {
         // The engine's own fixed-batch generate, same shapes, between the server's runs.
         const t0 = performance.now();
         const gcpu0 = process.cpuUsage();
-        const g = generate(backend.model, gen, { temperature: 1, maxNewTokens: newTokens, seed: r });
+        genTokens = 0;
+        for (let b = 0; b < requestsAt(c) / c; b++) {
+          const g = generate(backend.model, gen, { temperature: 1, maxNewTokens: newTokens, seed: r * 1000 + b });
+          genTokens += g.tokens.reduce((a, t) => a + t.length, 0);
+        }
         const gcpu = cpuSeconds(gcpu0);
         const secs = (performance.now() - t0) / 1000;
-        genTokens = g.tokens.reduce((a, t) => a + t.length, 0);
         genSecs.push(secs);
         genTps.push(genTokens / secs);
         genCpuTps.push(genTokens / gcpu);

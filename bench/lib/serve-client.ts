@@ -6,6 +6,7 @@
  * latency, its time to the first token when streamed, and the completion tokens counted by the server.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface LoadSpec {
@@ -43,21 +44,11 @@ async function one(spec: LoadSpec, i: number): Promise<{ tokens: number; latency
       ...(spec.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
     };
   const s = performance.now();
-  const res = await fetch(`${spec.url}${spec.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${spec.path}: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
-  if (!spec.stream) {
-    const r = (await res.json()) as { meta_info?: { completion_tokens: number }; usage?: { completion_tokens: number } };
-    return { tokens: r.meta_info?.completion_tokens ?? r.usage?.completion_tokens ?? 0, latency: (performance.now() - s) / 1000 };
-  }
   let ttft: number | undefined;
   let tokens = 0;
   let pending = '';
-  const decoder = new TextDecoder();
-  const reader = res.body!.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    pending += decoder.decode(value, { stream: true });
+  const { status, text } = await post(spec, JSON.stringify(body), spec.stream ? (piece) => {
+    pending += piece;
     let end: number;
     while ((end = pending.indexOf('\n\n')) >= 0) {
       const event = pending.slice(0, end);
@@ -68,9 +59,46 @@ async function one(spec: LoadSpec, i: number): Promise<{ tokens: number; latency
       if (ttft === undefined && chunk.choices?.some((c) => c.text)) ttft = (performance.now() - s) / 1000;
       if (chunk.usage) tokens = chunk.usage.completion_tokens;
     }
-  }
+  } : undefined);
+  if (status !== 200) throw new Error(`${spec.path}: HTTP ${status}: ${text.slice(0, 300)}`);
   const latency = (performance.now() - s) / 1000;
+  if (!spec.stream) {
+    const r = JSON.parse(text) as { meta_info?: { completion_tokens: number }; usage?: { completion_tokens: number } };
+    return { tokens: r.meta_info?.completion_tokens ?? r.usage?.completion_tokens ?? 0, latency };
+  }
   return { tokens, latency, ttft: ttft ?? latency };
+}
+
+/** Keep-alive connections, one per concurrent client at most (as a client library pools them). */
+const agents = new Map<number, http.Agent>();
+
+/**
+ * POSTs a JSON body over node:http on a kept-alive connection; a streamed answer is handed to
+ * `onText` as it arrives. (The load generator's own cost is part of every request's round trip:
+ * node:http costs a few times less per request than fetch, so the clients measure the server
+ * rather than themselves.)
+ */
+function post(spec: LoadSpec, body: string, onText?: (piece: string) => void): Promise<{ status: number; text: string }> {
+  const url = new URL(`${spec.url}${spec.path}`);
+  let agent = agents.get(spec.concurrency);
+  if (!agent) agents.set(spec.concurrency, agent = new http.Agent({ keepAlive: true, maxSockets: spec.concurrency }));
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (piece: string) => {
+        if (onText && res.statusCode === 200) onText(piece);
+        else text += piece;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Runs one load in this process. */
