@@ -63,6 +63,8 @@ interface Row {
   len: number;
   /** Next-token logits from the last forward pass. */
   logits: Float32Array;
+  /** exp(logits - their max), float32, from the same pass (computed with it, on the backend). */
+  exps: Float32Array;
   /** The token sampled last and not yet fed to the model. */
   pending?: number;
   topLogprobs: number;
@@ -157,9 +159,9 @@ export class DecoderSession {
     }
     const { ids, mask } = leftPadRows(seqs.map((s) => s.promptIds), this.pad);
     const cache = this.useCache ? createCache() : undefined;
-    let data: Float32Array;
+    let data: Float32Array, exps: Float32Array;
     try {
-      data = this.forwardLast(ids, mask, cache);
+      ({ logits: data, exps } = this.forwardLast(ids, mask, cache));
     } catch (err) {
       if (cache) disposeCache(cache);
       throw err;
@@ -168,7 +170,7 @@ export class DecoderSession {
       cache,
       rows: seqs.map((s, b) => ({
         id: s.id, sampling: s.sampling, rng: new Rng(s.seed), mask: mask[b], ids: this.useCache ? undefined : ids[b],
-        len: s.promptIds.length, logits: data.subarray(b * V, (b + 1) * V), topLogprobs: s.topLogprobs ?? 0, retired: false,
+        len: s.promptIds.length, logits: data.subarray(b * V, (b + 1) * V), exps: exps.subarray(b * V, (b + 1) * V), topLogprobs: s.topLogprobs ?? 0, retired: false,
       })),
     });
   }
@@ -188,23 +190,24 @@ export class DecoderSession {
         r.mask.push(real ? 1 : 0);
         r.ids?.push(real ? r.pending! : this.pad);
       }
-      const data = this.useCache
+      const { logits: data, exps } = this.useCache
         ? this.forwardLast(g.rows.map((r) => [r.pending ?? this.pad]), g.rows.map((r) => r.mask), g.cache, g.rows.map((r) => [r.len]))
         : this.forwardLast(g.rows.map((r) => r.ids!), g.rows.map((r) => r.mask));
       g.rows.forEach((r, b) => {
         r.len++;
         r.pending = undefined;
         r.logits = data.subarray(b * V, (b + 1) * V);
+        r.exps = exps.subarray(b * V, (b + 1) * V);
       });
     }
     this.reform();
     const out: SessionToken[] = [];
     for (const r of this.running?.rows ?? []) {
       if (r.retired || r.gone) continue;
-      const { token, logprob } = sampleWithLogProb(r.logits, r.sampling, r.rng);
+      const { token, logprob } = sampleWithLogProb(r.logits, r.sampling, r.rng, r.exps);
       r.pending = token;
       const t: SessionToken = { id: r.id, token, logprob };
-      if (r.topLogprobs > 0) t.top = topLogprobs(r.logits, r.topLogprobs);
+      if (r.topLogprobs > 0) t.top = topLogprobs(r.logits, r.topLogprobs, r.exps);
       out.push(t);
     }
     return out;
@@ -244,14 +247,21 @@ export class DecoderSession {
     this.joining = [];
   }
 
-  /** Next-token logits [B * V] of a forward pass over `ids` (appended to `cache` when given). */
-  private forwardLast(ids: number[][], mask: number[][], cache?: KVCache, positions?: number[][]): Float32Array {
+  /**
+   * Next-token logits [B * V] of a forward pass over `ids` (appended to `cache` when given), and
+   * exp(logits - row max) beside them: the backend computes the exponentials of a whole batch in
+   * one kernel, element by element (so a row's do not depend on the rows beside it), which the
+   * host would otherwise compute one Math.exp at a time for every row it samples.
+   */
+  private forwardLast(ids: number[][], mask: number[][], cache?: KVCache, positions?: number[][]): { logits: Float32Array; exps: Float32Array } {
     const input = tf.tensor2d(ids, [ids.length, ids[0].length], 'int32');
     try {
       const logits = this.model.forward(input, { cache, attentionMask: mask, positions, lastOnly: true });
+      const e = tf.tidy(() => tf.exp(tf.sub(logits, tf.max(logits, -1, true))));
       const data = logits.dataSync() as Float32Array;
-      logits.dispose();
-      return data;
+      const exps = e.dataSync() as Float32Array;
+      tf.dispose([logits, e]);
+      return { logits: data, exps };
     } finally {
       input.dispose();
     }

@@ -41,26 +41,42 @@ function scratch(n: number): Float64Array {
  * The next token for one row of logits and its log-probability (as `logProbOf`). Plain sampling
  * at temperature 1 draws from the very exponentials the log-softmax needs, so it sums them once;
  * the results are bit-identical to `sampleToken` then `logProbOf`.
+ *
+ * With `exps` (exp(logits - max) of the row in float32, as a decoder session has them from its
+ * forward pass), no exponential is computed here: their float64 sum gives the log-probability
+ * (within float32 rounding of `logProbOf`'s), and plain sampling walks them. Other sampling
+ * (a temperature, top-k, top-p, min-p) draws as `sampleToken`.
  */
-export function sampleWithLogProb(logits: Float32Array, opts: SamplingOptions, rng: Rng): { token: number; logprob: number } {
+export function sampleWithLogProb(logits: Float32Array, opts: SamplingOptions, rng: Rng, exps?: Float32Array): { token: number; logprob: number } {
   const V = logits.length;
   const plain = (opts.temperature ?? 1) === 1 && !(opts.topK && opts.topK > 0 && opts.topK < V) && (opts.topP ?? 1) >= 1 && !((opts.minP ?? 0) > 0);
-  if (!plain) {
+  if (!exps && !plain) {
     const token = sampleToken(logits, opts, rng);
     return { token, logprob: logProbOf(logits, token) };
   }
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
-  const w = scratch(V);
+  let w: Float32Array | Float64Array;
   let sum = 0;
-  for (let i = 0; i < V; i++) sum += (w[i] = Math.exp(logits[i] - max));
-  let token = -1;
-  let u = rng.next() * sum;
-  for (let i = 0; i < V; i++) {
-    u -= w[i];
-    if (u < 0) { token = i; break; }
+  if (exps) {
+    if (exps.length !== V) throw new Error(`sampleWithLogProb: ${exps.length} exponentials for ${V} logits`);
+    w = exps;
+    for (let i = 0; i < V; i++) sum += exps[i];
+  } else {
+    w = scratch(V);
+    for (let i = 0; i < V; i++) sum += (w[i] = Math.exp(logits[i] - max));
   }
-  if (token < 0) token = argmax(logits);
+  let token = -1;
+  if (plain) {
+    let u = rng.next() * sum;
+    for (let i = 0; i < V; i++) {
+      u -= w[i];
+      if (u < 0) { token = i; break; }
+    }
+    if (token < 0) token = argmax(logits);
+  } else {
+    token = sampleToken(logits, opts, rng);
+  }
   return { token, logprob: logits[token] - max - Math.log(sum) };
 }
 
@@ -69,12 +85,17 @@ export interface TokenLogprob {
   logprob: number;
 }
 
-/** The k most likely tokens of a logits row with their log-probabilities, most likely first (ties: lower id first). */
-export function topLogprobs(logits: Float32Array, k: number): TokenLogprob[] {
+/**
+ * The k most likely tokens of a logits row with their log-probabilities, most likely first (ties:
+ * lower id first). With the row's `exps` (as `sampleWithLogProb` takes them), the log-probabilities
+ * are computed from them, the same as the sampled token's.
+ */
+export function topLogprobs(logits: Float32Array, k: number, exps?: Float32Array): TokenLogprob[] {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  if (exps) for (let i = 0; i < logits.length; i++) sum += exps[i];
+  else for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
   // As logProbOf rounds it, so a token reads the same log-probability as the sampled one and as an alternative.
   const logSum = Math.log(sum);
   // A small sorted list of the best so far: k is small (the server allows at most 20).

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/rng.ts';
 import { rowSeed } from '../../engine/generate.ts';
-import { logProbOf, sampleToken, sampleWithLogProb } from '../../engine/sampling.ts';
+import { logProbOf, sampleToken, sampleWithLogProb, topLogprobs } from '../../engine/sampling.ts';
 
 // Probabilities 1/11, 6/11, 3/11, 1/11 at temperature 1.
 const logits = new Float32Array([0, Math.log(6), Math.log(3), Math.log(1)]);
@@ -68,4 +68,39 @@ test('rowSeed(seed, k) seeds the stream of row k, as a fork of the batch seed', 
   }
   assert.notEqual(rowSeed(5, 0), rowSeed(5, 1));
   assert.notEqual(rowSeed(5, 0), rowSeed(6, 0));
+});
+
+test('with the row\'s exponentials from the backend, sampling draws from the same distribution and reports the same log-probabilities', () => {
+  const rng0 = new Rng(11);
+  const wide = Float32Array.from({ length: 40 }, () => rng0.normal() * 2);
+  let max = -Infinity;
+  for (const x of wide) max = Math.max(max, x);
+  // As a decoder session has them: exp(logits - max) in float32.
+  const exps = Float32Array.from(wide, (x) => Math.fround(Math.exp(x - max)));
+  // Plain sampling: frequencies follow the softmax; each log-probability is logProbOf's to float32 rounding,
+  // and the top log-probabilities agree with the sampled token's to the bit.
+  const rng = new Rng(5);
+  const counts = new Array<number>(wide.length).fill(0);
+  const n = 20000;
+  for (let i = 0; i < n; i++) {
+    const { token, logprob } = sampleWithLogProb(wide, {}, rng, exps);
+    counts[token]++;
+    assert.ok(Math.abs(logprob - logProbOf(wide, token)) < 1e-6);
+    if (i < 20) assert.equal(topLogprobs(wide, wide.length, exps).find((t) => t.token === token)!.logprob, logprob);
+  }
+  for (let t = 0; t < wide.length; t++) {
+    const p = Math.exp(logProbOf(wide, t));
+    assert.ok(Math.abs(counts[t] / n - p) < 4 * Math.sqrt(p * (1 - p) / n) + 1e-3, `token ${t}: ${counts[t] / n} against ${p}`);
+  }
+  // Other sampling draws as sampleToken does, token for token.
+  for (const opts of [{ temperature: 0 }, { temperature: 0.7 }, { topK: 5 }, { topP: 0.9 }, { minP: 0.1 }]) {
+    const a = new Rng(9), b = new Rng(9);
+    for (let i = 0; i < 100; i++) {
+      const got = sampleWithLogProb(wide, opts, a, exps);
+      const token = sampleToken(wide, opts, b);
+      assert.equal(got.token, token, JSON.stringify(opts));
+      assert.ok(Math.abs(got.logprob - logProbOf(wide, token)) < 1e-6);
+    }
+  }
+  assert.throws(() => sampleWithLogProb(wide, {}, rng, exps.subarray(1)), /39 exponentials for 40 logits/);
 });
