@@ -23,7 +23,7 @@ function concatReference(parts: { data: ArrayLike<number>; shape: number[] }[], 
   return out;
 }
 
-test('on wasm, Concat and GatherV2 are the bulk-memory copies, and give what the definitions give', async () => {
+test('on wasm, Concat, GatherV2 and Slice are the bulk-memory copies, and give what the definitions give', async () => {
   await initBackend('wasm');
   assert.equal(wasmCopyKernelsInPlace(), true);
   // Every axis of rank-3 float32 tensors (a KV cache's append is axis 2), int32, negative axis, three inputs.
@@ -63,4 +63,30 @@ test('on wasm, Concat and GatherV2 are the bulk-memory copies, and give what the
   const cols = tf.gather(E, tf.tensor1d([2, 0], 'int32'), 1);
   assert.deepEqual(Array.from(cols.dataSync()), Array.from({ length: V }, (_, r) => [table[r * C + 2], table[r * C]]).flat());
   tf.dispose([E, got, cols]);
+
+  // Slices: every axis cut or whole, in any combination (the cache's re-forming cuts rows and
+  // leading columns, attention's blocks cut positions).
+  const shape = [3, 4, 5, 6];
+  const data = random(shape, 99);
+  const x = tf.tensor(data, shape);
+  const strides = [120, 30, 6, 1];
+  const cuts: [number[], number[]][] = [
+    [[0, 0, 0, 0], [3, 4, 5, 6]], [[1, 0, 0, 0], [2, 4, 5, 6]], [[0, 0, 0, 2], [3, 4, 5, 3]],
+    [[0, 1, 0, 0], [3, 2, 5, 6]], [[2, 3, 4, 5], [1, 1, 1, 1]], [[1, 1, 1, 1], [2, 3, 3, 4]],
+    [[0, 2, 0, 1], [3, 1, 5, 5]], [[1, 0, 2, 0], [1, 4, 2, 6]], [[0, 0, 0, 0], [3, 4, 5, -1]],
+  ];
+  for (const [begin, size] of cuts) {
+    const sz = size.map((n, i) => (n < 0 ? shape[i] - begin[i] : n));
+    const want: number[] = [];
+    for (let i = 0; i < sz[0]; i++) for (let j = 0; j < sz[1]; j++) for (let k = 0; k < sz[2]; k++) for (let l = 0; l < sz[3]; l++) {
+      want.push(data[(begin[0] + i) * strides[0] + (begin[1] + j) * strides[1] + (begin[2] + k) * strides[2] + begin[3] + l]);
+    }
+    const got = tf.slice(x, begin, size);
+    assert.deepEqual(got.shape, sz, `slice ${begin} ${size}`);
+    assert.deepEqual(Array.from(got.dataSync()), want, `slice ${begin} ${size}`);
+    got.dispose();
+  }
+  const ints = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32');
+  assert.deepEqual(Array.from(tf.slice(ints, [0, 1], [2, 2]).dataSync()), [2, 3, 5, 6]);
+  tf.dispose([x, ints]);
 });
