@@ -23,6 +23,8 @@ export interface Exports {
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, bytes: number, rows: number): void;
   /** Row i of dst (`bytes` bytes) is row idx[i] of src, for n int32 indices at byte address idx. */
   gather_rows(dst: number, src: number, idx: number, n: number, bytes: number): void;
+  /** dst[r, :] = exp(src[r, :] - max(src[r, :])) for `rows` rows of V float32. */
+  exp_shifted(src: number, dst: number, rows: number, V: number): void;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from './tf.ts';
 import { registerGradients } from './gradients.ts';
 import { registerNativeKernels } from './native-kernels.ts';
-import { registerWasmCopyKernels } from './copy-kernels.ts';
+import { registerWasmKernels } from './wasm-kernels.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -102,8 +102,9 @@ async function register(name: BackendName): Promise<string | undefined> {
   }
   if (name === 'wasm') {
     if (!(await tryImport('@tensorflow/tfjs-backend-wasm'))) return undefined;
-    // Its Concat and row GatherV2 give way to bulk-memory copies (copy-kernels.ts).
-    registerWasmCopyKernels();
+    // Its Concat, Slice and row GatherV2 give way to bulk-memory copies, and the engine's own
+    // kernels join it (wasm-kernels.ts).
+    registerWasmKernels();
     return '@tensorflow/tfjs-backend-wasm';
   }
   return (await tryImport('@tensorflow/tfjs-backend-cpu')) ? '@tensorflow/tfjs-backend-cpu' : undefined;

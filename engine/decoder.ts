@@ -23,6 +23,7 @@ import * as tf from './tf.ts';
 import { Rng } from '../common/rng.ts';
 import { createCache, disposeCache, leftPadRows, type CausalLM, type KVCache } from './model.ts';
 import { sampleWithLogProb, topLogprobs, type SamplingOptions, type TokenLogprob } from './sampling.ts';
+import { shiftedExp } from './wasm-kernels.ts';
 
 export interface SessionSequence {
   /** Unique among the session's sequences, chosen by the caller. */
@@ -249,15 +250,16 @@ export class DecoderSession {
 
   /**
    * Next-token logits [B * V] of a forward pass over `ids` (appended to `cache` when given), and
-   * exp(logits - row max) beside them: the backend computes the exponentials of a whole batch in
-   * one kernel, element by element (so a row's do not depend on the rows beside it), which the
-   * host would otherwise compute one Math.exp at a time for every row it samples.
+   * exp(logits - row max) beside them: the backend computes the exponentials of a whole batch at
+   * once (`shiftedExp`, one kernel on wasm), element by element (so a row's do not depend on the
+   * rows beside it), which the host would otherwise compute one Math.exp at a time for every row
+   * it samples.
    */
   private forwardLast(ids: number[][], mask: number[][], cache?: KVCache, positions?: number[][]): { logits: Float32Array; exps: Float32Array } {
     const input = tf.tensor2d(ids, [ids.length, ids[0].length], 'int32');
     try {
       const logits = this.model.forward(input, { cache, attentionMask: mask, positions, lastOnly: true });
-      const e = tf.tidy(() => tf.exp(tf.sub(logits, tf.max(logits, -1, true))));
+      const e = shiftedExp(logits);
       const data = logits.dataSync() as Float32Array;
       const exps = e.dataSync() as Float32Array;
       tf.dispose([logits, e]);

@@ -1,5 +1,6 @@
-;; Matrix products for attention, with 128-bit SIMD (4 float32 lanes), and the strided and indexed
-;; row copies behind the wasm backend's Concat and row GatherV2 (bulk memory).
+;; Matrix products for attention, with 128-bit SIMD (4 float32 lanes); the strided and indexed
+;; row copies behind the wasm backend's Concat, Slice and row GatherV2 (bulk memory); and the
+;; exponentials of logits less their row's maximum that sampling draws from.
 ;; Addresses are byte offsets into the imported memory (the wasm backend's own heap, so tensors are
 ;; read and written in place, or a memory of the caller's); sizes count float32 elements.
 (module
@@ -150,6 +151,81 @@
         (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
         (local.set $idx (i32.add (local.get $idx) (i32.const 4)))
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $rs)))
+  )
+
+  ;; exp(x) for x <= 0 in float32, four lanes: x = n ln2 + r with n = nearest(x log2 e) and
+  ;; |r| <= ln2 / 2 (ln2 split in two so n ln2 is exact), exp(r) by its Taylor series to r^7
+  ;; (truncation below 6e-9 relative, under float32's rounding), times 2^n built in the exponent
+  ;; bits. Below -87 (2^n would leave the normal range) the result is 0.
+  (func $exp4 (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $x)
+      (f32x4.mul (local.get $n) (v128.const f32x4 0.693145751953125 0.693145751953125 0.693145751953125 0.693145751953125)))
+      (f32x4.mul (local.get $n) (v128.const f32x4 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06))))
+    (local.set $p (v128.const f32x4 1.98412698e-04 1.98412698e-04 1.98412698e-04 1.98412698e-04))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.38888889e-03 1.38888889e-03 1.38888889e-03 1.38888889e-03)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.33333333e-03 8.33333333e-03 8.33333333e-03 8.33333333e-03)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.16666667e-02 4.16666667e-02 4.16666667e-02 4.16666667e-02)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.166666667 0.166666667 0.166666667 0.166666667)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    (v128.and
+      (f32x4.mul (local.get $p)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
+      (f32x4.ge (local.get $x) (v128.const f32x4 -87 -87 -87 -87)))
+  )
+
+  ;; dst[r, i] = exp(src[r, i] - max_i src[r, i]) for `rows` rows of V float32 (the exponentials
+  ;; softmax sampling walks). A row's last V mod 4 elements go through the same four-lane code
+  ;; (loaded one by one), so every element gets the same arithmetic wherever it lies.
+  (func (export "exp_shifted") (param $src i32) (param $dst i32) (param $rows i32) (param $V i32)
+    (local $i i32) (local $end i32) (local $vend i32) (local $m v128) (local $mx f32) (local $e v128)
+    (block $rows_done
+      (loop $rs
+        (br_if $rows_done (i32.eqz (local.get $rows)))
+        (local.set $end (i32.add (local.get $src) (i32.shl (local.get $V) (i32.const 2))))
+        (local.set $vend (i32.add (local.get $src) (i32.shl (i32.and (local.get $V) (i32.const -4)) (i32.const 2))))
+        ;; the row's maximum
+        (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $i (local.get $src))
+        (block $m_done
+          (loop $ms
+            (br_if $m_done (i32.ge_u (local.get $i) (local.get $vend)))
+            (local.set $m (f32x4.max (local.get $m) (v128.load (local.get $i))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $ms)))
+        (local.set $mx (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+                                (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+        (block $t_done
+          (loop $ts
+            (br_if $t_done (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $mx (f32.max (local.get $mx) (f32.load (local.get $i))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $ts)))
+        (local.set $m (f32x4.splat (local.get $mx)))
+        ;; the exponentials, four at a time
+        (local.set $i (local.get $src))
+        (block $e_done
+          (loop $es
+            (br_if $e_done (i32.ge_u (local.get $i) (local.get $vend)))
+            (v128.store (local.get $dst) (call $exp4 (f32x4.sub (v128.load (local.get $i)) (local.get $m))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (br $es)))
+        ;; the rest one by one, through lane 0
+        (block $r_done
+          (loop $rr
+            (br_if $r_done (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $e (call $exp4 (f32x4.sub (f32x4.splat (f32.load (local.get $i))) (local.get $m))))
+            (f32.store (local.get $dst) (f32x4.extract_lane 0 (local.get $e)))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (br $rr)))
+        (local.set $src (local.get $end))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $rs)))
   )
 )

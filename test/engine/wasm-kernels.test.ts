@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { wasmCopyKernelsInPlace } from '../../engine/copy-kernels.ts';
+import { shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
 import { Rng } from '../../common/rng.ts';
 
 function random(shape: number[], seed: number): Float32Array {
@@ -25,7 +25,7 @@ function concatReference(parts: { data: ArrayLike<number>; shape: number[] }[], 
 
 test('on wasm, Concat, GatherV2 and Slice are the bulk-memory copies, and give what the definitions give', async () => {
   await initBackend('wasm');
-  assert.equal(wasmCopyKernelsInPlace(), true);
+  assert.equal(wasmKernelsInPlace(), true);
   // Every axis of rank-3 float32 tensors (a KV cache's append is axis 2), int32, negative axis, three inputs.
   const cases: [number[][], number, tf.DataType][] = [
     [[[64, 32, 7], [64, 32, 1]], 2, 'float32'],
@@ -89,4 +89,33 @@ test('on wasm, Concat, GatherV2 and Slice are the bulk-memory copies, and give w
   const ints = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32');
   assert.deepEqual(Array.from(tf.slice(ints, [0, 1], [2, 2]).dataSync()), [2, 3, 5, 6]);
   tf.dispose([x, ints]);
+});
+
+test('ShiftedExp on wasm: exp(x - row max) within float32 rounding, each row the same wherever it lies', async () => {
+  await initBackend('wasm');
+  // Row lengths with and without a tail of fewer than four lanes; values spread wide, some far below the max.
+  for (const V of [1024, 37, 3, 4]) {
+    const rows = 5;
+    const data = random([rows, V], V);
+    for (let i = 0; i < data.length; i += 7) data[i] *= 60;
+    const x = tf.tensor2d(data, [rows, V]);
+    const got = shiftedExp(x).dataSync();
+    for (let r = 0; r < rows; r++) {
+      let max = -Infinity;
+      for (let i = 0; i < V; i++) max = Math.max(max, data[r * V + i]);
+      for (let i = 0; i < V; i++) {
+        const d = data[r * V + i] - max;
+        const want = Math.exp(d);
+        const g = got[r * V + i];
+        // A few float32 ulps, plus what rounding x - max to float32 moves (|x - max| ulps of it);
+        // below e^-87 the kernel gives 0.
+        assert.ok(Math.abs(g - want) <= (4e-7 + Math.abs(d) * 6e-8) * want + 2e-38, `V=${V} row ${r} [${i}]: ${g} against ${want}`);
+      }
+      // The same row alone, at the start of its own tensor, gives the same bits.
+      const alone = tf.tensor2d(data.subarray(r * V, (r + 1) * V), [1, V]);
+      assert.deepEqual(Array.from(shiftedExp(alone).dataSync()), Array.from(got.subarray(r * V, (r + 1) * V)), `V=${V} row ${r} alone`);
+      alone.dispose();
+    }
+    x.dispose();
+  }
 });
