@@ -17,7 +17,7 @@ import * as tf from './tf.ts';
 export type Layout = 'nn' | 'nt' | 'tn';
 
 export interface Exports {
-  mm(a: number, b: number, c: number, M: number, K: number, N: number, sai: number, sak: number): void;
+  mm(a: number, b: number, c: number, M: number, K: number, N: number, sai: number, sak: number, sb: number): void;
   transpose(src: number, dst: number, R: number, C: number): void;
   /** Byte addresses and sizes: `rows` copies of `bytes` bytes, each from src + r * srcStride to dst + r * dstStride. */
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, bytes: number, rows: number): void;
@@ -59,16 +59,21 @@ function dims(aShape: number[], bShape: number[], layout: Layout): [number, numb
   return [G, a1, a2, b2];
 }
 
-/** Runs the product for G matrices at byte addresses a, b, c; t is room for one K x N matrix (`nt` only). */
-function run(k: Exports, a: number, b: number, c: number, t: number, G: number, M: number, K: number, N: number, layout: Layout): void {
+/**
+ * Runs the product for G matrices at byte addresses a, b, c; t is room for one K x N matrix (`nt`
+ * only). `bView` (`nn` only): b's matrices are [rows, cols] with rows >= K and cols >= N, and the
+ * product reads their first K rows and N columns.
+ */
+function run(k: Exports, a: number, b: number, c: number, t: number, G: number, M: number, K: number, N: number, layout: Layout, bView?: { rows: number; cols: number }): void {
   const sai = layout === 'tn' ? 1 : K, sak = layout === 'tn' ? M : 1;
+  const sb = bView ? bView.cols : N, bStride = bView ? bView.rows * bView.cols : K * N;
   for (let g = 0; g < G; g++) {
-    const ag = a + g * M * K * 4, bg = b + g * K * N * 4, cg = c + g * M * N * 4;
+    const ag = a + g * M * K * 4, bg = b + g * bStride * 4, cg = c + g * M * N * 4;
     if (layout === 'nt') {
       k.transpose(bg, t, N, K);
-      k.mm(ag, t, cg, M, K, N, sai, sak);
+      k.mm(ag, t, cg, M, K, N, sai, sak, N);
     } else {
-      k.mm(ag, bg, cg, M, K, N, sai, sak);
+      k.mm(ag, bg, cg, M, K, N, sai, sak, sb);
     }
   }
 }
@@ -137,17 +142,20 @@ function wasmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const be = backend as WasmBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
   const k = wasmModule(be);
   if (!k) throw new Error(`attention kernel unavailable on the wasm backend: ${loadError}`);
-  const [G, M, K, N] = dims(a.shape, b.shape, layout);
+  // A prefix view of b (`nn`, attribute n): a [G, M, K] @ b[:, :K, :n], b wider and taller.
+  const view = attrs!.n !== undefined;
+  const [G, M, K, N] = view ? [a.shape[0], a.shape[1], a.shape[2], attrs!.n as number] : dims(a.shape, b.shape, layout);
   const out = be.makeOutput([G, M, N], 'float32');
   const t = layout === 'nt' ? be.wasm._malloc(K * N * 4) : 0;
   const at = (x: tf.TensorInfo) => be.dataIdMap.get(x.dataId).memoryOffset;
-  run(k, at(a), at(b), at(out), t, G, M, K, N, layout);
+  run(k, at(a), at(b), at(out), t, G, M, K, N, layout, view ? { rows: b.shape[1], cols: b.shape[2] } : undefined);
   if (t) be.wasm._free(t);
   return out;
 }
 
 function cpuKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const be = backend as CpuBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
+  if (attrs!.n !== undefined) throw new Error(`${KERNEL_NAME}: a prefix view of b is for the wasm backend`);
   const [G, M, K, N] = dims(a.shape, b.shape, layout);
   const values = (x: tf.TensorInfo) => be.data.get(x.dataId).values as Float32Array;
   return be.makeTensorInfo([G, M, N], 'float32', hostBatchMatMul(values(a), values(b), G, M, K, N, layout).slice());
@@ -169,7 +177,7 @@ function register(): void {
     kernelName: KERNEL_NAME,
     inputsToSave: ['a', 'b'],
     gradFunc: ((dy: tf.Tensor, [a, b]: tf.Tensor[], attrs: tf.NamedAttrMap) => {
-      if (attrs.layout !== 'nn') throw new Error(`${KERNEL_NAME}: only the nn layout has a gradient`);
+      if (attrs.layout !== 'nn' || attrs.n !== undefined) throw new Error(`${KERNEL_NAME}: only the nn layout of whole operands has a gradient`);
       return { a: () => product(dy, b, 'nt'), b: () => product(a, dy, 'tn') };
     }) as unknown as tf.GradFunc,
   });
@@ -216,4 +224,23 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (!kernelActive() || a.dtype !== 'float32' || b.dtype !== 'float32') return tf.matMul(a, b);
   register();
   return product(a, b, 'nn');
+}
+
+/**
+ * a [G, M, K] @ b[:, :K, :n] for b [G, R, C] with R >= K and C >= n, reading that corner of b in
+ * place (a KV cache with room to grow: keys [G, d, capacity] take n = the valid length, values
+ * [G, capacity, d] take K = the valid length). On the wasm backend only (the kernel reads the
+ * backend's heap); elsewhere the corner is sliced out. No gradient.
+ */
+export function batchMatMulPrefix(a: tf.Tensor3D, b: tf.Tensor3D, n: number): tf.Tensor3D {
+  const [G, , K] = a.shape;
+  if (b.shape[0] !== G || b.shape[1] < K || b.shape[2] < n || n < 1) {
+    throw new Error(`batchMatMulPrefix: [${a.shape}] @ [${b.shape}][:, :${K}, :${n}] does not fit`);
+  }
+  if (b.shape[1] === K && b.shape[2] === n) return batchMatMul(a, b);
+  if (tf.getBackend() !== 'wasm' || !kernelActive() || a.dtype !== 'float32' || b.dtype !== 'float32') {
+    return tf.tidy(() => batchMatMul(a, tf.slice(b, [0, 0, 0], [G, K, n])));
+  }
+  register();
+  return tf.engine().runKernel(KERNEL_NAME, { a, b }, { layout: 'nn', n }) as tf.Tensor3D;
 }

@@ -104,13 +104,14 @@ interface Part {
  * One layer tensor of the re-formed cache: the kept rows of each part (sliced out by contiguous
  * runs along the row axis, `Hkv` cache rows per sequence), cut and padded along `axis` (the
  * sequence axis: 2 for keys, 1 for values), joined by one concat along the row axis. A part kept
- * whole and unshifted is used as it is.
+ * whole and unshifted is used as it is (with its room to grow when it is the only one).
  */
 function reformTensor(tensors: tf.Tensor3D[], parts: Part[], Hkv: number, axis: 1 | 2): tf.Tensor3D {
   const pieces = parts.flatMap((p, i) => {
     const t = tensors[i];
-    const S = t.shape[axis];
-    const whole = p.keep.length * Hkv === t.shape[0] && p.drop === 0;
+    // Valid positions: a cache may have room beyond them (model.ts), which a lone part keeps.
+    const S = p.group.cache!.length;
+    const whole = p.keep.length * Hkv === t.shape[0] && p.drop === 0 && (t.shape[axis] === S || parts.length === 1);
     const slices = whole ? [t] : runsOf(p.keep).map(([start, n]) => {
       const begin: [number, number, number] = [start * Hkv, 0, 0];
       const size: [number, number, number] = [n * Hkv, -1, -1];

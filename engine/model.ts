@@ -16,11 +16,18 @@ import { Rng } from '../common/rng.ts';
 import { weightShapes, type ModelConfig } from './config.ts';
 import { embedding, linear, linearTransposed, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu, transposeFlagsFree } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
-import { batchMatMul } from './attention-kernel.ts';
+import { batchMatMul, batchMatMulPrefix } from './attention-kernel.ts';
+import { inPlaceWrites, writeAlong } from './wasm-kernels.ts';
 
-/** Keys and values of every layer for the tokens seen so far; `forward` appends to it. */
+/**
+ * Keys and values of every layer for the tokens seen so far; `forward` appends to it. On the wasm
+ * backend the tensors have room to grow (capacity >= S): a step writes its token's keys and
+ * values in place and attention reads the first S positions (`batchMatMulPrefix`), so appending
+ * costs the new token, not a copy of the whole cache; the room grows by half when it runs out.
+ * Elsewhere they hold exactly S positions and a step concatenates.
+ */
 export interface KVCache {
-  /** Per layer: keys transposed [B*kvHeads, headDim, S] and values [B*kvHeads, S, headDim]. */
+  /** Per layer: keys transposed [B*kvHeads, headDim, capacity] and values [B*kvHeads, capacity, headDim]; the first S positions are valid. */
   layers: { kT: tf.Tensor3D; v: tf.Tensor3D }[];
   /** Tokens held (S). */
   length: number;
@@ -199,30 +206,29 @@ export class CausalLM {
     const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3, 4]), [G, T * rep, d]) as tf.Tensor3D;
     let kT = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [G, d, T]) as tf.Tensor3D;
     let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
+    const past = cache?.length ?? 0, S = past + T;
     if (cache) {
-      const old = cache.layers[i];
-      if (old) {
-        kT = tf.concat([old.kT, kT], 2);
-        vh = tf.concat([old.v, vh], 1);
-        old.kT.dispose();
-        old.v.dispose();
-      }
-      cache.layers[i] = { kT: tf.keep(kT), v: tf.keep(vh) };
+      const layer = appendToCache(cache.layers[i], kT, vh, past);
+      cache.layers[i] = layer;
+      kT = layer.kT;
+      vh = layer.v;
     }
-    const S = kT.shape[2];
 
     // Queries go in blocks of positions; a block's queries only see keys up to its last
     // position, so the fully masked upper triangle is never computed.
     const outs = ctx.blocks.map(({ t0, t1, mask }) => {
       const rows = (t1 - t0) * rep, keys = S - T + t1;
       const qb = rows === T * rep ? qh : tf.slice(qh, [0, t0 * rep, 0], [G, rows, d]);
-      const kb = keys === S ? kT : tf.slice(kT, [0, 0, 0], [G, d, keys]);
-      const vb = keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
-      let scores: tf.Tensor = batchMatMul(qb, kb);
+      // The first `keys` positions: read in place from a cache (which may have room beyond S),
+      // sliced out otherwise (training differentiates through the slices).
+      const kb = cache || keys === S ? kT : tf.slice(kT, [0, 0, 0], [G, d, keys]);
+      const vb = cache || keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
+      let scores: tf.Tensor = cache ? batchMatMulPrefix(qb, kb, keys) : batchMatMul(qb, kb);
       // A bias shared by the whole batch ([1, rows, keys]) adds to the scores as they are.
       if (mask && mask.rank === 3) scores = tf.add(scores, mask);
       else if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
-      return batchMatMul(tf.softmax(scores) as tf.Tensor3D, vb);
+      const probs = tf.softmax(scores) as tf.Tensor3D;
+      return cache ? batchMatMulPrefix(probs, vb, d) : batchMatMul(probs, vb);
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
     const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);
@@ -347,6 +353,43 @@ interface BlockContext {
   /** Query position blocks [t0, t1) with their slice of the attention bias. */
   blocks: { t0: number; t1: number; mask?: tf.Tensor }[];
   cache?: KVCache;
+}
+
+/**
+ * The cache layer after appending T new positions (keys [G, d, T], values [G, T, d]) to the
+ * `past` valid ones of `old` (absent for the first pass). In place where the backend allows it and
+ * there is room, else into new tensors (with room to spare where in-place writes work).
+ * The returned tensors are kept; the ones they replace are disposed.
+ */
+function appendToCache(old: { kT: tf.Tensor3D; v: tf.Tensor3D } | undefined, kT: tf.Tensor3D, vh: tf.Tensor3D, past: number): { kT: tf.Tensor3D; v: tf.Tensor3D } {
+  const [G, d, T] = kT.shape, S = past + T;
+  if (!inPlaceWrites()) {
+    // Exactly S positions: drop any room an in-place cache left, then concatenate.
+    if (!old) return { kT: tf.keep(kT), v: tf.keep(vh) };
+    const pk = old.kT.shape[2] === past ? old.kT : tf.slice(old.kT, [0, 0, 0], [G, d, past]);
+    const pv = old.v.shape[1] === past ? old.v : tf.slice(old.v, [0, 0, 0], [G, past, d]);
+    const layer = { kT: tf.keep(tf.concat([pk, kT], 2)), v: tf.keep(tf.concat([pv, vh], 1)) };
+    old.kT.dispose();
+    old.v.dispose();
+    return layer;
+  }
+  if (old && old.kT.shape[2] >= S) {
+    writeAlong(old.kT, kT, 2, T, past);
+    writeAlong(old.v, vh, 1, T, past);
+    return old;
+  }
+  // New room: what is needed and half as much again (at least 16 positions), the valid part copied over.
+  const capacity = S + Math.max(16, S >> 1);
+  const layer = { kT: tf.keep(tf.zeros([G, d, capacity])) as tf.Tensor3D, v: tf.keep(tf.zeros([G, capacity, d])) as tf.Tensor3D };
+  if (old) {
+    writeAlong(layer.kT, old.kT, 2, past, 0);
+    writeAlong(layer.v, old.v, 1, past, 0);
+    old.kT.dispose();
+    old.v.dispose();
+  }
+  writeAlong(layer.kT, kT, 2, T, past);
+  writeAlong(layer.v, vh, 1, T, past);
+  return layer;
 }
 
 function toInt32(value: tf.Tensor2D | number[][], shape: [number, number], what: string): Int32Array {

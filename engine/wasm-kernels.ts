@@ -123,6 +123,40 @@ function fastSlice(own: tf.KernelFunc): tf.KernelFunc {
   }) as unknown as tf.KernelFunc;
 }
 
+let inPlaceOn = true;
+
+/** Turns in-place writes off (KV caches then concatenate, as on other backends) or back on; for comparisons in tests and benchmarks. */
+export function setInPlaceWrites(on: boolean): void {
+  inPlaceOn = on;
+}
+
+/** Whether tensors on the current backend can be written in place (`writeAlong`): wasm, with the engine's module. */
+export function inPlaceWrites(): boolean {
+  return inPlaceOn && tf.getBackend() === 'wasm' && registered && wasmModule(tf.backend() as unknown as WasmBackend) !== null;
+}
+
+/**
+ * Writes src[..., :count, ...] (along `axis`) into dst[..., at:at + count, ...] in place, on the
+ * wasm heap: for a KV cache that grows inside tensors with room to spare, so that appending a
+ * token copies that token's keys and values, not the whole cache. dst and src agree on every other
+ * axis; dst must be a tensor no one else reads at those places (a cache's own tensor, past its
+ * valid length).
+ */
+export function writeAlong(dst: tf.Tensor, src: tf.Tensor, axis: number, count: number, at: number): void {
+  const be = tf.backend() as unknown as WasmBackend;
+  const k = inPlaceWrites() ? wasmModule(be) : null;
+  if (!k) throw new Error('writeAlong: in-place writes need the wasm backend with the engine\'s module');
+  const rank = dst.shape.length;
+  const same = src.shape.length === rank && dst.shape.every((d, i) => i === axis || d === src.shape[i]);
+  if (!same || dst.dtype !== src.dtype || !FOUR_BYTES.has(dst.dtype) || count < 0 || count > src.shape[axis] || at < 0 || at + count > dst.shape[axis]) {
+    throw new Error(`writeAlong: cannot write [${src.shape}][:${count}] into [${dst.shape}] at ${at} along axis ${axis}`);
+  }
+  if (count === 0) return;
+  const outer = size(dst.shape.slice(0, axis)), inner = size(dst.shape.slice(axis + 1)) * 4;
+  const info = (t: tf.Tensor) => be.dataIdMap.get(t.dataId).memoryOffset;
+  k.copy_rows(info(dst) + at * inner, dst.shape[axis] * inner, info(src), src.shape[axis] * inner, count * inner, outer);
+}
+
 export const SHIFTED_EXP = 'ShiftedExp';
 
 function shiftedExpKernel(args: { inputs: { x: tf.TensorInfo }; backend: unknown }): tf.TensorInfo {

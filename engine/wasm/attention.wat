@@ -6,18 +6,20 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; C = A B for one matrix: C [M, N] and B [K, N] row-major, A(i, k) read at a + 4 * (i * sai + k * sak),
+  ;; C = A B for one matrix: C [M, N] row-major, B(k, j) read at b + 4 * (k * sb + j) (row-major
+  ;; [K, N] with sb = N, or the first N columns of wider rows), A(i, k) read at a + 4 * (i * sai + k * sak),
   ;; so A may be row-major [M, K] (sai = K, sak = 1) or transposed, stored [K, M] (sai = 1, sak = M).
-  ;; Each output row goes 16 columns at a time (four vector accumulators), then 4, then 1.
+  ;; Each output row goes 16 columns at a time (four vector accumulators), then 4, then 1; every
+  ;; element sums its K products in order, so the column grouping does not change it.
   (func (export "mm")
     (param $a i32) (param $b i32) (param $c i32)
-    (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32)
+    (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32) (param $sb i32)
     (local $i i32) (local $j i32) (local $k i32)
     (local $a0 i32) (local $ap i32) (local $bp i32) (local $cp i32)
     (local $rowB i32) (local $stepA i32)
     (local $s v128) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
     (local $f f32)
-    (local.set $rowB (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $rowB (i32.shl (local.get $sb) (i32.const 2)))
     (local.set $stepA (i32.shl (local.get $sak) (i32.const 2)))
     (local.set $cp (local.get $c))
     (local.set $i (i32.const 0))

@@ -117,3 +117,41 @@ test('sequences leaving cost no copy until the next step, which re-forms the cac
     session.dispose();
   }
 });
+
+test('on wasm the cache grows in place, and decoding gives what concatenating gives, bit for bit', async () => {
+  const { setInPlaceWrites } = await import('../../engine/wasm-kernels.ts');
+  const keep = model;
+  await initBackend('wasm');
+  try {
+    model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(41);
+    // Room is what is needed and half again (at least 16): a prefill of 5 then single steps run out of it
+    // and grow, and a session's cache tensors have room beyond the valid positions.
+    const session = new DecoderSession(model, { padTokenId: 3 });
+    session.add([{ id: 0, promptIds: prompts[3], sampling, seed: 1 }]);
+    session.step();
+    const cache = (session as unknown as { running: { cache: { length: number; layers: { kT: tf.Tensor }[] } } }).running.cache;
+    const kT = cache.layers[0].kT;
+    assert.ok(kT.shape[2] > cache.length, `room beyond ${cache.length}: ${kT.shape}`);
+    session.step();
+    assert.equal(cache.layers[0].kT, kT, 'a step with room writes into the same tensor');
+    for (let i = 0; i < 20; i++) session.step();
+    // The first step only sampled (the prompt was prefilled by add); the 21 after it each fed a token.
+    assert.equal(cache.length, 7 + 21);
+    assert.notEqual(cache.layers[0].kT, kT, 'the room ran out and grew');
+    assert.ok(cache.layers[0].kT.shape[2] >= cache.length);
+    session.dispose();
+
+    const before = tf.memory().numTensors;
+    const inPlace = scripted(true);
+    assert.equal(tf.memory().numTensors, before, 'the session frees its cache');
+    setInPlaceWrites(false);
+    const concatenated = scripted(true);
+    assert.deepEqual([...inPlace], [...concatenated]);
+    assert.ok([...inPlace.values()].every((g) => g.tokens.length > 0));
+    model.dispose();
+  } finally {
+    setInPlaceWrites(true);
+    await initBackend('tensorflow').catch(() => initBackend());
+    model = keep;
+  }
+});
