@@ -6,7 +6,7 @@
  *
  * Each level sends 4 × concurrency requests per run, and at least 32, after an untimed warm-up of
  * half as many (each client sends its next request when its answer is in), over BENCH_RUNS runs
- * (default 3), taking medians; the server's runs and generate()'s alternate, so that their ratio
+ * (default 5), taking medians; the server's runs and generate()'s alternate, so that their ratio
  * compares figures from the same minutes, and each generate() run decodes as many sequences as
  * the server's run (batches of the concurrency, one after another). The
  * clients run in a process of their own (bench/lib/serve-client.ts), as clients do. Per level:
@@ -44,7 +44,7 @@ import { startLoadClient, type LoadClient, type LoadResult, type LoadSpec } from
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
-const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3)));
+const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? (quick ? 1 : 5)));
 
 async function post(url: string, body: unknown): Promise<any> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
