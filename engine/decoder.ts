@@ -8,10 +8,12 @@
  *   the running batch, the shorter cache left-padded with columns nothing attends to.
  * - `step` feeds every running row the token it sampled last, then samples one token per row
  *   (the fused sampler: token and its log-probability under the model from one pass).
- * - `remove` marks rows gone; the next `step` re-forms the batch once, after its forward pass:
- *   the rows left and the groups joining are copied into one new cache (contiguous runs of rows
- *   sliced out, no gather), without the columns that are padding for every row. Sequences that
- *   leave and join between the same two steps cost one copy of the cache, not one each.
+ * - `remove` marks rows gone; the next `step` that merges joining sequences, or finds more than a
+ *   quarter of the running rows gone, re-forms the batch once, after its forward pass: the rows
+ *   left and the groups joining are copied into one new cache (contiguous runs of rows sliced
+ *   out, no gather), without the columns that are padding for every row. Until then a gone row is
+ *   fed padding in place, as a retired one. So sequences that leave and others that join later
+ *   (a server's clients sending their next request) cost one copy of the cache, not one each.
  * - `retire` keeps a row in place on padding that nothing attends to, so the batch keeps its shape
  *   (what `generate()` does with a row that has finished).
  *
@@ -278,7 +280,9 @@ export class DecoderSession {
   private reform(): void {
     const groups = this.groups();
     if (groups.length === 0) return;
-    if (groups.length === 1 && !groups[0].rows.some((r) => r.gone)) {
+    // Alone, a running group keeps a few gone rows in place until others join (see the file comment).
+    const alone = groups.length === 1 && groups[0] === this.running;
+    if (groups.length === 1 && groups[0].rows.filter((r) => r.gone).length * 4 <= (alone ? groups[0].rows.length : 0)) {
       this.running = groups[0];
       this.joining = [];
       return;

@@ -118,6 +118,42 @@ test('sequences leaving cost no copy until the next step, which re-forms the cac
   }
 });
 
+test('a few sequences leaving stay in place as padding until others join, then one re-forming drops them', async () => {
+  const session = new DecoderSession(model);
+  const same = new DecoderSession(model);
+  const kernels = async (sess: DecoderSession) => {
+    let ids: number[] = [];
+    const names = (await tf.profile(() => { ids = sess.step().map((t) => t.id); })).kernels.map((k) => k.name);
+    return { ids, slices: names.filter((n) => n === 'Slice').length };
+  };
+  try {
+    for (const s of [session, same]) {
+      s.add(prompts.map((promptIds, id) => ({ id, promptIds, sampling, seed: id })));
+      s.step();
+      s.step();
+    }
+    // One of five leaves (no more than a quarter): the next step runs as the batch's does, no slicing of the cache.
+    session.remove([2]);
+    const left = await kernels(session);
+    const plain = await kernels(same);
+    assert.deepEqual(left.ids, [0, 1, 3, 4]);
+    assert.equal(left.slices, plain.slices, 'no re-forming for one sequence leaving');
+    // One joins: that step re-forms the cache, slicing out the runs of rows kept.
+    session.add([{ id: 9, promptIds: prompts[1], sampling, seed: 9 }]);
+    const joined = await kernels(session);
+    assert.deepEqual(joined.ids, [0, 1, 3, 4, 9]);
+    assert.ok(joined.slices > plain.slices, 'the join re-forms the cache');
+    // Two of five leave (more than a quarter): the next step re-forms without waiting for a join.
+    session.remove([0, 1]);
+    const many = await kernels(session);
+    assert.deepEqual(many.ids, [3, 4, 9]);
+    assert.ok(many.slices > plain.slices);
+  } finally {
+    session.dispose();
+    same.dispose();
+  }
+});
+
 test('on wasm the cache grows in place, and decoding gives what concatenating gives, bit for bit', async () => {
   const { setInPlaceWrites } = await import('../../engine/wasm-kernels.ts');
   const keep = model;
@@ -130,15 +166,15 @@ test('on wasm the cache grows in place, and decoding gives what concatenating gi
     session.add([{ id: 0, promptIds: prompts[3], sampling, seed: 1 }]);
     session.step();
     const cache = (session as unknown as { running: { cache: { length: number; layers: { kT: tf.Tensor }[] } } }).running.cache;
-    const kT = cache.layers[0].kT;
-    assert.ok(kT.shape[2] > cache.length, `room beyond ${cache.length}: ${kT.shape}`);
+    const kT = cache.layers[0]!.kT;
+    assert.ok(kT.shape[2]! > cache.length, `room beyond ${cache.length}: ${kT.shape}`);
     session.step();
-    assert.equal(cache.layers[0].kT, kT, 'a step with room writes into the same tensor');
+    assert.equal(cache.layers[0]!.kT, kT, 'a step with room writes into the same tensor');
     for (let i = 0; i < 20; i++) session.step();
     // The first step only sampled (the prompt was prefilled by add); the 21 after it each fed a token.
     assert.equal(cache.length, 7 + 21);
-    assert.notEqual(cache.layers[0].kT, kT, 'the room ran out and grew');
-    assert.ok(cache.layers[0].kT.shape[2] >= cache.length);
+    assert.notEqual(cache.layers[0]!.kT, kT, 'the room ran out and grew');
+    assert.ok(cache.layers[0]!.kT.shape[2]! >= cache.length);
     session.dispose();
 
     const before = tf.memory().numTensors;
