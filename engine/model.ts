@@ -378,9 +378,10 @@ function appendToCache(old: { kT: tf.Tensor3D; v: tf.Tensor3D } | undefined, kT:
     writeAlong(old.v, vh, 1, T, past);
     return old;
   }
-  // New room: what is needed and half as much again (at least 16 positions), the valid part copied over.
+  // New room: what is needed and half as much again (at least 16 positions), the valid part copied
+  // over (Fill writes the heap directly; zeros would build the array in JavaScript first).
   const capacity = S + Math.max(16, S >> 1);
-  const layer = { kT: tf.keep(tf.zeros([G, d, capacity])) as tf.Tensor3D, v: tf.keep(tf.zeros([G, capacity, d])) as tf.Tensor3D };
+  const layer = { kT: tf.keep(tf.fill([G, d, capacity], 0)) as tf.Tensor3D, v: tf.keep(tf.fill([G, capacity, d], 0)) as tf.Tensor3D };
   if (old) {
     writeAlong(layer.kT, old.kT, 2, past, 0);
     writeAlong(layer.v, old.v, 1, past, 0);
