@@ -133,11 +133,6 @@ export function wasmModule(be: WasmBackend): Exports | null {
   return k;
 }
 
-/** Why the module is not available (empty when it is). */
-export function wasmModuleError(): string {
-  return loadError;
-}
-
 function wasmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const be = backend as WasmBackend, { a, b } = inputs, layout = attrs!.layout as Layout;
   const k = wasmModule(be);

@@ -130,9 +130,14 @@ export function setInPlaceWrites(on: boolean): void {
   inPlaceOn = on;
 }
 
+/** Whether the current backend is wasm with the engine's kernels registered and its module loaded. */
+function onWasmModule(): boolean {
+  return tf.getBackend() === 'wasm' && registered && wasmModule(tf.backend() as unknown as WasmBackend) !== null;
+}
+
 /** Whether tensors on the current backend can be written in place (`writeAlong`): wasm, with the engine's module. */
 export function inPlaceWrites(): boolean {
-  return inPlaceOn && tf.getBackend() === 'wasm' && registered && wasmModule(tf.backend() as unknown as WasmBackend) !== null;
+  return inPlaceOn && onWasmModule();
 }
 
 /**
@@ -153,8 +158,7 @@ export function writeAlong(dst: tf.Tensor, src: tf.Tensor, axis: number, count: 
   }
   if (count === 0) return;
   const outer = size(dst.shape.slice(0, axis)), inner = size(dst.shape.slice(axis + 1)) * 4;
-  const info = (t: tf.Tensor) => be.dataIdMap.get(t.dataId).memoryOffset;
-  k.copy_rows(info(dst) + at * inner, dst.shape[axis] * inner, info(src), src.shape[axis] * inner, count * inner, outer);
+  k.copy_rows(offset(be, dst) + at * inner, dst.shape[axis] * inner, offset(be, src), src.shape[axis] * inner, count * inner, outer);
 }
 
 export const SHIFTED_EXP = 'ShiftedExp';
@@ -173,9 +177,7 @@ function shiftedExpKernel(args: { inputs: { x: tf.TensorInfo }; backend: unknown
 /** exp(x - max over x's last axis), float32: one kernel on wasm, three elsewhere. */
 export function shiftedExp(x: tf.Tensor): tf.Tensor {
   if (x.dtype !== 'float32') throw new Error(`shiftedExp: float32 expected, got ${x.dtype}`);
-  if (tf.getBackend() === 'wasm' && registered && wasmModule(tf.backend() as unknown as WasmBackend)) {
-    return tf.engine().runKernel(SHIFTED_EXP, { x }) as tf.Tensor;
-  }
+  if (onWasmModule()) return tf.engine().runKernel(SHIFTED_EXP, { x }) as tf.Tensor;
   return tf.tidy(() => tf.exp(tf.sub(x, tf.max(x, -1, true))));
 }
 
