@@ -4,7 +4,8 @@
  * matMul rate measured in the same run (model FLOP/s are reported as a share of it).
  * Every figure is the median of several timed runs after untimed warm-up runs (TRAIN_WARMUP steps for training, one run for generation, the same on both sides); generation figures count
  * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
- * figures subtract a run that only prefills and samples the first token.
+ * figures subtract a run that only prefills and samples the first token. On the wasm backend,
+ * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`).
  *
  * The same figures in PyTorch on CPU (bench/torch_reference.py, transformers' model of the same
  * config) at 1 and 2 threads, run interleaved with ours, give the ratio ours / PyTorch. The
@@ -34,6 +35,7 @@ import { causalLmLoss } from '../engine/loss.ts';
 import { generate } from '../engine/generate.ts';
 import { median } from './lib/stats.ts';
 import { kernelActive, setAttentionKernel } from '../engine/attention-kernel.ts';
+import { setWasmGemm, wasmGemmActive } from '../engine/wasm-gemm.ts';
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -266,6 +268,41 @@ async function benchGeneration(name: string, c: ModelConfig, batches: number[], 
   return results;
 }
 
+/**
+ * generate() with the engine's GEMM on wasm on and off (XNNPACK), runs alternating, medians: what
+ * the kernel gains at each batch size (engine/wasm-gemm.ts). On the backend generation picks.
+ */
+function benchWasmGemm(name: string, c: ModelConfig, batches: number[], newTokens: number, runs: number) {
+  if (!wasmGemmActive()) return { preset: name, skipped: `the engine's GEMM does not serve the ${tf.getBackend()} backend` };
+  const model = new CausalLM(c).initRandom(2);
+  const rng = lcg(13);
+  const rows = [];
+  try {
+    for (const B of batches) {
+      const prompts = randomRows(rng, B, 32, c.vocab_size);
+      const times = new Map<boolean, number[]>([[true, []], [false, []]]);
+      const once = () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 });
+      for (const on of [true, false]) { setWasmGemm(on); once(); }
+      for (let i = 0; i < runs; i++) {
+        for (const on of i % 2 ? [false, true] : [true, false]) {
+          setWasmGemm(on);
+          const t0 = performance.now();
+          once();
+          times.get(on)!.push((performance.now() - t0) / 1000);
+        }
+      }
+      const rate = (on: boolean) => Math.round((B * newTokens) / median(times.get(on)!));
+      const r = { preset: name, batch: B, promptLen: 32, newTokens, kernelTokensPerSec: rate(true), xnnpackTokensPerSec: rate(false), speedup: +(rate(true) / rate(false)).toFixed(3) };
+      process.stderr.write(`GEMM on wasm, generate ${name} batch ${B}: ${r.kernelTokensPerSec} tokens/s with the kernel, ${r.xnnpackTokensPerSec} with XNNPACK (${r.speedup}x)\n`);
+      rows.push(r);
+    }
+  } finally {
+    setWasmGemm(true);
+    model.dispose();
+  }
+  return rows;
+}
+
 /** The decoding-alone rates (full run minus prefill run) of PyTorch and ours over them. */
 function decodeComparison(work: number, mine: Times, minePrefill: Times, theirs: Map<number, Times>, theirsPrefill: Map<number, Times>) {
   const rate = (full: number[], pre: number[]) => work / Math.max(1e-9, median(full) - median(pre));
@@ -320,11 +357,13 @@ async function runGeneration(tiny: ModelConfig, small: ModelConfig, runs: number
   const generationBackends: Record<string, string> = {};
   try {
     const generation = [];
+    const wasmGemm = [];
     for (const [name, c, tokens, n] of [['tiny', tiny, quick ? 16 : 64, runs], ['small', small, quick ? 16 : 32, 3]] as const) {
       generationBackends[name] = await initBackendFor('generation', parameterCount(c));
       generation.push(...(await benchGeneration(name, c, [1, 8, 32], tokens, n, ref)));
+      wasmGemm.push(benchWasmGemm(name, c, name === 'tiny' ? [1, 8, 32] : [8, 32], tokens, name === 'tiny' ? 2 * n : n));
     }
-    return { generationBackends, torchReference: about, generation };
+    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat() };
   } finally {
     ref?.close();
   }
@@ -380,6 +419,8 @@ export async function run(): Promise<Record<string, unknown>> {
     torchReference: t?.torchReference ?? g?.torchReference,
     // Tiny training with attention's kernel on and off, alternating (see engine/attention-kernel.ts).
     attentionKernel: t?.attentionKernel,
+    // generate() with the engine's GEMM on wasm and with XNNPACK, alternating (see engine/wasm-gemm.ts).
+    wasmGemm: g?.wasmGemm,
     training: t?.training ?? [],
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },

@@ -109,6 +109,7 @@ export interface WasmBackend {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
 }
 interface CpuBackend {
   data: { get(id: tf.DataId): { values: tf.backend_util.BackendValues } };

@@ -23,6 +23,7 @@
  */
 import * as tf from './tf.ts';
 import { wasmModule, type WasmBackend } from './attention-kernel.ts';
+import { fastMatMul, forgetPacked } from './wasm-gemm.ts';
 
 type ConcatArgs = { inputs: tf.TensorInfo[]; backend: unknown; attrs: { axis: number | number[] } };
 type SliceArgs = { inputs: { x: tf.TensorInfo }; backend: unknown; attrs: { begin: number | number[]; size?: number | number[] } };
@@ -157,6 +158,7 @@ export function writeAlong(dst: tf.Tensor, src: tf.Tensor, axis: number, count: 
     throw new Error(`writeAlong: cannot write [${src.shape}][:${count}] into [${dst.shape}] at ${at} along axis ${axis}`);
   }
   if (count === 0) return;
+  forgetPacked(be, dst.dataId);
   const outer = size(dst.shape.slice(0, axis)), inner = size(dst.shape.slice(axis + 1)) * 4;
   k.copy_rows(offset(be, dst) + at * inner, dst.shape[axis] * inner, offset(be, src), src.shape[axis] * inner, count * inner, outer);
 }
@@ -193,13 +195,13 @@ export function wasmKernelsInPlace(): boolean {
 }
 
 /**
- * Puts the copies in place of the wasm backend's Concat, GatherV2 and Slice, and registers
- * ShiftedExp (once; call after tfjs-backend-wasm is imported). The backend's kernels stay as the
- * fallback.
+ * Puts the copies in place of the wasm backend's Concat, GatherV2 and Slice, and the engine's GEMM
+ * (engine/wasm-gemm.ts) in place of its BatchMatMul, and registers ShiftedExp (once; call after
+ * tfjs-backend-wasm is imported). The backend's kernels stay as the fallback.
  */
 export function registerWasmKernels(): void {
   if (registered) return;
-  for (const [name, make] of [['Concat', fastConcat], ['GatherV2', fastGather], ['Slice', fastSlice]] as const) {
+  for (const [name, make] of [['Concat', fastConcat], ['GatherV2', fastGather], ['Slice', fastSlice], ['BatchMatMul', fastMatMul]] as const) {
     const own = tf.getKernel(name, 'wasm');
     if (!own) continue;
     const kernelFunc = make(own.kernelFunc);
