@@ -15,6 +15,8 @@
  * and, for 32 concurrent requests, `over_generate_batch32`. The same ratios per CPU second of
  * the bench process (`_cpu`: the server's work, steadier on a shared machine than the wall
  * clock) and as the median of each server run over the generate() run right after it (`_paired`).
+ * Concurrency 32 over 1 is also measured on two servers with their runs alternating
+ * (`over_concurrency1_paired`), since the levels run minutes apart.
  *
  * With DOCTOR_AGENT_TORCH_PYTHON set, transformers' own OpenAI-compatible server (`transformers
  * serve`, offline, on the same model folder, CPU) is measured at the same levels as a peer; it
@@ -116,6 +118,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const direct: Record<string, any>[] = [];
   const client = startLoadClient();
   let peer: Record<string, unknown> = {};
+  const pairedC32OverC1: number[] = [];
   try {
     for (const c of levels) {
       const server = await startServer({ backend, maxBatch: c });
@@ -191,6 +194,33 @@ export async function run(): Promise<Record<string, unknown>> {
       h.over_concurrency1_cpu = one ? round(h.cpuTokensPerSec / one.cpuTokensPerSec, 2) : null;
       h.over_generate = round(h.tokensPerSec / direct[i].tokensPerSec, 2);
     });
+    // Concurrency 32 over concurrency 1 in the same minutes: runs of the two alternating, on a server
+    // for each (the levels above ran one after the other, minutes apart on a machine whose speed drifts).
+    if (levels.includes(1) && levels.includes(32)) {
+      const pair = [await startServer({ backend, maxBatch: 1 }), await startServer({ backend, maxBatch: 32 })];
+      try {
+        const load = (server: typeof pair[number], c: number) => client.load({
+          url: server.url, path: '/generate', prompts: prompts.slice(0, requestsAt(c)), concurrency: c, newTokens,
+        });
+        await load(pair[0], 1);
+        await load(pair[1], 32);
+        for (let r = 0; r < runs; r++) {
+          // Which goes first alternates too.
+          let c1: LoadResult, c32: LoadResult;
+          if (r % 2) {
+            c32 = await load(pair[1], 32);
+            c1 = await load(pair[0], 1);
+          } else {
+            c1 = await load(pair[0], 1);
+            c32 = await load(pair[1], 32);
+          }
+          pairedC32OverC1.push(c32.tokensPerSec / c1.tokensPerSec);
+        }
+      } finally {
+        for (const server of pair) await server.close(1000);
+      }
+      process.stderr.write(`concurrency 32 over 1, runs alternating: ${pairedC32OverC1.map((x) => round(x, 2)).join(', ')} (median ${round(median(pairedC32OverC1), 2)})\n`);
+    }
     // transformers serve takes text prompts only: the same prompts, decoded.
     peer = await transformersServe(dir, levels, prompts.map((p) => backend.decode(p)), newTokens, client);
   } finally {
@@ -223,6 +253,9 @@ export async function run(): Promise<Record<string, unknown>> {
     engineGenerate: direct,
     over_concurrency1: at32 ? at32.over_concurrency1 : null,
     over_concurrency1_cpu: at32 ? at32.over_concurrency1_cpu : null,
+    // The same from runs alternating between a concurrency-1 and a concurrency-32 server: median, and each pair.
+    over_concurrency1_paired: pairedC32OverC1.length ? round(median(pairedC32OverC1), 2) : null,
+    over_concurrency1_pairs: pairedC32OverC1.map((x) => round(x, 2)),
     over_generate_batch32: at32 && g32 ? round(at32.tokensPerSec / g32.tokensPerSec, 2) : null,
     over_generate_batch32_paired: at32 ? at32.over_generate_paired : null,
     over_generate_batch32_cpu: at32 ? at32.over_generate_cpu : null,
