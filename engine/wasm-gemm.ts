@@ -40,13 +40,20 @@ interface GemmExports {
   gemm_packed(a: number, bp: number, c: number, M: number, K: number, N: number, lda: number, ldc: number): void;
 }
 
+/** A packed copy of B at byte address p, for B's shape K x N (a reshape shares its data, not its layout). */
+interface Packed {
+  p: number;
+  K: number;
+  N: number;
+}
+
 interface Instance {
   k: GemmExports;
   /** Room for packing panels of B (K x 8 floats) in the backend's heap, grown on demand. */
   pack: number;
   packFloats: number;
   /** Packed copies of the B operands met more than once (weights), by their data, freed with it. */
-  packed: WeakMap<tf.DataId, number>;
+  packed: WeakMap<tf.DataId, Packed>;
   /** B operands met once: a second product with one packs it for good. */
   seen: WeakSet<tf.DataId>;
 }
@@ -102,7 +109,7 @@ function instanceFor(be: WasmBackend): Instance | null {
       be.disposeData = (dataId: tf.DataId, force?: boolean) => {
         const freed = dispose(dataId, force);
         const p = freed ? packed.get(dataId) : undefined;
-        if (p !== undefined) release(be, packed, dataId, p);
+        if (p) release(be, packed, dataId, p);
         return freed;
       };
     } catch (e) {
@@ -124,16 +131,13 @@ export function forgetPacked(be: WasmBackend, dataId: tf.DataId): void {
   if (!inst) return;
   inst.seen.delete(dataId);
   const p = inst.packed.get(dataId);
-  if (p !== undefined) release(be, inst.packed, dataId, p);
+  if (p) release(be, inst.packed, dataId, p);
 }
 
-const packedSizes = new Map<number, number>();
-
-function release(be: WasmBackend, packed: WeakMap<tf.DataId, number>, dataId: tf.DataId, p: number): void {
+function release(be: WasmBackend, packed: WeakMap<tf.DataId, Packed>, dataId: tf.DataId, copy: Packed): void {
   packed.delete(dataId);
-  be.wasm._free(p);
-  gemmStats.packedBytes -= packedSizes.get(p) ?? 0;
-  packedSizes.delete(p);
+  be.wasm._free(copy.p);
+  gemmStats.packedBytes -= copy.K * copy.N * 4;
 }
 
 /** Turns the kernel off (XNNPACK for every product) or back on; for comparisons in tests and benchmarks. */
@@ -190,20 +194,24 @@ export function fastMatMul(own: tf.KernelFunc): tf.KernelFunc {
     if (!inst) return own(args as never);
     const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
     // A B met before (a weight) is packed once and kept; one met for the first time is marked.
+    // A copy packed for another shape of the same data (a reshape) is replaced.
     const before = inst.seen.has(b.dataId);
-    let bp = inst.packed.get(b.dataId);
-    if (bp === undefined && before) {
-      bp = be.wasm._malloc(K * N * 4);
-      inst.k.pack(at(b), bp, K, N, N);
-      inst.packed.set(b.dataId, bp);
-      packedSizes.set(bp, K * N * 4);
+    let copy = inst.packed.get(b.dataId);
+    if (copy && (copy.K !== K || copy.N !== N)) {
+      release(be, inst.packed, b.dataId, copy);
+      copy = undefined;
+    }
+    if (!copy && before) {
+      copy = { p: be.wasm._malloc(K * N * 4), K, N };
+      inst.k.pack(at(b), copy.p, K, N, N);
+      inst.packed.set(b.dataId, copy);
       gemmStats.packedBytes += K * N * 4;
     }
     if (!before) inst.seen.add(b.dataId);
     const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
     const out = be.makeOutput([...outer, M, N], 'float32');
-    if (bp !== undefined) {
-      inst.k.gemm_packed(at(a), bp, at(out), M, K, N, K, N);
+    if (copy) {
+      inst.k.gemm_packed(at(a), copy.p, at(out), M, K, N, K, N);
       gemmStats.packedProducts++;
       return out;
     }

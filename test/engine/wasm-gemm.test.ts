@@ -96,6 +96,25 @@ test('on wasm, products the kernel does not take give exactly what XNNPACK gives
   assert.equal(gemmTakes(32, 4096, 4096), false, 'B over 16 MiB');
 });
 
+test('on wasm, a reshape of a packed B (the same data, another shape) is not read through the old packing', async () => {
+  await initBackend('wasm');
+  setWasmGemm(true);
+  const b = random(8 * 16, 8);
+  const tb = tf.tensor2d(b, [8, 16]);
+  const a1 = random(16 * 8, 9), a2 = random(16 * 16, 10);
+  const ta1 = tf.tensor2d(a1, [16, 8]), ta2 = tf.tensor2d(a2, [16, 16]);
+  tf.dispose([tf.matMul(ta1, tb), tf.matMul(ta1, tb)]);
+  const view = tf.reshape(tb, [16, 8]) as tf.Tensor2D;
+  for (let i = 0; i < 2; i++) {
+    const got = tf.matMul(ta2, view);
+    assertClose(got.dataSync(), reference(a2, b, 16, 16, 8), 16, `[16, 16] @ the [16, 8] view, product ${i + 1}`);
+    got.dispose();
+  }
+  const again = tf.matMul(ta1, tb);
+  assertClose(again.dataSync(), reference(a1, b, 16, 8, 16), 8, 'the [8, 16] shape again');
+  tf.dispose([tb, view, ta1, ta2, again]);
+});
+
 test('on wasm, a B written in place is packed again (no stale copy)', async () => {
   await initBackend('wasm');
   setWasmGemm(true);
