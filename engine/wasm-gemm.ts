@@ -202,10 +202,14 @@ export function fastMatMul(own: tf.KernelFunc): tf.KernelFunc {
       copy = undefined;
     }
     if (!copy && before) {
-      copy = { p: be.wasm._malloc(K * N * 4), K, N };
-      inst.k.pack(at(b), copy.p, K, N, N);
-      inst.packed.set(b.dataId, copy);
-      gemmStats.packedBytes += K * N * 4;
+      // No room for the copy (malloc gives 0): this product reads B in place, panel by panel.
+      const p = be.wasm._malloc(K * N * 4);
+      if (p) {
+        copy = { p, K, N };
+        inst.k.pack(at(b), p, K, N, N);
+        inst.packed.set(b.dataId, copy);
+        gemmStats.packedBytes += K * N * 4;
+      }
     }
     if (!before) inst.seen.add(b.dataId);
     const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
@@ -219,6 +223,7 @@ export function fastMatMul(own: tf.KernelFunc): tf.KernelFunc {
       if (inst.pack) be.wasm._free(inst.pack);
       inst.packFloats = Math.max(K * 8, 4096);
       inst.pack = be.wasm._malloc(inst.packFloats * 4);
+      if (!inst.pack) inst.packFloats = 0;
     }
     inst.k.gemm(at(a), at(b), at(out), M, K, N, K, N, N, inst.pack);
     gemmStats.panelProducts++;
