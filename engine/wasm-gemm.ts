@@ -4,16 +4,15 @@
  * measured faster (engine/README, "Linear layers on wasm").
  *
  * XNNPACK's float32 GEMM in tfjs's wasm build multiplies and adds separately and ran at about
- * 14-22 GFLOP/s at the engine's shapes on an x86-64 core; a call also costs some 10 us of set-up,
- * which at batch 1 is most of a small product. The kernel here uses relaxed SIMD's fused
- * multiply-add on 4 x 8 register tiles and copies each 8-column panel of B to lie contiguous
- * before the row blocks pass over it: 1.3-1.8x XNNPACK from 16 rows up (prefill, batched
- * decoding, training), and cheaper calls at batch 1.
+ * 14-22 GFLOP/s at the engine's shapes on an x86-64 core, with some 10 us of set-up a call. The
+ * kernel here uses relaxed SIMD's fused multiply-add on 4 x 8 register tiles over 8-column panels
+ * of B, each copied to lie contiguous first; a B met a second time (a weight) is packed whole once
+ * and the copy kept until its data is freed. Measured with a dozen weights in turn: 1.3-1.8x
+ * XNNPACK from 4 rows up (batched decoding, prefill, training), no faster at 1 row.
  *
  * It replaces the BatchMatMul kernel on wasm and hands every other case to the backend's own
- * kernel: transposes, batches of matrices, other dtypes, N not a multiple of 8, fewer than 16 rows
- * with B wider than 512 columns, and a B over 4 MiB with many rows (XNNPACK packs its weights once
- * and keeps them, which wins for the small preset's 8,192-column head).
+ * kernel: transposes, batches of matrices, other dtypes, fewer than 4 rows, N not a multiple of 8,
+ * B over 16 MiB.
  *
  * Relaxed SIMD is on by default from Node 22; Node 20's V8 has it behind
  * `--experimental-wasm-relaxed-simd`, which is set on the first load when the module does not

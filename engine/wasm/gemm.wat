@@ -1,8 +1,8 @@
 ;; Float32 matrix products C = A @ B for the engine's linear layers on the wasm backend
 ;; (engine/gemm.ts), built to engine/wasm/gemm.wasm by scripts/build-attention-wasm.ts.
 ;;
-;; Register tiles of 4 rows x 8 columns (eight 4-lane accumulators, which V8 keeps in registers;
-;; wider tiles spilled and ran slower), one fused multiply-add a lane per step
+;; Register tiles of 4 rows x 8 columns (eight 4-lane accumulators; larger tiles ran slower,
+;; likely past the 16 vector registers V8 has on x86-64), one fused multiply-add a lane per step
 ;; (f32x4.relaxed_madd, relaxed SIMD: fused where the processor has FMA, as on x86-64 with FMA3
 ;; and arm64). Columns go in panels of 8, the outer loop, so a panel of B (K x 8) stays in the
 ;; first-level cache while every row block of A passes over it; rows left over after the blocks
