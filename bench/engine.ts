@@ -48,9 +48,11 @@ const TORCH_THREADS = [1, 2];
 /**
  * Untimed training steps before a shape's timed ones, on both sides: the first steps of a process
  * run slower (compilation of the JavaScript, the allocator's heap growing), and a training job runs
- * thousands.
+ * thousands. A fresh data-parallel trainer took about ten steps to settle (tiny, 32 x 64: 222, 147,
+ * 122, ... ms, then 90-100 from the ninth; the same shape again later in the process 70-90), so with
+ * five the run's first shape was timed while still warming up.
  */
-const TRAIN_WARMUP = 5;
+const TRAIN_WARMUP = 12;
 const DEFAULT_TORCH_PYTHON = '/tmp/parity-venv/bin/python';
 
 /** bench/torch_reference.py in --serve mode: one timed PyTorch run per request. */

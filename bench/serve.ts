@@ -33,6 +33,7 @@ import { pathToFileURL } from 'node:url';
 import { writeJsonAtomic } from '../common/fs.ts';
 import { Rng } from '../common/rng.ts';
 import { initBackend } from '../engine/backend.ts';
+import * as tf from '../engine/tf.ts';
 import { loadConfig } from '../engine/config.ts';
 import { CausalLM } from '../engine/model.ts';
 import { saveModel } from '../engine/checkpoint.ts';
@@ -102,13 +103,15 @@ function emptyBackend(): Backend {
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const backendName = await initBackend();
   const config = loadConfig(join(root, 'configs', 'tiny.json'));
   const dir = join(mkdtempSync(join(tmpdir(), 'bench-serve-')), 'tiny');
+  await initBackend();
   const model = new CausalLM(config).initRandom(1);
   await saveModel(model, dir, { tokenizerDir: join(root, 'test/fixtures/parity/tokenizer') });
   model.dispose();
   const backend = await loadEngineBackend(dir);
+  // The backend the server decodes on: loading picks the one for generation (wasm for a model this size).
+  const backendName = tf.getBackend();
   const newTokens = quick ? 32 : 64;
   const promptLen = 32;
   const levels = quick ? [1, 8] : [1, 8, 32];
