@@ -5,7 +5,8 @@
  * Every figure is the median of several timed runs after untimed warm-up runs (TRAIN_WARMUP steps for training, three runs for generation, the same on both sides); generation figures count
  * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
  * figures subtract a run that only prefills and samples the first token. On the wasm backend,
- * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`).
+ * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`), and on prompts
+ * of mixed lengths with attention skipping each row's leading padding and reading it (`paddingSkip`).
  *
  * The same figures in PyTorch on CPU (bench/torch_reference.py, transformers' model of the same
  * config) at 1 and 2 threads, run interleaved with ours, give the ratio ours / PyTorch. The
@@ -34,7 +35,7 @@ import { trainStep } from '../engine/train.ts';
 import { causalLmLoss } from '../engine/loss.ts';
 import { generate } from '../engine/generate.ts';
 import { median } from './lib/stats.ts';
-import { kernelActive, setAttentionKernel } from '../engine/attention-kernel.ts';
+import { kernelActive, setAttentionKernel, setPaddingSkip } from '../engine/attention-kernel.ts';
 import { setWasmGemm, wasmGemmActive } from '../engine/wasm-gemm.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -310,6 +311,38 @@ function benchWasmGemm(name: string, c: ModelConfig, batches: number[], newToken
   return rows;
 }
 
+/**
+ * generate() on prompts of mixed lengths (8 to 200 tokens, left-padded to the longest) with
+ * attention skipping each row's leading padding in the cache and reading every position, runs
+ * alternating, medians: what the skip gains a batch of unequal prompts, as evaluation sends.
+ */
+function benchPaddingSkip(c: ModelConfig, B: number, newTokens: number, runs: number) {
+  if (tf.getBackend() !== 'wasm' || !kernelActive()) return { skipped: `attention reads every position on the ${tf.getBackend()} backend` };
+  const model = new CausalLM(c).initRandom(2);
+  const rng = lcg(17);
+  const prompts = Array.from({ length: B }, (_, i) => randomRows(rng, 1, 8 + Math.round((192 * i) / Math.max(1, B - 1)), c.vocab_size)[0]);
+  const times = new Map<boolean, number[]>([[true, []], [false, []]]);
+  const once = () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 });
+  try {
+    for (const on of [true, false]) { setPaddingSkip(on); once(); }
+    for (let i = 0; i < runs; i++) {
+      for (const on of i % 2 ? [false, true] : [true, false]) {
+        setPaddingSkip(on);
+        const t0 = performance.now();
+        once();
+        times.get(on)!.push((performance.now() - t0) / 1000);
+      }
+    }
+  } finally {
+    setPaddingSkip(true);
+    model.dispose();
+  }
+  const rate = (on: boolean) => Math.round((B * newTokens) / median(times.get(on)!));
+  const r = { preset: 'tiny', batch: B, promptLens: [8, 200], newTokens, skipTokensPerSec: rate(true), everyPositionTokensPerSec: rate(false), speedup: +(rate(true) / rate(false)).toFixed(3) };
+  process.stderr.write(`padding skip, generate tiny batch ${B}, prompts 8-200 tokens: ${r.skipTokensPerSec} tokens/s skipping, ${r.everyPositionTokensPerSec} reading every position (${r.speedup}x)\n`);
+  return r;
+}
+
 /** The decoding-alone rates (full run minus prefill run) of PyTorch and ours over them. */
 function decodeComparison(work: number, mine: Times, minePrefill: Times, theirs: Map<number, Times>, theirsPrefill: Map<number, Times>) {
   const rate = (full: number[], pre: number[]) => work / Math.max(1e-9, median(full) - median(pre));
@@ -370,7 +403,9 @@ async function runGeneration(tiny: ModelConfig, small: ModelConfig, runs: number
       generation.push(...(await benchGeneration(name, c, [1, 8, 32], tokens, n, ref)));
       wasmGemm.push(benchWasmGemm(name, c, name === 'tiny' ? [1, 8, 32] : [8, 32], tokens, name === 'tiny' ? 2 * n : n));
     }
-    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat() };
+    await initBackendFor('generation', parameterCount(tiny));
+    const paddingSkip = benchPaddingSkip(tiny, 32, quick ? 32 : 128, 2 * runs);
+    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat(), paddingSkip };
   } finally {
     ref?.close();
   }
@@ -428,6 +463,8 @@ export async function run(): Promise<Record<string, unknown>> {
     attentionKernel: t?.attentionKernel,
     // generate() with the engine's GEMM on wasm and with XNNPACK, alternating (see engine/wasm-gemm.ts).
     wasmGemm: g?.wasmGemm,
+    // generate() on prompts of mixed lengths, attention skipping leading padding or not, alternating.
+    paddingSkip: g?.paddingSkip,
     training: t?.training ?? [],
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },

@@ -62,18 +62,33 @@ function dims(aShape: number[], bShape: number[], layout: Layout): [number, numb
 /**
  * Runs the product for G matrices at byte addresses a, b, c; t is room for one K x N matrix (`nt`
  * only). `bView` (`nn` only): b's matrices are [rows, cols] with rows >= K and cols >= N, and the
- * product reads their first K rows and N columns.
+ * product reads their first K rows and N columns. `skip` (`nn` only), per matrix g: the first
+ * skip[g] columns of b (`skip.on` 'n': c's columns there are written 0) or the first skip[g] rows
+ * of b and columns of a (`skip.on` 'k': those terms are left out of the sums) are not read. With
+ * keys or values that are padding in those places, and the scores there masked (probabilities 0),
+ * this gives the same attention bit for bit: the sums over the other terms are made in the same order.
  */
-function run(k: Exports, a: number, b: number, c: number, t: number, G: number, M: number, K: number, N: number, layout: Layout, bView?: { rows: number; cols: number }): void {
+function run(k: Exports, a: number, b: number, c: number, t: number, G: number, M: number, K: number, N: number, layout: Layout,
+  bView?: { rows: number; cols: number }, skip?: { on: 'n' | 'k'; at: number[]; heap: () => Float32Array }): void {
   const sai = layout === 'tn' ? 1 : K, sak = layout === 'tn' ? M : 1;
   const sb = bView ? bView.cols : N, bStride = bView ? bView.rows * bView.cols : K * N;
   for (let g = 0; g < G; g++) {
     const ag = a + g * M * K * 4, bg = b + g * bStride * 4, cg = c + g * M * N * 4;
+    const s0 = skip ? Math.min(skip.at[g], skip.on === 'n' ? N : K) : 0;
     if (layout === 'nt') {
       k.transpose(bg, t, N, K);
       k.mm(ag, t, cg, M, K, N, sai, sak, N);
-    } else {
+    } else if (s0 === 0) {
       k.mm(ag, bg, cg, M, K, N, sai, sak, sb);
+    } else if (skip!.on === 'k') {
+      k.mm(ag + s0 * 4, bg + s0 * sb * 4, cg, M, K - s0, N, sai, sak, sb);
+    } else {
+      const heap = skip!.heap();
+      for (let i = 0; i < M; i++) {
+        const row = cg + i * N * 4;
+        heap.fill(0, row / 4, row / 4 + s0);
+        if (s0 < N) k.mm(ag + i * sai * 4, bg + s0 * 4, row + s0 * 4, 1, K, N - s0, sai, sak, sb);
+      }
     }
   }
 }
@@ -144,7 +159,11 @@ function wasmKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const out = be.makeOutput([G, M, N], 'float32');
   const t = layout === 'nt' ? be.wasm._malloc(K * N * 4) : 0;
   const at = (x: tf.TensorInfo) => be.dataIdMap.get(x.dataId).memoryOffset;
-  run(k, at(a), at(b), at(out), t, G, M, K, N, layout, view ? { rows: b.shape[1], cols: b.shape[2] } : undefined);
+  const skipAt = attrs!.skip as number[] | undefined;
+  const skip = skipAt && layout === 'nn'
+    ? { on: attrs!.skipOn as 'n' | 'k', at: skipAt, heap: () => new Float32Array(be.wasm.asm.memory.buffer) }
+    : undefined;
+  run(k, at(a), at(b), at(out), t, G, M, K, N, layout, view ? { rows: b.shape[1], cols: b.shape[2] } : undefined, skip);
   if (t) be.wasm._free(t);
   return out;
 }
@@ -181,6 +200,13 @@ function register(): void {
 
 const logged = new Set<string>();
 let enabled = true;
+
+let skipping = true;
+
+/** Turns `batchMatMulPrefix`'s skipping of padding off (every position read) or back on; for comparisons in tests and benchmarks. */
+export function setPaddingSkip(on: boolean): void {
+  skipping = on;
+}
 
 /** Turns the kernel off (tf.matMul everywhere) or back on; for comparisons in tests and benchmarks. */
 export function setAttentionKernel(on: boolean): void {
@@ -227,16 +253,23 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  * place (a KV cache with room to grow: keys [G, d, capacity] take n = the valid length, values
  * [G, capacity, d] take K = the valid length). On the wasm backend only (the kernel reads the
  * backend's heap); elsewhere the corner is sliced out. No gradient.
+ *
+ * `skip` (wasm only; elsewhere everything is computed): per matrix g, a number of leading cache
+ * positions that are padding (left-padded rows of a batch): `on: 'n'` (scores = queries @ keys)
+ * leaves their columns out and writes 0 there (masked later, they get probability 0 either way);
+ * `on: 'k'` (probabilities @ values) leaves their terms out of the sums, whose probabilities are 0.
+ * Attention gives the same result bit for bit, at the cost of the real positions only.
  */
-export function batchMatMulPrefix(a: tf.Tensor3D, b: tf.Tensor3D, n: number): tf.Tensor3D {
+export function batchMatMulPrefix(a: tf.Tensor3D, b: tf.Tensor3D, n: number, skip?: { on: 'n' | 'k'; at: number[] }): tf.Tensor3D {
   const [G, , K] = a.shape;
   if (b.shape[0] !== G || b.shape[1] < K || b.shape[2] < n || n < 1) {
     throw new Error(`batchMatMulPrefix: [${a.shape}] @ [${b.shape}][:, :${K}, :${n}] does not fit`);
   }
-  if (b.shape[1] === K && b.shape[2] === n) return batchMatMul(a, b);
-  if (tf.getBackend() !== 'wasm' || !kernelActive() || a.dtype !== 'float32' || b.dtype !== 'float32') {
-    return tf.tidy(() => batchMatMul(a, tf.slice(b, [0, 0, 0], [G, K, n])));
-  }
+  if (skip && skip.at.length !== G) throw new Error(`batchMatMulPrefix: ${skip.at.length} skip counts for ${G} matrices`);
+  const wasm = tf.getBackend() === 'wasm' && kernelActive() && a.dtype === 'float32' && b.dtype === 'float32';
+  const skips = skipping && wasm && skip && skip.at.some((x) => x > 0);
+  if (b.shape[1] === K && b.shape[2] === n && !skips) return batchMatMul(a, b);
+  if (!wasm) return tf.tidy(() => batchMatMul(a, tf.slice(b, [0, 0, 0], [G, K, n])));
   register();
-  return tf.engine().runKernel(KERNEL_NAME, { a, b }, { layout: 'nn', n }) as tf.Tensor3D;
+  return tf.engine().runKernel(KERNEL_NAME, { a, b }, { layout: 'nn', n, ...(skips ? { skip: skip!.at, skipOn: skip!.on } : {}) }) as tf.Tensor3D;
 }

@@ -223,12 +223,13 @@ export class CausalLM {
       // sliced out otherwise (training differentiates through the slices).
       const kb = cache || keys === S ? kT : tf.slice(kT, [0, 0, 0], [G, d, keys]);
       const vb = cache || keys === S ? vh : tf.slice(vh, [0, 0, 0], [G, keys, d]);
-      let scores: tf.Tensor = cache ? batchMatMulPrefix(qb, kb, keys) : batchMatMul(qb, kb);
+      const skip = ctx.keySkip;
+      let scores: tf.Tensor = cache ? batchMatMulPrefix(qb, kb, keys, skip && { on: 'n', at: skip }) : batchMatMul(qb, kb);
       // A bias shared by the whole batch ([1, rows, keys]) adds to the scores as they are.
       if (mask && mask.rank === 3) scores = tf.add(scores, mask);
       else if (mask) scores = tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rows, keys]), mask), [G, rows, keys]);
       const probs = tf.softmax(scores) as tf.Tensor3D;
-      return cache ? batchMatMulPrefix(probs, vb, d) : batchMatMul(probs, vb);
+      return cache ? batchMatMulPrefix(probs, vb, d, skip && { on: 'k', at: skip }) : batchMatMul(probs, vb);
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
     const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);
@@ -304,6 +305,7 @@ export class CausalLM {
         queryRope: { cos: tf.tensor(qcos, [B, T, 1, 1, d]), sin: tf.tensor(qsin, [B, T, 1, 1, d]) },
         keyRope: { cos: tf.tensor(cos, [B, T, 1, d]), sin: tf.tensor(sin, [B, T, 1, d]) },
         blocks: [],
+        keySkip: cache && T === 1 && keyMask ? leadingPadding(keyMask, B, S, c.num_key_value_heads) : undefined,
       };
       // The bias as [1, T*rep, S] when the whole batch shares it (no padding), else [B, 1, T*rep, S].
       const shared = maskData?.batch === 1;
@@ -353,6 +355,12 @@ interface BlockContext {
   /** Query position blocks [t0, t1) with their slice of the attention bias. */
   blocks: { t0: number; t1: number; mask?: tf.Tensor }[];
   cache?: KVCache;
+  /**
+   * Decoding one token a row from the cache: per attention matrix (batch row b, key/value head h at
+   * b * Hkv + h), the leading cache positions that are padding for that row, which attention need not
+   * read (`batchMatMulPrefix`'s skip). Absent otherwise.
+   */
+  keySkip?: number[];
 }
 
 /**
@@ -423,6 +431,20 @@ function defaultPositions(B: number, T: number, past: number, keyMask?: Int32Arr
     }
   }
   return pos;
+}
+
+/**
+ * Per attention matrix (row b's `Hkv` heads in turn), how many of row b's first keys are padding
+ * (keyMask [B, S], 0 for padding): the columns before its first real key. A row with no real key gets 0.
+ */
+function leadingPadding(keyMask: Int32Array, B: number, S: number, Hkv: number): number[] {
+  const out = new Array<number>(B * Hkv);
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    while (s < S && keyMask[b * S + s] === 0) s++;
+    out.fill(s === S ? 0 : s, b * Hkv, (b + 1) * Hkv);
+  }
+  return out;
 }
 
 /**

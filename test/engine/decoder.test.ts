@@ -191,3 +191,47 @@ test('on wasm the cache grows in place, and decoding gives what concatenating gi
     model = keep;
   }
 });
+
+test('on wasm attention skips each row\'s leading padding in the cache, and decoding is unchanged bit for bit', async () => {
+  const { batchMatMulPrefix, setPaddingSkip } = await import('../../engine/attention-kernel.ts');
+  const keep = model;
+  await initBackend('wasm');
+  try {
+    // The kernel: per matrix, `n` leaves the first columns out (written 0), `k` the first terms of the sums.
+    const q = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]); // G = 2, M = 2, K = d = 2
+    const keys = tf.tensor3d(Array.from({ length: 2 * 2 * 6 }, (_, i) => i + 1), [2, 2, 6]); // [G, d, capacity 6]
+    const scores = batchMatMulPrefix(q, keys, 5, { on: 'n', at: [2, 0] });
+    const full = batchMatMulPrefix(q, keys, 5);
+    const s = scores.arraySync(), f = full.arraySync();
+    assert.deepEqual(s[0].map((row) => row.slice(0, 2)), [[0, 0], [0, 0]], 'skipped columns are 0');
+    assert.deepEqual(s[0].map((row) => row.slice(2)), f[0].map((row) => row.slice(2)));
+    assert.deepEqual(s[1], f[1]);
+    const probs = tf.tensor3d([0, 0, 0.5, 0.25, 0.25, 0.1, 0.2, 0.3, 0.2, 0.2], [2, 1, 5]);
+    const values = tf.tensor3d(Array.from({ length: 2 * 6 * 2 }, (_, i) => i - 7), [2, 6, 2]); // [G, capacity 6, d]
+    const mixed = batchMatMulPrefix(probs, values, 2, { on: 'k', at: [2, 1] }).arraySync();
+    const v = values.arraySync();
+    const want = (g: number, from: number) => [0, 1].map((j) => {
+      let acc = 0;
+      for (let k = from; k < 5; k++) acc = Math.fround(acc + Math.fround(probs.arraySync()[g][0][k] * v[g][k][j]));
+      return acc;
+    });
+    assert.deepEqual(mixed[0][0], want(0, 2));
+    assert.deepEqual(mixed[1][0], want(1, 1), 'terms before the skip are left out');
+    tf.dispose([q, keys, scores, full, probs, values]);
+
+    // Decoding: prompts of very different lengths (left-padded), and sequences joining a longer cache.
+    model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(41);
+    const mixedPrompts = [[5, 6, 7], Array.from({ length: 40 }, (_, i) => 8 + i), [50], Array.from({ length: 17 }, (_, i) => 60 - i)];
+    const run = () => ({ script: [...scripted(true)], batch: generate(model, mixedPrompts, { temperature: 0.8, maxNewTokens: 12, seed: 9 }) });
+    setPaddingSkip(false);
+    const everything = run();
+    setPaddingSkip(true);
+    const skipping = run();
+    assert.deepEqual(skipping, everything);
+    model.dispose();
+  } finally {
+    setPaddingSkip(true);
+    await initBackend('tensorflow').catch(() => initBackend());
+    model = keep;
+  }
+});
