@@ -277,6 +277,24 @@ async function benchGeneration(name: string, c: ModelConfig, batches: number[], 
 }
 
 /**
+ * Seconds of `once()` with a switch on and off: one untimed run each, then `runs` of each,
+ * alternating (which goes first alternates too).
+ */
+function onAndOff(runs: number, set: (on: boolean) => void, once: () => void): Map<boolean, number[]> {
+  const times = new Map<boolean, number[]>([[true, []], [false, []]]);
+  for (const on of [true, false]) { set(on); once(); }
+  for (let i = 0; i < runs; i++) {
+    for (const on of i % 2 ? [false, true] : [true, false]) {
+      set(on);
+      const t0 = performance.now();
+      once();
+      times.get(on)!.push((performance.now() - t0) / 1000);
+    }
+  }
+  return times;
+}
+
+/**
  * generate() with the engine's GEMM on wasm on and off (XNNPACK), runs alternating, medians: what
  * the kernel gains at each batch size (engine/wasm-gemm.ts). On the backend generation picks.
  */
@@ -288,17 +306,7 @@ function benchWasmGemm(name: string, c: ModelConfig, batches: number[], newToken
   try {
     for (const B of batches) {
       const prompts = randomRows(rng, B, 32, c.vocab_size);
-      const times = new Map<boolean, number[]>([[true, []], [false, []]]);
-      const once = () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 });
-      for (const on of [true, false]) { setWasmGemm(on); once(); }
-      for (let i = 0; i < runs; i++) {
-        for (const on of i % 2 ? [false, true] : [true, false]) {
-          setWasmGemm(on);
-          const t0 = performance.now();
-          once();
-          times.get(on)!.push((performance.now() - t0) / 1000);
-        }
-      }
+      const times = onAndOff(runs, setWasmGemm, () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }));
       const rate = (on: boolean) => Math.round((B * newTokens) / median(times.get(on)!));
       const r = { preset: name, batch: B, promptLen: 32, newTokens, kernelTokensPerSec: rate(true), xnnpackTokensPerSec: rate(false), speedup: +(rate(true) / rate(false)).toFixed(3) };
       process.stderr.write(`GEMM on wasm, generate ${name} batch ${B}: ${r.kernelTokensPerSec} tokens/s with the kernel, ${r.xnnpackTokensPerSec} with XNNPACK (${r.speedup}x)\n`);
@@ -321,18 +329,9 @@ function benchPaddingSkip(c: ModelConfig, B: number, newTokens: number, runs: nu
   const model = new CausalLM(c).initRandom(2);
   const rng = lcg(17);
   const prompts = Array.from({ length: B }, (_, i) => randomRows(rng, 1, 8 + Math.round((192 * i) / Math.max(1, B - 1)), c.vocab_size)[0]);
-  const times = new Map<boolean, number[]>([[true, []], [false, []]]);
-  const once = () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 });
+  let times: Map<boolean, number[]>;
   try {
-    for (const on of [true, false]) { setPaddingSkip(on); once(); }
-    for (let i = 0; i < runs; i++) {
-      for (const on of i % 2 ? [false, true] : [true, false]) {
-        setPaddingSkip(on);
-        const t0 = performance.now();
-        once();
-        times.get(on)!.push((performance.now() - t0) / 1000);
-      }
-    }
+    times = onAndOff(runs, setPaddingSkip, () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }));
   } finally {
     setPaddingSkip(true);
     model.dispose();
