@@ -6,7 +6,8 @@
  * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
  * figures subtract a run that only prefills and samples the first token. On the wasm backend,
  * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`), and on prompts
- * of mixed lengths with attention skipping each row's leading padding and reading it (`paddingSkip`).
+ * of mixed lengths with attention skipping each row's leading padding and reading it (`paddingSkip`),
+ * and prefilled in groups of similar length or in one pass (`prefillSplit`).
  *
  * The same figures in PyTorch on CPU (bench/torch_reference.py, transformers' model of the same
  * config) at 1 and 2 threads, run interleaved with ours, give the ratio ours / PyTorch. The
@@ -34,6 +35,7 @@ import { AdamW } from '../engine/optim.ts';
 import { trainStep } from '../engine/train.ts';
 import { causalLmLoss } from '../engine/loss.ts';
 import { generate } from '../engine/generate.ts';
+import { prefillGroups, setPrefillSplitting } from '../engine/decoder.ts';
 import { median } from './lib/stats.ts';
 import { kernelActive, setAttentionKernel, setPaddingSkip } from '../engine/attention-kernel.ts';
 import { setWasmGemm, wasmGemmActive } from '../engine/wasm-gemm.ts';
@@ -320,26 +322,37 @@ function benchWasmGemm(name: string, c: ModelConfig, batches: number[], newToken
 }
 
 /**
- * generate() on prompts of mixed lengths (8 to 200 tokens, left-padded to the longest) with
- * attention skipping each row's leading padding in the cache and reading every position, runs
- * alternating, medians: what the skip gains a batch of unequal prompts, as evaluation sends.
+ * generate() on prompts of mixed lengths (8 to 200 tokens, left-padded to the longest), each of two
+ * switches on and off, runs alternating, medians: attention skipping each row's leading padding in
+ * the cache (`paddingSkip`), and the prefill grouping prompts of similar length (`prefillSplit`,
+ * engine/decoder.ts), as evaluation's batches of unequal prompts meet them.
  */
-function benchPaddingSkip(c: ModelConfig, B: number, newTokens: number, runs: number) {
-  if (tf.getBackend() !== 'wasm' || !kernelActive()) return { skipped: `attention reads every position on the ${tf.getBackend()} backend` };
+function benchMixedPrompts(c: ModelConfig, B: number, newTokens: number, runs: number) {
   const model = new CausalLM(c).initRandom(2);
   const rng = lcg(17);
   const prompts = Array.from({ length: B }, (_, i) => randomRows(rng, 1, 8 + Math.round((192 * i) / Math.max(1, B - 1)), c.vocab_size)[0]);
-  let times: Map<boolean, number[]>;
+  const once = () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 });
+  const rate = (t: number[]) => Math.round((B * newTokens) / median(t));
+  const about = { preset: 'tiny', batch: B, promptLens: [8, 200], newTokens };
   try {
-    times = onAndOff(runs, setPaddingSkip, () => generate(model, prompts, { maxNewTokens: newTokens, temperature: 1, seed: 3 }));
+    let paddingSkip: Record<string, unknown>;
+    if (tf.getBackend() !== 'wasm' || !kernelActive()) paddingSkip = { skipped: `attention reads every position on the ${tf.getBackend()} backend` };
+    else {
+      const t = onAndOff(runs, setPaddingSkip, once);
+      const on = rate(t.get(true)!), off = rate(t.get(false)!);
+      paddingSkip = { ...about, skipTokensPerSec: on, everyPositionTokensPerSec: off, speedup: +(on / off).toFixed(3) };
+      process.stderr.write(`padding skip, generate tiny batch ${B}, prompts 8-200 tokens: ${on} tokens/s skipping, ${off} reading every position (${paddingSkip.speedup}x)\n`);
+    }
+    const t = onAndOff(runs, setPrefillSplitting, once);
+    const on = rate(t.get(true)!), off = rate(t.get(false)!);
+    const prefillSplit = { ...about, groups: prefillGroups(prompts.map((p) => p.length)).length, splitTokensPerSec: on, onePassTokensPerSec: off, speedup: +(on / off).toFixed(3) };
+    process.stderr.write(`prefill split, generate tiny batch ${B}, prompts 8-200 tokens: ${on} tokens/s in ${prefillSplit.groups} groups, ${off} in one pass (${prefillSplit.speedup}x)\n`);
+    return { paddingSkip, prefillSplit };
   } finally {
     setPaddingSkip(true);
+    setPrefillSplitting(true);
     model.dispose();
   }
-  const rate = (on: boolean) => Math.round((B * newTokens) / median(times.get(on)!));
-  const r = { preset: 'tiny', batch: B, promptLens: [8, 200], newTokens, skipTokensPerSec: rate(true), everyPositionTokensPerSec: rate(false), speedup: +(rate(true) / rate(false)).toFixed(3) };
-  process.stderr.write(`padding skip, generate tiny batch ${B}, prompts 8-200 tokens: ${r.skipTokensPerSec} tokens/s skipping, ${r.everyPositionTokensPerSec} reading every position (${r.speedup}x)\n`);
-  return r;
 }
 
 /** The decoding-alone rates (full run minus prefill run) of PyTorch and ours over them. */
@@ -403,8 +416,8 @@ async function runGeneration(tiny: ModelConfig, small: ModelConfig, runs: number
       wasmGemm.push(benchWasmGemm(name, c, name === 'tiny' ? [1, 8, 32] : [8, 32], tokens, name === 'tiny' ? 2 * n : n));
     }
     await initBackendFor('generation', parameterCount(tiny));
-    const paddingSkip = benchPaddingSkip(tiny, 32, quick ? 32 : 128, 2 * runs);
-    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat(), paddingSkip };
+    const { paddingSkip, prefillSplit } = benchMixedPrompts(tiny, 32, quick ? 32 : 128, 2 * runs);
+    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat(), paddingSkip, prefillSplit };
   } finally {
     ref?.close();
   }
@@ -464,6 +477,8 @@ export async function run(): Promise<Record<string, unknown>> {
     wasmGemm: g?.wasmGemm,
     // generate() on prompts of mixed lengths, attention skipping leading padding or not, alternating.
     paddingSkip: g?.paddingSkip,
+    // The same prompts prefilled in groups of similar length or in one pass, alternating.
+    prefillSplit: g?.prefillSplit,
     training: t?.training ?? [],
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },

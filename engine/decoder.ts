@@ -4,8 +4,9 @@
  * through it, and the server's continuous batching (evaluation/engine-backend.ts, driven by
  * evaluation/scheduler.ts) lets sequences join and leave between steps.
  *
- * - `add` prefills newcomers as one group (left-padded, masked); the next `step` merges them into
- *   the running batch, the shorter cache left-padded with columns nothing attends to.
+ * - `add` prefills newcomers as a group (left-padded, masked), or as a few groups of similar prompt
+ *   lengths when that saves padding; the next `step` merges them into the running batch, the
+ *   shorter caches left-padded with columns nothing attends to.
  * - `step` feeds every running row the token it sampled last, then samples one token per row
  *   (the fused sampler: token and its log-probability under the model from one pass).
  * - `remove` marks rows gone; the next `step` that merges joining sequences, or finds more than a
@@ -129,6 +130,44 @@ function reformTensor(tensors: tf.Tensor3D[], parts: Part[], Hkv: number, axis: 
   return pieces.length === 1 ? pieces[0] : tf.concat(pieces, 0);
 }
 
+/**
+ * The cost of one prefill pass beyond its rows, counted in rows (prompt positions) of the batch: a
+ * pass's fixed cost (its kernels' set-up) against what a row costs. With it, splitting a batch by
+ * prompt length pays when it saves more padded positions than this per extra pass.
+ */
+export const PREFILL_PASS_ROWS = 64;
+let splitting = true;
+
+/** Turns the grouping of prompts by length off (one prefill pass for all) or back on; for comparisons in tests and benchmarks. */
+export function setPrefillSplitting(on: boolean): void {
+  splitting = on;
+}
+
+/**
+ * Prompts (indices into `lengths`) grouped for prefilling: sorted by length, cut where the padding
+ * saved outweighs the extra passes (fewest of rows padded to each group's longest plus
+ * PREFILL_PASS_ROWS a group, by dynamic programming over the sorted lengths). Equal lengths stay
+ * one group; groups come shortest first, each in the order the prompts were given.
+ */
+export function prefillGroups(lengths: number[]): number[][] {
+  const n = lengths.length;
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
+  if (n <= 1 || lengths[order[0]] === lengths[order[n - 1]]) return [lengths.map((_, i) => i)];
+  // best[j]: the least cost of the first j sorted prompts; cut[j]: where its last group starts.
+  const best = new Array<number>(n + 1).fill(Infinity), cut = new Array<number>(n + 1).fill(0);
+  best[0] = 0;
+  for (let j = 1; j <= n; j++) {
+    const longest = lengths[order[j - 1]];
+    for (let i = 0; i < j; i++) {
+      const cost = best[i] + PREFILL_PASS_ROWS + (j - i) * longest;
+      if (cost < best[j]) { best[j] = cost; cut[j] = i; }
+    }
+  }
+  const groups: number[][] = [];
+  for (let j = n; j > 0; j = cut[j]) groups.unshift(order.slice(cut[j], j).sort((a, b) => a - b));
+  return groups;
+}
+
 /** See the file comment. Call `dispose()` when done: the cache holds tensors. */
 export class DecoderSession {
   private running: Group | null = null;
@@ -152,7 +191,11 @@ export class DecoderSession {
     return this.running ? [this.running, ...this.joining] : this.joining;
   }
 
-  /** Prefills sequences as one group; they get their first token from the next `step()`. */
+  /**
+   * Prefills sequences; they get their first token from the next `step()`. Prompts of very
+   * different lengths are prefilled in groups of similar length (`prefillGroups`), so that a short
+   * prompt is not padded to the longest one through every layer; the groups merge at the next step.
+   */
   add(seqs: SessionSequence[]): void {
     if (seqs.length === 0) return;
     const V = this.model.config.vocab_size;
@@ -161,6 +204,20 @@ export class DecoderSession {
       const bad = s.promptIds.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
       if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary [0, ${V})`);
     }
+    const groups = splitting ? prefillGroups(seqs.map((s) => s.promptIds.length)) : [seqs.map((_, i) => i)];
+    const added = this.joining.length;
+    try {
+      for (const g of groups) this.prefill(g.map((i) => seqs[i]));
+    } catch (err) {
+      // All or nothing: the groups already prefilled by this call are dropped.
+      for (const j of this.joining.splice(added)) if (j.cache) disposeCache(j.cache);
+      throw err;
+    }
+  }
+
+  /** Prefills sequences as one group, left-padded to the longest. */
+  private prefill(seqs: SessionSequence[]): void {
+    const V = this.model.config.vocab_size;
     const { ids, mask } = leftPadRows(seqs.map((s) => s.promptIds), this.pad);
     const cache = this.useCache ? createCache() : undefined;
     let data: Float32Array, exps: Float32Array;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { CausalLM } from '../../engine/model.ts';
-import { DecoderSession, type SessionToken } from '../../engine/decoder.ts';
+import { DecoderSession, PREFILL_PASS_ROWS, prefillGroups, setPrefillSplitting, type SessionToken } from '../../engine/decoder.ts';
 import { generate, rowSeed } from '../../engine/generate.ts';
 import { tinyConfig } from './tiny.ts';
 
@@ -234,4 +234,43 @@ test('on wasm attention skips each row\'s leading padding in the cache, and deco
     await initBackend('tensorflow').catch(() => initBackend());
     model = keep;
   }
+});
+
+test('prompts of very different lengths are prefilled in groups of similar length, and decode as each would alone', () => {
+  // Equal lengths, or too little padding to pay for another pass: one group, in the order given.
+  assert.deepEqual(prefillGroups([7, 7, 7]), [[0, 1, 2]]);
+  assert.deepEqual(prefillGroups([5, 2, 3]), [[0, 1, 2]]);
+  assert.deepEqual(prefillGroups([9]), [[0]]);
+  // Two short prompts beside a long one: the short ones go together, first.
+  assert.deepEqual(prefillGroups([3, 4 * PREFILL_PASS_ROWS, 4]), [[0, 2], [1]]);
+  // A wide spread: every prompt once, groups ordered by length, and fewer padded positions plus
+  // passes than one pass over all.
+  const lengths = Array.from({ length: 32 }, (_, i) => 8 + ((i * 37) % 200));
+  const groups = prefillGroups(lengths);
+  assert.ok(groups.length > 1);
+  assert.deepEqual(groups.flat().sort((a, b) => a - b), lengths.map((_, i) => i));
+  for (let g = 1; g < groups.length; g++) assert.ok(Math.max(...groups[g - 1].map((i) => lengths[i])) <= Math.min(...groups[g].map((i) => lengths[i])));
+  const cost = groups.reduce((a, g) => a + PREFILL_PASS_ROWS + g.length * Math.max(...g.map((i) => lengths[i])), 0);
+  assert.ok(cost < PREFILL_PASS_ROWS + 32 * Math.max(...lengths), `${cost}`);
+
+  // Decoding: a batch whose prefill is split gives each row what it gives alone, and what one pass gives.
+  // (The test model has 64 tokens and 128 positions.)
+  const long = Array.from({ length: 120 }, (_, i) => 10 + ((i * 7) % 50));
+  const mixed = [[5, 6, 7], long, [8, 9], long.slice(20)];
+  assert.ok(prefillGroups(mixed.map((p) => p.length)).length > 1, 'the prefill is split');
+  const opts = { temperature: 0.9, maxNewTokens: 6, seed: 11 };
+  const split = generate(model, mixed, opts);
+  setPrefillSplitting(false);
+  let onePass;
+  try {
+    onePass = generate(model, mixed, opts);
+  } finally {
+    setPrefillSplitting(true);
+  }
+  assert.deepEqual(split.tokens, onePass.tokens);
+  split.logprobs.forEach((row, i) => row.forEach((lp, t) => assert.ok(Math.abs(lp - onePass.logprobs[i][t]) < 1e-4, `row ${i} token ${t}`)));
+  mixed.forEach((p, id) => {
+    const alone = generate(model, mixed.map((q, j) => (j === id ? q : [q[0]])), opts);
+    assert.deepEqual(split.tokens[id], alone.tokens[id], `row ${id}`);
+  });
 });
