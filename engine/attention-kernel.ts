@@ -25,6 +25,8 @@ export interface Exports {
   gather_rows(dst: number, src: number, idx: number, n: number, bytes: number): void;
   /** dst[r, :] = exp(src[r, :] - max(src[r, :])) for `rows` rows of V float32. */
   exp_shifted(src: number, dst: number, rows: number, V: number): void;
+  /** out = x * cos + rotate_half(x) * sin for `rows` rows of `heads` heads of d, cos and sin [rows, d]. */
+  rope(x: number, cos: number, sin: number, out: number, rows: number, heads: number, d: number): void;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');

@@ -17,7 +17,7 @@ import { weightShapes, type ModelConfig } from './config.ts';
 import { embedding, linear, linearTransposed, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu, transposeFlagsFree } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
 import { batchMatMul, batchMatMulPrefix } from './attention-kernel.ts';
-import { inPlaceWrites, writeAlong } from './wasm-kernels.ts';
+import { inPlaceWrites, ropeNoGrad, writeAlong } from './wasm-kernels.ts';
 
 /**
  * Keys and values of every layer for the tokens seen so far; `forward` appends to it. On the wasm
@@ -169,14 +169,14 @@ export class CausalLM {
   }
 
   /** A linear layer by name prefix: x @ W (+ b). */
-  private proj(x: tf.Tensor2D, prefix: string): tf.Tensor2D {
-    const y = linear(x, this.w(prefix + '.weight') as tf.Tensor2D);
+  private proj(x: tf.Tensor2D, prefix: string, noGrad = false): tf.Tensor2D {
+    const y = linear(x, this.w(prefix + '.weight') as tf.Tensor2D, noGrad);
     const b = this.params.get(prefix + '.bias');
     return b ? tf.add(y, b) : y;
   }
 
-  private rmsNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
-    return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps);
+  private rmsNorm(x: tf.Tensor2D, name: string, noGrad = false): tf.Tensor2D {
+    return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps, noGrad);
   }
 
   /**
@@ -184,7 +184,10 @@ export class CausalLM {
    * `shape` (B, T, the heads' axes, d) for the transposes that follow; `table` holds cos and sin in
    * a shape that broadcasts against it.
    */
-  private rope(x: tf.Tensor2D, shape: number[], table: RopeTable): tf.Tensor {
+  private rope(x: tf.Tensor2D, shape: number[], table: RopeTable, noGrad: boolean): tf.Tensor {
+    // Decoding from a cache needs no gradient: one kernel where there is one (same values).
+    const fused = noGrad ? ropeNoGrad(x, table.cos, table.sin, shape) : undefined;
+    if (fused) return fused;
     const d = this.config.head_dim;
     const rotated = tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, this.rot.R, this.rot.RT), shape);
     return tf.add(tf.mul(tf.reshape(x, shape), table.cos), tf.mul(rotated, table.sin));
@@ -196,9 +199,11 @@ export class CausalLM {
     const rep = H / Hkv, N = B * T, p = `model.layers.${i}.self_attn.`;
 
     // Queries come out of RoPE already scaled by 1/sqrt(d) (its tables carry the factor), keys unscaled.
-    const q = this.rope(this.proj(x, p + 'q_proj'), [B, T, Hkv, rep, d], ctx.queryRope);
-    const k = this.rope(this.proj(x, p + 'k_proj'), [B, T, Hkv, d], ctx.keyRope);
-    const v = this.proj(x, p + 'v_proj');
+    // Decoding from a cache needs no gradient: no custom gradients' bookkeeping (same kernels).
+    const noGrad = cache !== undefined;
+    const q = this.rope(this.proj(x, p + 'q_proj', noGrad), [B, T, Hkv, rep, d], ctx.queryRope, noGrad);
+    const k = this.rope(this.proj(x, p + 'k_proj', noGrad), [B, T, Hkv, d], ctx.keyRope, noGrad);
+    const v = this.proj(x, p + 'v_proj', noGrad);
 
     // Query heads sharing a key/value head are stacked along the query axis, position-major:
     // [B*Hkv, T*rep, d], row t*rep + r. Keys transposed [B*Hkv, d, T], values [B*Hkv, T, d].
@@ -233,14 +238,14 @@ export class CausalLM {
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
     const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);
-    return this.proj(tf.reshape(merged, [N, H * d]), p + 'o_proj');
+    return this.proj(tf.reshape(merged, [N, H * d]), p + 'o_proj', noGrad);
   }
 
-  private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
+  private mlp(i: number, x: tf.Tensor2D, noGrad: boolean): tf.Tensor2D {
     const p = `model.layers.${i}.mlp.`;
-    const gate = this.proj(x, p + 'gate_proj');
-    const up = this.proj(x, p + 'up_proj');
-    return this.proj(swiGlu(gate, up), p + 'down_proj');
+    const gate = this.proj(x, p + 'gate_proj', noGrad);
+    const up = this.proj(x, p + 'up_proj', noGrad);
+    return this.proj(swiGlu(gate, up, noGrad), p + 'down_proj', noGrad);
   }
 
   /** The output projection [C, V]: lm_head, or the embedding transposed when tied. */
@@ -264,7 +269,7 @@ export class CausalLM {
     if (this.config.tie_word_embeddings && !inference && transposeFlagsFree()) {
       return linearTransposed(h, this.w('model.embed_tokens.weight') as tf.Tensor2D);
     }
-    return linear(h, this.head(inference));
+    return linear(h, this.head(inference), inference);
   }
 
   /** Logits [B, T, V] (or [B, 1, V] with lastOnly) for int32 token ids [B, T]. */
@@ -285,6 +290,8 @@ export class CausalLM {
     const c = this.config;
     const [B, T] = inputIds.shape;
     const cache = opts.cache;
+    // Decoding from a cache computes no gradient: the building blocks skip their custom gradients.
+    const noGrad = cache !== undefined;
     const past = cache?.length ?? 0;
     const S = past + T;
     const keyMask = opts.attentionMask ? toInt32(opts.attentionMask, [B, S], 'attentionMask') : undefined;
@@ -323,10 +330,10 @@ export class CausalLM {
       }
       let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`), ctx));
-        x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`)));
+        x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`, noGrad), ctx));
+        x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`, noGrad), noGrad));
       }
-      let h = this.rmsNorm(x, 'model.norm.weight');
+      let h = this.rmsNorm(x, 'model.norm.weight', noGrad);
       let Tout = T;
       if (opts.lastOnly && T > 1) {
         const last = tf.slice(tf.reshape(h, [B, T, c.hidden_size]), [0, T - 1, 0], [B, 1, c.hidden_size]);

@@ -27,9 +27,11 @@ export function transposeFlagsFree(): boolean {
 
 /**
  * y = x @ w for x [N, in] and w [in, out]; the gradients are plain 2-D matMuls with explicit
- * transposes, or with transpose flags where those are free (`transposeFlagsFree`).
+ * transposes, or with transpose flags where those are free (`transposeFlagsFree`). With `noGrad`
+ * (decoding), the same product without the custom gradient's bookkeeping.
  */
-export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, noGrad = false): tf.Tensor2D {
+  if (noGrad) return tf.matMul(x, w);
   const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
     return {
@@ -116,7 +118,9 @@ export function rotateHalfMatrices(d: number): { R: tf.Tensor2D; RT: tf.Tensor2D
  * with r the row's rsqrt, xh = x * r and g = dy * w,
  *   dx = r * (g - xh * mean(g * xh)),   dw = sum over rows of dy * xh.
  */
-export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number, noGrad = false): tf.Tensor2D {
+  // Without a gradient (decoding): the same kernels in the same order, without the bookkeeping.
+  if (noGrad) return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
   const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
     const xh = tf.mul(xx, r);
@@ -137,7 +141,8 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2
  * SwiGLU's gating, silu(gate) * up, as one op with a hand-written gradient: with s = sigmoid(gate),
  *   d up = dy * gate * s,   d gate = dy * up * s * (1 + gate * (1 - s)).
  */
-export function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+export function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D, noGrad = false): tf.Tensor2D {
+  if (noGrad) return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
   const f = custom((g: tf.Tensor, u: tf.Tensor, save: tf.GradSaveFunc) => {
     const s = tf.sigmoid(g);
     const silu = tf.mul(g, s);

@@ -183,6 +183,41 @@ export function shiftedExp(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.exp(tf.sub(x, tf.max(x, -1, true))));
 }
 
+export const ROPE = 'EngineRope';
+
+function ropeKernel(args: { inputs: { x: tf.TensorInfo; cos: tf.TensorInfo; sin: tf.TensorInfo }; backend: unknown; attrs: { shape: number[] } }): tf.TensorInfo {
+  const { x, cos, sin } = args.inputs;
+  const be = args.backend as WasmBackend;
+  const k = wasmModule(be);
+  if (!k) throw new Error(`${ROPE}: the engine's WebAssembly module is unavailable`);
+  const d = cos.shape[cos.shape.length - 1];
+  const rows = size(cos.shape) / d;
+  const out = be.makeOutput(args.attrs.shape, 'float32');
+  k.rope(offset(be, x), offset(be, cos), offset(be, sin), offset(be, out), rows, size(x.shape) / (rows * d), d);
+  return out;
+}
+
+/**
+ * Rotary embedding without a gradient, for decoding: x [N, heads * d] (N = the rows of cos and
+ * sin, [N, d] in any shape), returned in `shape`: x * cos + rotate_half(x) * sin, one kernel on
+ * wasm with the same float32 roundings as the Mul, Mul and Add it replaces (and the rotation's
+ * exact product). Undefined where the kernel does not serve (the caller runs the general path).
+ */
+export function ropeNoGrad(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, shape: number[]): tf.Tensor | undefined {
+  if (!onWasmModule() || !ropeOn || x.dtype !== 'float32' || cos.dtype !== 'float32' || sin.dtype !== 'float32') return undefined;
+  const d = cos.shape[cos.shape.length - 1];
+  const rows = cos.size / d;
+  if (d % 2 !== 0 || sin.size !== cos.size || x.size % (rows * d) !== 0 || x.size !== size(shape)) return undefined;
+  return tf.engine().runKernel(ROPE, { x, cos, sin }, { shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+let ropeOn = true;
+
+/** Turns the rotary kernel off (the general path everywhere) or back on; for comparisons in tests and benchmarks. */
+export function setRopeKernel(on: boolean): void {
+  ropeOn = on;
+}
+
 let registered = false;
 const ours = new WeakSet<tf.KernelFunc>();
 
@@ -196,7 +231,7 @@ export function wasmKernelsInPlace(): boolean {
 
 /**
  * Puts the copies in place of the wasm backend's Concat, GatherV2 and Slice, and the engine's GEMM
- * (engine/wasm-gemm.ts) in place of its BatchMatMul, and registers ShiftedExp (once; call after
+ * (engine/wasm-gemm.ts) in place of its BatchMatMul, and registers ShiftedExp and EngineRope (once; call after
  * tfjs-backend-wasm is imported). The backend's kernels stay as the fallback.
  */
 export function registerWasmKernels(): void {
@@ -210,5 +245,6 @@ export function registerWasmKernels(): void {
     tf.registerKernel({ ...own, kernelFunc });
   }
   tf.registerKernel({ kernelName: SHIFTED_EXP, backendName: 'wasm', kernelFunc: shiftedExpKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: ROPE, backendName: 'wasm', kernelFunc: ropeKernel as unknown as tf.KernelFunc });
   registered = true;
 }

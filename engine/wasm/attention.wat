@@ -230,4 +230,69 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $rs)))
   )
+
+  ;; Rotary embedding of `rows` rows of `heads` heads of d (even) float32 each, cos and sin [rows, d]
+  ;; shared by a row's heads: out = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1] (the
+  ;; halves of d), each product and the sum rounded to float32 in that order (what tfjs's Mul, Mul
+  ;; and Add give, with the rotation's product exact). Four lanes at a time while d / 2 allows.
+  (func (export "rope") (param $x i32) (param $cos i32) (param $sin i32) (param $out i32)
+    (param $rows i32) (param $heads i32) (param $d i32)
+    (local $half i32) (local $hb i32) (local $vhalf i32) (local $r i32) (local $h i32) (local $j i32)
+    (local $xp i32) (local $op i32) (local $cp i32) (local $sp i32)
+    (local $x1 v128) (local $x2 v128)
+    (local $a f32) (local $b f32)
+    (local.set $half (i32.shr_u (local.get $d) (i32.const 1)))
+    (local.set $hb (i32.shl (local.get $half) (i32.const 2)))
+    (local.set $vhalf (i32.and (local.get $half) (i32.const -4)))
+    (local.set $r (i32.const 0))
+    (block $rows_done
+      (loop $rs
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $h (i32.const 0))
+        (block $heads_done
+          (loop $hs
+            (br_if $heads_done (i32.ge_u (local.get $h) (local.get $heads)))
+            (local.set $j (i32.const 0))
+            (block $v_done
+              (loop $vs
+                (br_if $v_done (i32.ge_u (local.get $j) (local.get $vhalf)))
+                (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $op (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $cp (i32.add (local.get $cos) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $sp (i32.add (local.get $sin) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $x1 (v128.load align=4 (local.get $xp)))
+                (local.set $x2 (v128.load align=4 (i32.add (local.get $xp) (local.get $hb))))
+                (v128.store align=4 (local.get $op)
+                  (f32x4.sub (f32x4.mul (local.get $x1) (v128.load align=4 (local.get $cp)))
+                             (f32x4.mul (local.get $x2) (v128.load align=4 (local.get $sp)))))
+                (v128.store align=4 (i32.add (local.get $op) (local.get $hb))
+                  (f32x4.add (f32x4.mul (local.get $x2) (v128.load align=4 (i32.add (local.get $cp) (local.get $hb))))
+                             (f32x4.mul (local.get $x1) (v128.load align=4 (i32.add (local.get $sp) (local.get $hb))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                (br $vs)))
+            (block $s_done
+              (loop $ss
+                (br_if $s_done (i32.ge_u (local.get $j) (local.get $half)))
+                (local.set $xp (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $op (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $cp (i32.add (local.get $cos) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $sp (i32.add (local.get $sin) (i32.shl (local.get $j) (i32.const 2))))
+                (local.set $a (f32.load (local.get $xp)))
+                (local.set $b (f32.load (i32.add (local.get $xp) (local.get $hb))))
+                (f32.store (local.get $op)
+                  (f32.sub (f32.mul (local.get $a) (f32.load (local.get $cp))) (f32.mul (local.get $b) (f32.load (local.get $sp)))))
+                (f32.store (i32.add (local.get $op) (local.get $hb))
+                  (f32.add (f32.mul (local.get $b) (f32.load (i32.add (local.get $cp) (local.get $hb))))
+                           (f32.mul (local.get $a) (f32.load (i32.add (local.get $sp) (local.get $hb))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $ss)))
+            (local.set $x (i32.add (local.get $x) (i32.shl (local.get $d) (i32.const 2))))
+            (local.set $out (i32.add (local.get $out) (i32.shl (local.get $d) (i32.const 2))))
+            (local.set $h (i32.add (local.get $h) (i32.const 1)))
+            (br $hs)))
+        (local.set $cos (i32.add (local.get $cos) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $sin (i32.add (local.get $sin) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rs)))
+  )
 )

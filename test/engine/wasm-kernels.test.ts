@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
+import { ropeNoGrad, setRopeKernel, shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
+import { linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
+import { CausalLM } from '../../engine/model.ts';
+import { generate } from '../../engine/generate.ts';
+import { tinyConfig } from './tiny.ts';
 import { Rng } from '../../common/rng.ts';
 
 function random(shape: number[], seed: number): Float32Array {
@@ -118,4 +122,40 @@ test('ShiftedExp on wasm: exp(x - row max) within float32 rounding, each row the
     }
     x.dispose();
   }
+});
+
+test('decoding\'s rotary kernel on wasm and the building blocks without their custom gradients give the same values bit for bit', async () => {
+  for (const backend of ['wasm', 'tensorflow', 'cpu'] as const) {
+    if (!(await initBackend(backend).then(() => true, () => false))) continue;
+    const x = tf.tensor2d(random([6, 12], 3), [6, 12]), w = tf.tensor2d(random([12, 8], 4), [12, 8]);
+    const g = tf.tensor1d(random([12], 5)), u = tf.tensor2d(random([6, 12], 6), [6, 12]);
+    const same = (a: tf.Tensor, b: tf.Tensor, what: string) => assert.deepEqual(a.dataSync(), b.dataSync(), `${what} on ${backend}`);
+    same(linear(x, w, true), linear(x, w), 'linear');
+    same(rmsNorm(x, g, 1e-6, true), rmsNorm(x, g, 1e-6), 'rmsNorm');
+    same(swiGlu(x, u, true), swiGlu(x, u), 'swiGlu');
+    tf.dispose([x, w, g, u]);
+  }
+  await initBackend('wasm');
+  // Rows of 3 heads of d = 10 (d / 2 = 5: four lanes and a scalar tail) against the general path:
+  // x * cos + (x @ R) * sin, R the rotate-half matrix.
+  const N = 4, H = 3, d = 10;
+  const x = tf.tensor2d(random([N, H * d], 7), [N, H * d]);
+  const cos = tf.tensor(random([N, d], 8), [N, 1, d]), sin = tf.tensor(random([N, d], 9), [N, 1, d]);
+  const { R, RT } = rotateHalfMatrices(d);
+  const general = tf.add(tf.mul(tf.reshape(x, [N, H, d]), cos), tf.mul(tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, R, RT), [N, H, d]), sin));
+  const fused = ropeNoGrad(x, cos, sin, [N, H, d]);
+  assert.ok(fused, 'the kernel serves wasm');
+  assert.deepEqual(fused.shape, [N, H, d]);
+  assert.deepEqual(fused.dataSync(), general.dataSync());
+  setRopeKernel(false);
+  assert.equal(ropeNoGrad(x, cos, sin, [N, H, d]), undefined, 'turned off, the caller runs the general path');
+  // Decoding with both paths: the same tokens and log-probabilities bit for bit.
+  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(3);
+  const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13]];
+  const opts = { temperature: 0.8, maxNewTokens: 10, seed: 2 };
+  const withoutKernel = generate(model, prompts, opts);
+  setRopeKernel(true);
+  assert.deepEqual(generate(model, prompts, opts), withoutKernel);
+  model.dispose();
+  tf.dispose([x, cos, sin, R, RT, general, fused]);
 });
