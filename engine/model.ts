@@ -189,7 +189,7 @@ export class CausalLM {
     const fused = noGrad ? ropeNoGrad(x, table.cos, table.sin, shape) : undefined;
     if (fused) return fused;
     const d = this.config.head_dim;
-    const rotated = tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, this.rot.R, this.rot.RT), shape);
+    const rotated = tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, this.rot.R, this.rot.RT, noGrad), shape);
     return tf.add(tf.mul(tf.reshape(x, shape), table.cos), tf.mul(rotated, table.sin));
   }
 
@@ -328,7 +328,7 @@ export class CausalLM {
             : tf.slice(mask, [0, 0, t0 * rep, 0], [maskData!.batch, 1, (t1 - t0) * rep, past + t1]),
         });
       }
-      let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
+      let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids, noGrad);
       for (let i = 0; i < c.num_hidden_layers; i++) {
         x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`, noGrad), ctx));
         x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`, noGrad), noGrad));

@@ -66,8 +66,9 @@ export function linearTransposed(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return f(x, w) as tf.Tensor2D;
 }
 
-/** y = x @ m for a constant m [k, k] whose transpose mT is given; only x gets a gradient. */
-export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D): tf.Tensor2D {
+/** y = x @ m for a constant m [k, k] whose transpose mT is given; only x gets a gradient (none with `noGrad`). */
+export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D, noGrad = false): tf.Tensor2D {
+  if (noGrad) return tf.matMul(x, m);
   const f = custom((xx: tf.Tensor) => ({
     value: tf.matMul(xx as tf.Tensor2D, m),
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, mT),
@@ -75,9 +76,10 @@ export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D): tf
   return f(x) as tf.Tensor2D;
 }
 
-/** Rows of table [V, C] picked by ids (int32, any shape, N values): [N, C]. */
-export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D {
+/** Rows of table [V, C] picked by ids (int32, any shape, N values): [N, C]. `noGrad`: the gather alone. */
+export function embedding(table: tf.Tensor2D, ids: tf.Tensor, noGrad = false): tf.Tensor2D {
   const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
+  if (noGrad) return tf.gather(table, flat) as tf.Tensor2D;
   const idx = Int32Array.from(flat.dataSync());
   const [V, C] = table.shape;
   const f = custom((t: tf.Tensor) => ({

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { ropeNoGrad, setRopeKernel, shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
-import { linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
+import { embedding, linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
 import { tinyConfig } from './tiny.ts';
@@ -133,7 +133,11 @@ test('decoding\'s rotary kernel on wasm and the building blocks without their cu
     same(linear(x, w, true), linear(x, w), 'linear');
     same(rmsNorm(x, g, 1e-6, true), rmsNorm(x, g, 1e-6), 'rmsNorm');
     same(swiGlu(x, u, true), swiGlu(x, u), 'swiGlu');
-    tf.dispose([x, w, g, u]);
+    const ids = tf.tensor2d([[3, 0, 5], [5, 1, 2]], [2, 3], 'int32');
+    same(embedding(u, ids, true), embedding(u, ids), 'embedding');
+    const { R, RT } = rotateHalfMatrices(12);
+    same(matMulConst(x, R, RT, true), matMulConst(x, R, RT), 'matMulConst');
+    tf.dispose([x, w, g, u, ids, R, RT]);
   }
   await initBackend('wasm');
   // Rows of 3 heads of d = 10 (d / 2 = 5: four lanes and a scalar tail) against the general path:
