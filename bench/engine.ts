@@ -2,7 +2,7 @@
  * Engine benchmark: training tokens/s (tiny and small presets, several sequence lengths),
  * generation tokens/s with the KV cache at batch 1, 8 and 32, and the backend's peak
  * matMul rate measured in the same run (model FLOP/s are reported as a share of it).
- * Every figure is the median of several timed runs after untimed warm-up runs (TRAIN_WARMUP steps for training, three runs for generation, the same on both sides); generation figures count
+ * Every figure is the median of several timed runs after untimed warm-up runs (for training at least TRAIN_WARMUP steps, then until the step times stop falling; three runs for generation; as many on both sides); generation figures count
  * new tokens only, the 16-token prompt's prefill included in the time; the decoding-alone
  * figures subtract a run that only prefills and samples the first token. On the wasm backend,
  * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`), and on prompts
@@ -49,13 +49,16 @@ const trainingOnly = process.env.BENCH_ONLY === 'training';
 type Times = { wall: number[]; cpu: number[] };
 const TORCH_THREADS = [1, 2];
 /**
- * Untimed training steps before a shape's timed ones, on both sides: the first steps of a process
- * run slower (compilation of the JavaScript, the allocator's heap growing), and a training job runs
- * thousands. A fresh data-parallel trainer took about ten steps to settle (tiny, 32 x 64: 222, 147,
- * 122, ... ms, then 90-100 from the ninth; the same shape again later in the process 70-90), so with
- * five the run's first shape was timed while still warming up.
+ * Untimed training steps before a shape's timed ones, at least, on both sides: the first steps of a
+ * process run slower (compilation of the JavaScript, the allocator's heap growing), and a training
+ * job runs thousands. A fresh data-parallel trainer took 10-20 steps to settle (tiny, 32 x 64: 222,
+ * 147, 122, ... ms, then 90-100 from the ninth, 87-94 from the fifteenth; the same shape again later
+ * in the process 70-90), and with twelve one run still timed the first shape's steps falling (147,
+ * 139, 138, 109, 102 ms): so warm-up goes on until the step times stop falling (`settled`).
  */
 const TRAIN_WARMUP = 12;
+/** Steps back to back in each timed block of the steady-state training comparison (`torchSteady`). */
+const STEADY_STEPS = 4;
 const DEFAULT_TORCH_PYTHON = '/tmp/parity-venv/bin/python';
 
 /** bench/torch_reference.py in --serve mode: one timed PyTorch run per request. */
@@ -94,9 +97,33 @@ export class TorchReference {
   }
 }
 
-/** Timed runs of ours, each followed by one PyTorch run per thread count (the same work). */
-async function interleaved(runs: number, ours: () => void | Promise<unknown>, ref: TorchReference | undefined, req: Record<string, unknown>, warmup = 1) {
-  for (let i = 0; i < warmup; i++) await ours();
+/**
+ * Whether warm-up runs (milliseconds, in order) have settled: the median of the last five is no more
+ * than 5% above the median of the five before, or warm-up has taken SETTLE_MAX_RUNS runs or
+ * SETTLE_MAX_MS milliseconds.
+ */
+function settled(ms: number[]): boolean {
+  if (ms.length >= SETTLE_MAX_RUNS || ms.reduce((a, b) => a + b, 0) >= SETTLE_MAX_MS) return true;
+  if (ms.length < 10) return false;
+  return median(ms.slice(-5)) <= 1.05 * median(ms.slice(-10, -5));
+}
+const SETTLE_MAX_RUNS = 60;
+const SETTLE_MAX_MS = 20_000;
+
+/**
+ * Timed runs of ours, each followed by one PyTorch run per thread count (the same work), after
+ * `warmup` untimed runs of ours, and with `settle` more until their times stop falling (`settled`);
+ * PyTorch warms up as many.
+ */
+async function interleaved(runs: number, ours: () => void | Promise<unknown>, ref: TorchReference | undefined, req: Record<string, unknown>, warmup = 1, settle = false) {
+  const warm: number[] = [];
+  for (let i = 0; i < warmup || (settle && !settled(warm)); i++) {
+    const t0 = performance.now();
+    await ours();
+    warm.push(performance.now() - t0);
+  }
+  // PyTorch warms up as many runs as ours took.
+  warmup = warm.length;
   req = warmup === 1 ? req : { ...req, warmup };
   const mine: Times = { wall: [], cpu: [] };
   const theirs = new Map<number, Times>(TORCH_THREADS.map((n) => [n, { wall: [], cpu: [] }]));
@@ -114,7 +141,7 @@ async function interleaved(runs: number, ours: () => void | Promise<unknown>, re
       theirs.get(threads)!.cpu.push(r.cpu);
     }
   }
-  return { mine, theirs: ref ? theirs : undefined };
+  return { mine, theirs: ref ? theirs : undefined, warmup };
 }
 
 /** PyTorch's rate per thread count and ours over it (by wall clock and by CPU time). */
@@ -184,20 +211,27 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
   for (const [B, T] of shapes) {
     const ids = randomRows(rng, B, T, c.vocab_size);
     const batch = { ids, mask: ids.map((r) => r.map(() => 1)) };
-    const { mine: t, theirs } = await interleaved(runs, () => trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }),
-      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T }, TRAIN_WARMUP);
+    const { mine: t, theirs, warmup } = await interleaved(runs, () => trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }),
+      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T }, TRAIN_WARMUP, true);
+    // The same in blocks of STEADY_STEPS steps back to back on each side, as a training job runs
+    // them: a single step right after the other side's run also pays for waking threads and caches.
+    const steady = await interleaved(runs, async () => { for (let k = 0; k < STEADY_STEPS; k++) await trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }); },
+      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T, steps: STEADY_STEPS });
     const tokensPerSec = (B * T) / median(t.wall);
     const tokensPerCpuSec = (B * T) / median(t.cpu);
     const flops = trainFlopsPerToken(c, T) * tokensPerSec;
     const r = {
-      preset: name, batch: B, seqLen: T, threads,
+      preset: name, batch: B, seqLen: T, threads, warmupSteps: warmup,
       tokensPerSec: Math.round(tokensPerSec), tokensPerCpuSecond: Math.round(tokensPerCpuSec),
       stepSeconds: t.wall.map((s) => +s.toFixed(3)), stepCpuSeconds: t.cpu.map((s) => +s.toFixed(3)),
       modelGflops: +(flops / 1e9).toFixed(2), shareOfPeak: +(flops / 1e9 / peak.wall).toFixed(3),
       shareOfPeakCpuTime: +((trainFlopsPerToken(c, T) * tokensPerCpuSec) / 1e9 / peak.cpu).toFixed(3),
       torch: comparison(B * T, t, theirs),
+      // Blocks of STEADY_STEPS steps on each side, interleaved by block.
+      steadyTokensPerSec: Math.round((B * T * STEADY_STEPS) / median(steady.mine.wall)),
+      torchSteady: comparison(B * T * STEADY_STEPS, steady.mine, steady.theirs),
     };
-    process.stderr.write(`train ${name} B=${B} T=${T}: ${r.tokensPerSec} tokens/s, ${r.tokensPerCpuSecond} per CPU second (${r.modelGflops} GFLOP/s, ${(100 * r.shareOfPeak).toFixed(1)}% of peak)${describe(r.torch)}\n`);
+    process.stderr.write(`train ${name} B=${B} T=${T}: ${r.tokensPerSec} tokens/s, ${r.tokensPerCpuSecond} per CPU second (${r.modelGflops} GFLOP/s, ${(100 * r.shareOfPeak).toFixed(1)}% of peak)${describe(r.torch)}; in blocks of ${STEADY_STEPS} steps ${r.steadyTokensPerSec} tokens/s${describe(r.torchSteady)}\n`);
     results.push(r);
   }
   await trainer.close();
@@ -394,7 +428,8 @@ async function runTraining(tiny: ModelConfig, small: ModelConfig, runs: number) 
   try {
     const attentionKernel = benchAttentionKernel(tiny, 32, 64, runs);
     const training = [
-      ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], runs, threads, peak, ref)),
+      // Tiny steps take a tenth of a second: nine timed runs each (small: three) steady the medians.
+      ...(await benchTraining('tiny', tiny, quick ? [[16, 128]] : [[32, 64], [16, 128], [8, 256]], quick ? runs : 2 * runs - 1, threads, peak, ref)),
       ...(await benchTraining('small', small, quick ? [[8, 128]] : [[16, 64], [8, 128]], 3, threads, peak, ref)),
     ];
     return { backend, threads, peak, torchReference: about, attentionKernel, training };

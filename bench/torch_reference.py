@@ -20,7 +20,7 @@ Two ways to run it (bench-only; no test or CI runs it; needs `pip install torch 
         {"op": "train", "config": PATH, "batch": B, "seqLen": T, "threads": n}
         {"op": "generate", "config": PATH, "batch": B, "promptLen": 16, "newTokens": N, "threads": n}
       answer: {"wall": seconds, "cpu": process CPU seconds} for one timed run (the first request
-      of a shape is preceded by an untimed warm-up run).
+      of a shape is preceded by an untimed warm-up run; "steps": k times k runs back to back).
 """
 import argparse
 import json
@@ -79,7 +79,7 @@ def generate_once(path, batch, prompt_len, new_tokens):
 
 
 def timed(req):
-    """One timed run of a request (after `warmup` untimed runs, default 1, for a request not seen yet)."""
+    """One timed run of a request, or `steps` back to back (after `warmup` untimed runs, default 1, for a request not seen yet)."""
     torch.set_num_threads(int(req.get("threads", 1)))
     path = req["config"]
     if req["op"] == "train":
@@ -94,7 +94,8 @@ def timed(req):
             f()
         _warm.add(key)
     c0, t0 = time.process_time(), time.perf_counter()
-    f()
+    for _ in range(int(req.get("steps", 1))):
+        f()
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
