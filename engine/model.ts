@@ -169,14 +169,14 @@ export class CausalLM {
   }
 
   /** A linear layer by name prefix: x @ W (+ b). */
-  private proj(x: tf.Tensor2D, prefix: string, noGrad = false): tf.Tensor2D {
-    const y = linear(x, this.w(prefix + '.weight') as tf.Tensor2D, noGrad);
+  private proj(x: tf.Tensor2D, prefix: string): tf.Tensor2D {
+    const y = linear(x, this.w(prefix + '.weight') as tf.Tensor2D);
     const b = this.params.get(prefix + '.bias');
     return b ? tf.add(y, b) : y;
   }
 
-  private rmsNorm(x: tf.Tensor2D, name: string, noGrad = false): tf.Tensor2D {
-    return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps, noGrad);
+  private rmsNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
+    return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps);
   }
 
   /**
@@ -184,12 +184,12 @@ export class CausalLM {
    * `shape` (B, T, the heads' axes, d) for the transposes that follow; `table` holds cos and sin in
    * a shape that broadcasts against it.
    */
-  private rope(x: tf.Tensor2D, shape: number[], table: RopeTable, noGrad: boolean): tf.Tensor {
-    // Decoding from a cache needs no gradient: one kernel where there is one (same values).
-    const fused = noGrad ? ropeNoGrad(x, table.cos, table.sin, shape) : undefined;
+  private rope(x: tf.Tensor2D, shape: number[], table: RopeTable): tf.Tensor {
+    // Where no gradient is taken, one kernel where there is one (the same values).
+    const fused = ropeNoGrad(x, table.cos, table.sin, shape);
     if (fused) return fused;
     const d = this.config.head_dim;
-    const rotated = tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, this.rot.R, this.rot.RT, noGrad), shape);
+    const rotated = tf.reshape(matMulConst(tf.reshape(x, [-1, d]) as tf.Tensor2D, this.rot.R, this.rot.RT), shape);
     return tf.add(tf.mul(tf.reshape(x, shape), table.cos), tf.mul(rotated, table.sin));
   }
 
@@ -199,11 +199,9 @@ export class CausalLM {
     const rep = H / Hkv, N = B * T, p = `model.layers.${i}.self_attn.`;
 
     // Queries come out of RoPE already scaled by 1/sqrt(d) (its tables carry the factor), keys unscaled.
-    // Decoding from a cache needs no gradient: no custom gradients' bookkeeping (same kernels).
-    const noGrad = cache !== undefined;
-    const q = this.rope(this.proj(x, p + 'q_proj', noGrad), [B, T, Hkv, rep, d], ctx.queryRope, noGrad);
-    const k = this.rope(this.proj(x, p + 'k_proj', noGrad), [B, T, Hkv, d], ctx.keyRope, noGrad);
-    const v = this.proj(x, p + 'v_proj', noGrad);
+    const q = this.rope(this.proj(x, p + 'q_proj'), [B, T, Hkv, rep, d], ctx.queryRope);
+    const k = this.rope(this.proj(x, p + 'k_proj'), [B, T, Hkv, d], ctx.keyRope);
+    const v = this.proj(x, p + 'v_proj');
 
     // Query heads sharing a key/value head are stacked along the query axis, position-major:
     // [B*Hkv, T*rep, d], row t*rep + r. Keys transposed [B*Hkv, d, T], values [B*Hkv, T, d].
@@ -238,14 +236,14 @@ export class CausalLM {
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
     const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);
-    return this.proj(tf.reshape(merged, [N, H * d]), p + 'o_proj', noGrad);
+    return this.proj(tf.reshape(merged, [N, H * d]), p + 'o_proj');
   }
 
-  private mlp(i: number, x: tf.Tensor2D, noGrad: boolean): tf.Tensor2D {
+  private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
     const p = `model.layers.${i}.mlp.`;
-    const gate = this.proj(x, p + 'gate_proj', noGrad);
-    const up = this.proj(x, p + 'up_proj', noGrad);
-    return this.proj(swiGlu(gate, up, noGrad), p + 'down_proj', noGrad);
+    const gate = this.proj(x, p + 'gate_proj');
+    const up = this.proj(x, p + 'up_proj');
+    return this.proj(swiGlu(gate, up), p + 'down_proj');
   }
 
   /** The output projection [C, V]: lm_head, or the embedding transposed when tied. */
@@ -269,7 +267,7 @@ export class CausalLM {
     if (this.config.tie_word_embeddings && !inference && transposeFlagsFree()) {
       return linearTransposed(h, this.w('model.embed_tokens.weight') as tf.Tensor2D);
     }
-    return linear(h, this.head(inference), inference);
+    return linear(h, this.head(inference));
   }
 
   /** Logits [B, T, V] (or [B, 1, V] with lastOnly) for int32 token ids [B, T]. */
@@ -290,8 +288,6 @@ export class CausalLM {
     const c = this.config;
     const [B, T] = inputIds.shape;
     const cache = opts.cache;
-    // Decoding from a cache computes no gradient: the building blocks skip their custom gradients.
-    const noGrad = cache !== undefined;
     const past = cache?.length ?? 0;
     const S = past + T;
     const keyMask = opts.attentionMask ? toInt32(opts.attentionMask, [B, S], 'attentionMask') : undefined;
@@ -328,12 +324,12 @@ export class CausalLM {
             : tf.slice(mask, [0, 0, t0 * rep, 0], [maskData!.batch, 1, (t1 - t0) * rep, past + t1]),
         });
       }
-      let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids, noGrad);
+      let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`, noGrad), ctx));
-        x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`, noGrad), noGrad));
+        x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`), ctx));
+        x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`)));
       }
-      let h = this.rmsNorm(x, 'model.norm.weight', noGrad);
+      let h = this.rmsNorm(x, 'model.norm.weight');
       let Tout = T;
       if (opts.lastOnly && T > 1) {
         const last = tf.slice(tf.reshape(h, [B, T, c.hidden_size]), [0, T - 1, 0], [B, 1, c.hidden_size]);

@@ -10,9 +10,23 @@ import * as tf from './tf.ts';
 
 type GradResult = { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
 
-/** tf.customGrad with plain tensor arguments (the last one, `save`, only where needed). */
+/** Whether a gradient tape records the ops run now (inside tf.grads, tf.variableGrads and the like). */
+export function recording(): boolean {
+  return tf.engine().isTapeOn();
+}
+
+/**
+ * tf.customGrad with plain tensor arguments (the last one, `save`, only where needed). Where no tape
+ * records (generation, scoring), the forward runs as it is, without the custom gradient's
+ * bookkeeping (a scope, saved tensors, a recorded node), which at these sizes cost more than the
+ * kernels: the same kernels in the same order, so the same values bit for bit.
+ */
 function custom<A extends unknown[]>(f: (...args: A) => GradResult): (...inputs: tf.Tensor[]) => tf.Tensor {
-  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
+  const withGradient = tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
+  const noSave: tf.GradSaveFunc = () => {};
+  return (...inputs) => recording()
+    ? withGradient(...inputs)
+    : tf.tidy(() => (f as unknown as (...args: unknown[]) => GradResult)(...inputs, noSave).value);
 }
 
 /**
@@ -27,11 +41,9 @@ export function transposeFlagsFree(): boolean {
 
 /**
  * y = x @ w for x [N, in] and w [in, out]; the gradients are plain 2-D matMuls with explicit
- * transposes, or with transpose flags where those are free (`transposeFlagsFree`). With `noGrad`
- * (decoding), the same product without the custom gradient's bookkeeping.
+ * transposes, or with transpose flags where those are free (`transposeFlagsFree`).
  */
-export function linear(x: tf.Tensor2D, w: tf.Tensor2D, noGrad = false): tf.Tensor2D {
-  if (noGrad) return tf.matMul(x, w);
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
     return {
@@ -66,9 +78,8 @@ export function linearTransposed(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return f(x, w) as tf.Tensor2D;
 }
 
-/** y = x @ m for a constant m [k, k] whose transpose mT is given; only x gets a gradient (none with `noGrad`). */
-export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D, noGrad = false): tf.Tensor2D {
-  if (noGrad) return tf.matMul(x, m);
+/** y = x @ m for a constant m [k, k] whose transpose mT is given; only x gets a gradient. */
+export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D): tf.Tensor2D {
   const f = custom((xx: tf.Tensor) => ({
     value: tf.matMul(xx as tf.Tensor2D, m),
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, mT),
@@ -76,10 +87,11 @@ export function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mT: tf.Tensor2D, noG
   return f(x) as tf.Tensor2D;
 }
 
-/** Rows of table [V, C] picked by ids (int32, any shape, N values): [N, C]. `noGrad`: the gather alone. */
-export function embedding(table: tf.Tensor2D, ids: tf.Tensor, noGrad = false): tf.Tensor2D {
+/** Rows of table [V, C] picked by ids (int32, any shape, N values): [N, C]. */
+export function embedding(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor2D {
   const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
-  if (noGrad) return tf.gather(table, flat) as tf.Tensor2D;
+  // Without a tape, the gather alone: the ids are read back to the host only for the gradient.
+  if (!recording()) return tf.gather(table, flat) as tf.Tensor2D;
   const idx = Int32Array.from(flat.dataSync());
   const [V, C] = table.shape;
   const f = custom((t: tf.Tensor) => ({
@@ -120,9 +132,7 @@ export function rotateHalfMatrices(d: number): { R: tf.Tensor2D; RT: tf.Tensor2D
  * with r the row's rsqrt, xh = x * r and g = dy * w,
  *   dx = r * (g - xh * mean(g * xh)),   dw = sum over rows of dy * xh.
  */
-export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number, noGrad = false): tf.Tensor2D {
-  // Without a gradient (decoding): the same kernels in the same order, without the bookkeeping.
-  if (noGrad) return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
+export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
   const f = custom((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
     const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
     const xh = tf.mul(xx, r);
@@ -143,8 +153,7 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number, noGrad = fa
  * SwiGLU's gating, silu(gate) * up, as one op with a hand-written gradient: with s = sigmoid(gate),
  *   d up = dy * gate * s,   d gate = dy * up * s * (1 + gate * (1 - s)).
  */
-export function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D, noGrad = false): tf.Tensor2D {
-  if (noGrad) return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+export function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
   const f = custom((g: tf.Tensor, u: tf.Tensor, save: tf.GradSaveFunc) => {
     const s = tf.sigmoid(g);
     const silu = tf.mul(g, s);

@@ -24,6 +24,7 @@
 import * as tf from './tf.ts';
 import { wasmModule, type WasmBackend } from './attention-kernel.ts';
 import { fastMatMul, forgetPacked } from './wasm-gemm.ts';
+import { recording } from './ops.ts';
 
 type ConcatArgs = { inputs: tf.TensorInfo[]; backend: unknown; attrs: { axis: number | number[] } };
 type SliceArgs = { inputs: { x: tf.TensorInfo }; backend: unknown; attrs: { begin: number | number[]; size?: number | number[] } };
@@ -198,13 +199,14 @@ function ropeKernel(args: { inputs: { x: tf.TensorInfo; cos: tf.TensorInfo; sin:
 }
 
 /**
- * Rotary embedding without a gradient, for decoding: x [N, heads * d] (N = the rows of cos and
- * sin, [N, d] in any shape), returned in `shape`: x * cos + rotate_half(x) * sin, one kernel on
- * wasm with the same float32 roundings as the Mul, Mul and Add it replaces (and the rotation's
- * exact product). Undefined where the kernel does not serve (the caller runs the general path).
+ * Rotary embedding where no gradient tape records (generation, scoring): x [N, heads * d] (N = the
+ * rows of cos and sin, [N, d] in any shape), returned in `shape`: x * cos + rotate_half(x) * sin, one
+ * kernel on wasm with the same float32 roundings as the Mul, Mul and Add it replaces (and the
+ * rotation's exact product). Undefined where the kernel does not serve or a tape records (the caller
+ * runs the general path).
  */
 export function ropeNoGrad(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, shape: number[]): tf.Tensor | undefined {
-  if (!onWasmModule() || !ropeOn || x.dtype !== 'float32' || cos.dtype !== 'float32' || sin.dtype !== 'float32') return undefined;
+  if (!onWasmModule() || !ropeOn || recording() || x.dtype !== 'float32' || cos.dtype !== 'float32' || sin.dtype !== 'float32') return undefined;
   const d = cos.shape[cos.shape.length - 1];
   const rows = cos.size / d;
   if (d % 2 !== 0 || sin.size !== cos.size || x.size % (rows * d) !== 0 || x.size !== size(shape)) return undefined;

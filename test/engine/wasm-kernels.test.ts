@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { ropeNoGrad, setRopeKernel, shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
-import { embedding, linear, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
+import { embedding, linear, matMulConst, recording, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
 import { tinyConfig } from './tiny.ts';
@@ -124,19 +124,33 @@ test('ShiftedExp on wasm: exp(x - row max) within float32 rounding, each row the
   }
 });
 
-test('decoding\'s rotary kernel on wasm and the building blocks without their custom gradients give the same values bit for bit', async () => {
+/** f's output computed while a gradient tape records (inside tf.variableGrads), kept. */
+function underTape(f: () => tf.Tensor): tf.Tensor {
+  const v = tf.variable(tf.scalar(1));
+  let out: tf.Tensor | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    assert.equal(recording(), true, 'a tape records inside variableGrads');
+    out = tf.keep(f());
+    return tf.mul(tf.sum(out), v) as tf.Scalar;
+  }, [v]);
+  tf.dispose([v, value, ...Object.values(grads)]);
+  return out!;
+}
+
+test('where no tape records, the rotary kernel on wasm and the building blocks without their custom gradients give the same values bit for bit', async () => {
   for (const backend of ['wasm', 'tensorflow', 'cpu'] as const) {
     if (!(await initBackend(backend).then(() => true, () => false))) continue;
+    assert.equal(recording(), false);
     const x = tf.tensor2d(random([6, 12], 3), [6, 12]), w = tf.tensor2d(random([12, 8], 4), [12, 8]);
     const g = tf.tensor1d(random([12], 5)), u = tf.tensor2d(random([6, 12], 6), [6, 12]);
-    const same = (a: tf.Tensor, b: tf.Tensor, what: string) => assert.deepEqual(a.dataSync(), b.dataSync(), `${what} on ${backend}`);
-    same(linear(x, w, true), linear(x, w), 'linear');
-    same(rmsNorm(x, g, 1e-6, true), rmsNorm(x, g, 1e-6), 'rmsNorm');
-    same(swiGlu(x, u, true), swiGlu(x, u), 'swiGlu');
     const ids = tf.tensor2d([[3, 0, 5], [5, 1, 2]], [2, 3], 'int32');
-    same(embedding(u, ids, true), embedding(u, ids), 'embedding');
     const { R, RT } = rotateHalfMatrices(12);
-    same(matMulConst(x, R, RT, true), matMulConst(x, R, RT), 'matMulConst');
+    const same = (f: () => tf.Tensor, what: string) => assert.deepEqual(f().dataSync(), underTape(f).dataSync(), `${what} on ${backend}`);
+    same(() => linear(x, w), 'linear');
+    same(() => rmsNorm(x, g, 1e-6), 'rmsNorm');
+    same(() => swiGlu(x, u), 'swiGlu');
+    same(() => embedding(u, ids), 'embedding');
+    same(() => matMulConst(x, R, RT), 'matMulConst');
     tf.dispose([x, w, g, u, ids, R, RT]);
   }
   await initBackend('wasm');
@@ -151,6 +165,7 @@ test('decoding\'s rotary kernel on wasm and the building blocks without their cu
   assert.ok(fused, 'the kernel serves wasm');
   assert.deepEqual(fused.shape, [N, H, d]);
   assert.deepEqual(fused.dataSync(), general.dataSync());
+  assert.equal(underTape(() => ropeNoGrad(x, cos, sin, [N, H, d]) ?? tf.scalar(-1)).size, 1, 'under a tape, the caller runs the general path');
   setRopeKernel(false);
   assert.equal(ropeNoGrad(x, cos, sin, [N, H, d]), undefined, 'turned off, the caller runs the general path');
   // Decoding with both paths: the same tokens and log-probabilities bit for bit.
