@@ -74,6 +74,7 @@ function run(k: Exports, a: number, b: number, c: number, t: number, G: number, 
   bView?: { rows: number; cols: number }, skip?: { on: 'n' | 'k'; at: number[]; heap: () => Float32Array }): void {
   const sai = layout === 'tn' ? 1 : K, sak = layout === 'tn' ? M : 1;
   const sb = bView ? bView.cols : N, bStride = bView ? bView.rows * bView.cols : K * N;
+  let heap: Float32Array | undefined;
   for (let g = 0; g < G; g++) {
     const ag = a + g * M * K * 4, bg = b + g * bStride * 4, cg = c + g * M * N * 4;
     const s0 = skip ? Math.min(skip.at[g], skip.on === 'n' ? N : K) : 0;
@@ -85,7 +86,7 @@ function run(k: Exports, a: number, b: number, c: number, t: number, G: number, 
     } else if (skip!.on === 'k') {
       k.mm(ag + s0 * 4, bg + s0 * sb * 4, cg, M, K - s0, N, sai, sak, sb);
     } else {
-      const heap = skip!.heap();
+      heap ??= skip!.heap();
       for (let i = 0; i < M; i++) {
         const row = cg + i * N * 4;
         heap.fill(0, row / 4, row / 4 + s0);
