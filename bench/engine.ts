@@ -211,12 +211,12 @@ async function benchTraining(name: string, c: ModelConfig, shapes: Array<[number
   for (const [B, T] of shapes) {
     const ids = randomRows(rng, B, T, c.vocab_size);
     const batch = { ids, mask: ids.map((r) => r.map(() => 1)) };
-    const { mine: t, theirs, warmup } = await interleaved(runs, () => trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }),
-      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T }, TRAIN_WARMUP, true);
+    const step = () => trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 });
+    const req = { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T };
+    const { mine: t, theirs, warmup } = await interleaved(runs, step, ref, req, TRAIN_WARMUP, true);
     // The same in blocks of STEADY_STEPS steps back to back on each side, as a training job runs
     // them: a single step right after the other side's run also pays for waking threads and caches.
-    const steady = await interleaved(runs, async () => { for (let k = 0; k < STEADY_STEPS; k++) await trainer.step([batch], { lr: 1e-4, maxGradNorm: 1 }); },
-      ref, { op: 'train', config: join(root, 'configs', `${name}.json`), batch: B, seqLen: T, steps: STEADY_STEPS });
+    const steady = await interleaved(runs, async () => { for (let k = 0; k < STEADY_STEPS; k++) await step(); }, ref, { ...req, steps: STEADY_STEPS });
     const tokensPerSec = (B * T) / median(t.wall);
     const tokensPerCpuSec = (B * T) / median(t.cpu);
     const flops = trainFlopsPerToken(c, T) * tokensPerSec;
