@@ -1,6 +1,8 @@
 /**
  * Serving benchmark: generation tokens/s through the HTTP server (continuous batching) at
- * several concurrency levels, on the tiny preset with random weights, next to the engine's own
+ * several concurrency levels, on the tiny preset with random weights, the model decoding in a
+ * thread of its own as `doctor-agent serve` has it (DOCTOR_AGENT_DECODE_THREAD=0: on the server's
+ * thread), next to the engine's own
  * batched generate() and the scheduler without HTTP at the same batch size (what the server
  * adds), plus the bare HTTP + scheduler cost per request with a no-compute backend.
  *
@@ -16,7 +18,9 @@
  * the bench process (`_cpu`: the server's work, steadier on a shared machine than the wall
  * clock) and as the median of each server run over the generate() run right after it (`_paired`).
  * Concurrency 32 over 1 is also measured on two servers with their runs alternating
- * (`over_concurrency1_paired`), since the levels run minutes apart.
+ * (`over_concurrency1_paired`), since the levels run minutes apart. `decodeThread` compares, at 32,
+ * the decode thread with decoding on the server's thread (runs alternating) and how long /health
+ * takes to answer meanwhile (asked every 5 ms by the load process).
  *
  * With DOCTOR_AGENT_TORCH_PYTHON set, transformers' own OpenAI-compatible server (`transformers
  * serve`, offline, on the same model folder, CPU) is measured at the same levels as a peer; it
@@ -39,6 +43,7 @@ import { CausalLM } from '../engine/model.ts';
 import { saveModel } from '../engine/checkpoint.ts';
 import { generate } from '../engine/generate.ts';
 import { loadEngineBackend } from '../evaluation/engine-backend.ts';
+import { loadEngineThread } from '../evaluation/engine-thread.ts';
 import { startServer } from '../evaluation/server.ts';
 import { Scheduler } from '../evaluation/scheduler.ts';
 import type { Backend, DecodeBatch } from '../evaluation/backend.ts';
@@ -109,8 +114,12 @@ export async function run(): Promise<Record<string, unknown>> {
   const model = new CausalLM(config).initRandom(1);
   await saveModel(model, dir, { tokenizerDir: join(root, 'test/fixtures/parity/tokenizer') });
   model.dispose();
+  // generate() and the bare scheduler run on this thread; the server decodes as `doctor-agent serve`
+  // does, in a decode thread (the same backend is picked there: wasm for a model this size), unless
+  // DOCTOR_AGENT_DECODE_THREAD=0.
   const backend = await loadEngineBackend(dir);
-  // The backend the server decodes on: loading picks the one for generation (wasm for a model this size).
+  const threaded = process.env.DOCTOR_AGENT_DECODE_THREAD !== '0';
+  const served = threaded ? await loadEngineThread(dir) : backend;
   const backendName = tf.getBackend();
   const newTokens = quick ? 32 : 64;
   const promptLen = 32;
@@ -121,10 +130,11 @@ export async function run(): Promise<Record<string, unknown>> {
   const direct: Record<string, any>[] = [];
   const client = startLoadClient();
   let peer: Record<string, unknown> = {};
+  let decodeThread: Record<string, unknown> | null = null;
   const pairedC32OverC1: number[] = [];
   try {
     for (const c of levels) {
-      const server = await startServer({ backend, maxBatch: c });
+      const server = await startServer({ backend: served, maxBatch: c });
       const spec = (n: number, tokens: number, stream = false): LoadSpec => ({
         url: server.url, path: stream ? '/v1/completions' : '/generate', prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
       });
@@ -142,8 +152,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const genCpuTps: number[] = [];
       const pairs: number[] = [];
       let genTokens = 0;
-      const before = server.scheduler.stats.steps;
-      server.scheduler.stats.recentBatchSizes.length = 0;
+      const before = { ...server.scheduler.stats };
       for (let r = 0; r < runs; r++) {
         const cpu0 = process.cpuUsage();
         const res = await client.load(spec(requestsAt(c), newTokens));
@@ -164,9 +173,9 @@ export async function run(): Promise<Record<string, unknown>> {
         genCpuTps.push(genTokens / gcpu);
         pairs.push(res.tokensPerSec / (genTokens / secs));
       }
-      const steps = server.scheduler.stats.recentBatchSizes;
-      const meanBatch = round(steps.reduce((a, b) => a + b, 0) / Math.max(1, steps.length), 2);
-      const stepCount = server.scheduler.stats.steps - before;
+      const after = server.scheduler.stats;
+      const stepCount = after.steps - before.steps;
+      const meanBatch = round((after.generatedTokens - before.generatedTokens) / Math.max(1, stepCount), 2);
       const streamed = await client.load(spec(requestsAt(c), newTokens, true));
       await server.close(1000);
       // The scheduler without HTTP, every request arriving at once: continuous batching's own cost.
@@ -200,7 +209,7 @@ export async function run(): Promise<Record<string, unknown>> {
     // Concurrency 32 over concurrency 1 in the same minutes: runs of the two alternating, on a server
     // for each (the levels above ran one after the other, minutes apart on a machine whose speed drifts).
     if (levels.includes(1) && levels.includes(32)) {
-      const pair = [await startServer({ backend, maxBatch: 1 }), await startServer({ backend, maxBatch: 32 })];
+      const pair = [await startServer({ backend: served, maxBatch: 1 }), await startServer({ backend: served, maxBatch: 32 })];
       try {
         const load = (server: typeof pair[number], c: number) => client.load({
           url: server.url, path: '/generate', prompts: prompts.slice(0, requestsAt(c)), concurrency: c, newTokens,
@@ -224,11 +233,48 @@ export async function run(): Promise<Record<string, unknown>> {
       }
       process.stderr.write(`concurrency 32 over 1, runs alternating: ${pairedC32OverC1.map((x) => round(x, 2)).join(', ')} (median ${round(median(pairedC32OverC1), 2)})\n`);
     }
+    // The decode thread against decoding on the server's thread: runs at 32 concurrent requests
+    // alternating between a server of each kind, /health asked every 5 ms meanwhile.
+    if (threaded && levels.includes(32)) {
+      const both = [await startServer({ backend: served, maxBatch: 32 }), await startServer({ backend, maxBatch: 32 })];
+      const tps: number[][] = [[], []];
+      const health: number[][] = [[], []];
+      const ratios: number[] = [];
+      try {
+        const load = (k: number) => client.load({
+          url: both[k].url, path: '/generate', prompts: prompts.slice(0, requestsAt(32)), concurrency: 32, newTokens, probeHealthMs: 5,
+        });
+        await load(0);
+        await load(1);
+        for (let r = 0; r < runs; r++) {
+          const order = r % 2 ? [1, 0] : [0, 1];
+          const got: LoadResult[] = [];
+          for (const k of order) got[k] = await load(k);
+          got.forEach((g, k) => {
+            tps[k].push(g.tokensPerSec);
+            health[k].push(...(g.healthS ?? []));
+          });
+          ratios.push(got[0].tokensPerSec / got[1].tokensPerSec);
+        }
+      } finally {
+        for (const server of both) await server.close(1000);
+      }
+      const ms = (xs: number[], q: number) => round(percentile(xs, q) * 1000, 1);
+      decodeThread = {
+        concurrency: 32,
+        threadTokensPerSec: round(median(tps[0]), 1),
+        inProcessTokensPerSec: round(median(tps[1]), 1),
+        threadOverInProcessPaired: round(median(ratios), 3),
+        healthMs: { thread: { p50: ms(health[0], 0.5), p99: ms(health[0], 0.99), max: ms(health[0], 1) }, inProcess: { p50: ms(health[1], 0.5), p99: ms(health[1], 0.99), max: ms(health[1], 1) } },
+      };
+      process.stderr.write(`decode thread at 32: ${JSON.stringify(decodeThread)}\n`);
+    }
     // transformers serve takes text prompts only: the same prompts, decoded.
     peer = await transformersServe(dir, levels, prompts.map((p) => backend.decode(p)), newTokens, client);
   } finally {
     client.close();
     await backend.close?.();
+    if (served !== backend) await served.close();
     rmSync(dirname(dir), { recursive: true, force: true });
   }
   // Bare HTTP + scheduler cost.
@@ -263,6 +309,7 @@ export async function run(): Promise<Record<string, unknown>> {
     over_generate_batch32_paired: at32 ? at32.over_generate_paired : null,
     over_generate_batch32_cpu: at32 ? at32.over_generate_cpu : null,
     transformersServe: peer,
+    decodeThread: threaded ? decodeThread : { skipped: 'DOCTOR_AGENT_DECODE_THREAD=0: the server decoded on its own thread' },
     overheadRequestsPerSec: round(n / bareSecs, 1),
   };
 }

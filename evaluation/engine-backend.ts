@@ -15,7 +15,7 @@ import { DecoderSession } from '../engine/decoder.ts';
 import type { CausalLM } from '../engine/model.ts';
 import { logProbOf, topLogprobs } from '../engine/sampling.ts';
 import { Tokenizer } from '../engine/tokenizer.ts';
-import type { Backend, DecodeBatch } from './backend.ts';
+import type { Backend, ChatTurn, DecodeBatch } from './backend.ts';
 import type { SequenceStartTop, StepTokenTop } from './scheduler.ts';
 
 /** A decode batch on the engine model: the scheduler's view of a decoder session. */
@@ -65,28 +65,41 @@ export function defaultServedName(dir: string): string {
   return basename(resolve(dir));
 }
 
-/** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
-export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
-  // The backend is picked before the weights load (they live on it): by the model's size.
-  await initBackendFor('generation', parameterCount(loadConfig(join(dir, 'config.json'))));
-  const { model, config } = await loadModel(dir);
+/**
+ * A checkpoint's tokenizer and what the server reports of the model (no weights): the server's
+ * side of a backend whose model decodes elsewhere (evaluation/engine-thread.ts), and the start of
+ * `loadEngineBackend`.
+ */
+export function loadEngineTokenizer(dir: string, opts: EngineBackendOptions = {}) {
+  const config = loadConfig(join(dir, 'config.json'));
   const tokenizer = Tokenizer.load(dir);
   const eos = new Set(tokenizer.eosTokenIds);
   for (const id of [config.eos_token_id ?? []].flat()) eos.add(id);
-  const padId = tokenizer.padTokenId ?? config.pad_token_id ?? 0;
-  let current: EngineBatch | null = null;
   return {
+    config,
+    tokenizer,
+    padId: tokenizer.padTokenId ?? config.pad_token_id ?? 0,
     name: opts.name ?? defaultServedName(dir),
     path: resolve(dir),
     contextLength: config.max_position_embeddings,
     vocabSize: config.vocab_size,
     eosTokenIds: [...eos],
+    encode: (text: string) => tokenizer.encode(text),
+    decode: (ids: number[]) => tokenizer.decode(ids, { skipSpecialTokens: true }),
+    encodeChat: (messages: ChatTurn[]) => tokenizer.encodeChat(messages),
+  };
+}
+
+/** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
+export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
+  // The backend is picked before the weights load (they live on it): by the model's size.
+  await initBackendFor('generation', parameterCount(loadConfig(join(dir, 'config.json'))));
+  const { model, config } = await loadModel(dir);
+  const { config: _, padId, ...tok } = loadEngineTokenizer(dir, opts);
+  let current: EngineBatch | null = null;
+  return {
+    ...tok,
     model,
-    tokenizer,
-    encode: (text) => tokenizer.encode(text),
-    decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
-    encodeChat: (messages) =>
-      tokenizer.encodeChat(messages),
     async promptLogprobs(promptIds, top) {
       const L = promptIds.length;
       if (L < 2) return [];

@@ -187,7 +187,46 @@ export interface SchedulerOptions {
   maxWaiting?: number;
 }
 
-export class Scheduler {
+/**
+ * What the server asks of a scheduler: the in-process `Scheduler`, or one running with the model
+ * in a decode thread (evaluation/engine-thread.ts), which a backend provides through `scheduler()`.
+ */
+export interface Scheduling {
+  readonly maxBatch: number;
+  /** Room left in the waiting queue (with a decode thread an estimate, never below the true room: the thread refuses what does not fit). */
+  readonly room: number;
+  readonly stats: SchedulerStats;
+  submit(req: GenerationRequest): Promise<GenerationResult>;
+  submitAll(reqs: GenerationRequest[], opts?: { signal?: AbortSignal }): Promise<GenerationResult[]>;
+  /** Stops admitting new work; resolves when every admitted and waiting request is done. */
+  drain(): Promise<void>;
+}
+
+/**
+ * Why a submission of `asked` sequences is refused before it is queued (the scheduler is closing,
+ * the request already cancelled, no room: QueueFullError), or undefined; `taken` says how full.
+ */
+export function refusal(closed: boolean, signal: AbortSignal | undefined, asked: number, room: number, taken: string): Error | undefined {
+  if (closed) return new Error('the server is shutting down');
+  if (signal?.aborted) return new Error('request cancelled');
+  if (asked > room) return new QueueFullError(`the waiting queue is full (${taken}, ${asked} asked): retry later`, 1);
+  return undefined;
+}
+
+/**
+ * A backend whose model decodes elsewhere (a decode thread, evaluation/engine-thread.ts) runs its
+ * scheduler there too: the server asks it for one instead of building a Scheduler on newBatch.
+ */
+export interface SchedulingBackend extends Backend {
+  scheduler(opts: SchedulerOptions): Scheduling;
+}
+
+/** The scheduler for a backend: its own when it runs one, else a Scheduler here. */
+export function schedulerFor(backend: Backend, opts: SchedulerOptions): Scheduling {
+  return 'scheduler' in backend && typeof backend.scheduler === 'function' ? (backend as SchedulingBackend).scheduler(opts) : new Scheduler(backend, opts);
+}
+
+export class Scheduler implements Scheduling {
   readonly maxBatch: number;
   readonly maxWaiting: number;
   private readonly backend: Backend;
@@ -232,13 +271,9 @@ export class Scheduler {
    * batch. Refused with QueueFullError when they do not fit in the waiting queue.
    */
   submitAll(reqs: GenerationRequest[], opts: { signal?: AbortSignal } = {}): Promise<GenerationResult[]> {
-    if (this.closed) return Promise.reject(new Error('the server is shutting down'));
-    if (opts.signal?.aborted) return Promise.reject(new Error('request cancelled'));
+    const refused = refusal(this.closed, opts.signal, reqs.length, this.room, `${this.waitingCount} of ${this.maxWaiting} places taken`);
+    if (refused) return Promise.reject(refused);
     if (reqs.length === 0) return Promise.resolve([]);
-    if (reqs.length > this.room) {
-      return Promise.reject(new QueueFullError(
-        `the waiting queue is full (${this.waitingCount} of ${this.maxWaiting} places taken, ${reqs.length} asked): retry later`, 1));
-    }
     return new Promise<GenerationResult[]>((resolve, reject) => {
       const signal = opts.signal;
       const onAbort = () => this.endGroup(group, new Error('request cancelled'), true);

@@ -21,7 +21,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Backend, SamplingParams } from './backend.ts';
 import { rowSeed } from '../engine/generate.ts';
 import {
-  QueueFullError, Scheduler, type GenerationDelta, type GenerationRequest, type GenerationResult, type TopLogprob,
+  QueueFullError, schedulerFor, type GenerationDelta, type Scheduling, type GenerationRequest, type GenerationResult, type TopLogprob,
 } from './scheduler.ts';
 import {
   ApiError, ChatRequest, CompletionRequest, GenerateRequest, messageText, parseBody, stopList,
@@ -68,7 +68,7 @@ const SLICE_MS = 8;
 export interface RunningServer {
   url: string;
   port: number;
-  scheduler: Scheduler;
+  scheduler: Scheduling;
   /** The names the model is served under (the first is the main one). */
   servedModelNames: string[];
   /** Stops accepting, lets requests in flight finish (up to graceMs), then closes. The backend stays open: its owner closes it. */
@@ -86,7 +86,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (maxPrompts > maxWaiting) {
     throw new Error(`the waiting queue (${maxWaiting}) must hold at least one whole request (${maxPrompts} prompts): raise the queue or lower the prompts per request`);
   }
-  const scheduler = new Scheduler(backend, { maxBatch: opts.maxBatch, admitWaitMs: opts.admitWaitMs, joinWaitSteps: opts.joinWaitSteps, maxWaiting });
+  const schedulerOptions = { maxBatch: opts.maxBatch, admitWaitMs: opts.admitWaitMs, joinWaitSteps: opts.joinWaitSteps, maxWaiting };
+  const scheduler = schedulerFor(backend, schedulerOptions);
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const keyDigest = opts.apiKey ? digest(opts.apiKey) : undefined;

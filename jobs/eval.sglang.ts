@@ -36,8 +36,8 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
       throw new UserError(`${p.model}: not a model folder (no config.json)`, { where: p.model, hint: 'with.model must be a checkpoint folder, e.g. ${{ steps.sft.outputs.checkpoint }}' });
     }
     // Loaded only here: the engine (TensorFlow.js) is not needed to evaluate a remote server.
-    const { loadEngineBackend } = await import('../evaluation/engine-backend.ts');
-    const backend = await loadEngineBackend(p.model, { name: p.served_model_name });
+    const { loadServingBackend } = await import('../evaluation/engine-thread.ts');
+    const backend = await loadServingBackend(p.model, { name: p.served_model_name });
     closeBackend = () => backend.close();
     server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });
     ctx.log(`serving ${p.model} as "${backend.name}" at ${server.url} (max batch ${server.scheduler.maxBatch})`);

@@ -21,6 +21,8 @@ export interface LoadSpec {
   stream?: boolean;
   /** The model name sent to `/v1/completions`. */
   model?: string;
+  /** Also GET /health every this many ms while the load runs, and report how long each took. */
+  probeHealthMs?: number;
 }
 
 export interface LoadResult {
@@ -33,6 +35,8 @@ export interface LoadResult {
   latenciesS: number[];
   /** Streamed requests: seconds from sending to the first event that carries generated text. */
   ttftS: number[];
+  /** With probeHealthMs: seconds each GET /health took. */
+  healthS?: number[];
 }
 
 async function one(spec: LoadSpec, i: number): Promise<{ tokens: number; latency: number; ttft?: number }> {
@@ -108,6 +112,20 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const ttftS: number[] = [];
   let tokens = 0;
   let next = 0;
+  let loading = true;
+  const healthS: number[] = [];
+  const probe = spec.probeHealthMs ? (async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    while (loading) {
+      const s = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        http.get(`${spec.url}/health`, { agent }, (res) => res.resume().on('end', resolve).on('error', reject)).on('error', reject);
+      });
+      healthS.push((performance.now() - s) / 1000);
+      await new Promise((r) => setTimeout(r, spec.probeHealthMs));
+    }
+    agent.destroy();
+  })() : undefined;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: Math.min(spec.concurrency, n) }, async () => {
     while (next < n) {
@@ -118,7 +136,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
-  return { requests: n, concurrency: spec.concurrency, tokens, seconds, tokensPerSec: tokens / seconds, latenciesS, ttftS };
+  loading = false;
+  await probe;
+  return {
+    requests: n, concurrency: spec.concurrency, tokens, seconds, tokensPerSec: tokens / seconds, latenciesS, ttftS,
+    ...(probe ? { healthS } : {}),
+  };
 }
 
 export interface LoadClient {

@@ -61,9 +61,9 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
   if (!existsSync(join(args.model, 'config.json'))) {
     throw new UserError(`${args.model}: not a model folder (no config.json): --model needs a checkpoint folder with config.json, model.safetensors and tokenizer.json`);
   }
-  const [{ loadEngineBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-backend.ts'), import('../../evaluation/server.ts')]);
+  const [{ loadServingBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-thread.ts'), import('../../evaluation/server.ts')]);
   const names = args.servedModelName?.length ? args.servedModelName : args.name ? [args.name] : undefined;
-  const backend = await loadEngineBackend(args.model, { name: names?.[0] }).catch((err: unknown) => {
+  const backend = await loadServingBackend(args.model, { name: names?.[0] }).catch((err: unknown) => {
     // A broken checkpoint (bad config.json, missing or mismatched weights, no tokenizer) is the
     // user's to fix; a TypeError or RangeError is a bug and keeps its stack.
     if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) {
@@ -76,8 +76,8 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
     maxPromptsPerRequest: args.maxPrompts, maxWaiting: args.maxQueue,
     maxBodyBytes: args.maxBodyMb === undefined ? undefined : Math.round(args.maxBodyMb * 1024 * 1024),
     bodyTimeoutMs: args.bodyTimeout === undefined ? undefined : args.bodyTimeout * 1000,
-  }).catch((err: unknown) => {
-    backend.close();
+  }).catch(async (err: unknown) => {
+    await backend.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       throw new UserError(`cannot listen on ${args.host}:${args.port} (${code}${code === 'EADDRINUSE' ? ': the port is taken' : ''}): choose another --port (0 picks a free one) or --host`);
@@ -88,7 +88,7 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
     server,
     async close(graceMs = 30_000) {
       await server.close(graceMs);
-      backend.close();
+      await backend.close();
     },
   };
 }
