@@ -9,98 +9,160 @@
   ;; C = A B for one matrix: C [M, N] row-major, B(k, j) read at b + 4 * (k * sb + j) (row-major
   ;; [K, N] with sb = N, or the first N columns of wider rows), A(i, k) read at a + 4 * (i * sai + k * sak),
   ;; so A may be row-major [M, K] (sai = K, sak = 1) or transposed, stored [K, M] (sai = 1, sak = M).
-  ;; Each output row goes 16 columns at a time (four vector accumulators), then 4, then 1; every
-  ;; element sums its K products in order, so the column grouping does not change it.
+  ;; Rows go two at a time where they can, so each vector of B read serves both (attention's B, the
+  ;; keys or values, is the larger operand: at decoding it is read once for the query heads that share
+  ;; it, not once per head); each row's columns go 16 at a time (four vector accumulators a row), then
+  ;; 4, then 1. Every element sums its K products in order, with a separate multiply and add, so
+  ;; neither the row pairing nor the column grouping changes it.
   (func (export "mm")
     (param $a i32) (param $b i32) (param $c i32)
     (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32) (param $sb i32)
-    (local $i i32) (local $j i32) (local $k i32)
-    (local $a0 i32) (local $ap i32) (local $bp i32) (local $cp i32)
-    (local $rowB i32) (local $stepA i32)
-    (local $s v128) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
-    (local $f f32)
+    (local $i i32) (local $j i32) (local $a0 i32) (local $cp i32) (local $rowA i32) (local $rowB i32) (local $stepA i32) (local $rowC i32)
+    (local.set $rowA (i32.shl (local.get $sai) (i32.const 2)))
     (local.set $rowB (i32.shl (local.get $sb) (i32.const 2)))
     (local.set $stepA (i32.shl (local.get $sak) (i32.const 2)))
+    (local.set $rowC (i32.shl (local.get $N) (i32.const 2)))
     (local.set $cp (local.get $c))
-    (local.set $i (i32.const 0))
+    (local.set $a0 (local.get $a))
     (block $rows_done
       (loop $rows
         (br_if $rows_done (i32.ge_u (local.get $i) (local.get $M)))
-        (local.set $a0 (i32.add (local.get $a) (i32.shl (i32.mul (local.get $i) (local.get $sai)) (i32.const 2))))
         (local.set $j (i32.const 0))
-        ;; 16 columns
-        (block $c16_done
-          (loop $c16
-            (br_if $c16_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $N)))
-            (local.set $x0 (v128.const i32x4 0 0 0 0))
-            (local.set $x1 (v128.const i32x4 0 0 0 0))
-            (local.set $x2 (v128.const i32x4 0 0 0 0))
-            (local.set $x3 (v128.const i32x4 0 0 0 0))
-            (local.set $ap (local.get $a0))
-            (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
-            (local.set $k (local.get $K))
-            (block $k_done
-              (loop $ks
-                (br_if $k_done (i32.eqz (local.get $k)))
-                (local.set $s (f32x4.splat (f32.load (local.get $ap))))
-                (local.set $x0 (f32x4.add (local.get $x0) (f32x4.mul (local.get $s) (v128.load align=4 (local.get $bp)))))
-                (local.set $x1 (f32x4.add (local.get $x1) (f32x4.mul (local.get $s) (v128.load offset=16 align=4 (local.get $bp)))))
-                (local.set $x2 (f32x4.add (local.get $x2) (f32x4.mul (local.get $s) (v128.load offset=32 align=4 (local.get $bp)))))
-                (local.set $x3 (f32x4.add (local.get $x3) (f32x4.mul (local.get $s) (v128.load offset=48 align=4 (local.get $bp)))))
-                (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
-                (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
-                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
-                (br $ks)))
-            (v128.store align=4 (local.get $cp) (local.get $x0))
-            (v128.store offset=16 align=4 (local.get $cp) (local.get $x1))
-            (v128.store offset=32 align=4 (local.get $cp) (local.get $x2))
-            (v128.store offset=48 align=4 (local.get $cp) (local.get $x3))
-            (local.set $cp (i32.add (local.get $cp) (i32.const 64)))
-            (local.set $j (i32.add (local.get $j) (i32.const 16)))
-            (br $c16)))
-        ;; 4 columns
-        (block $c4_done
-          (loop $c4
-            (br_if $c4_done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $N)))
-            (local.set $x0 (v128.const i32x4 0 0 0 0))
-            (local.set $ap (local.get $a0))
-            (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
-            (local.set $k (local.get $K))
-            (block $k4_done
-              (loop $k4
-                (br_if $k4_done (i32.eqz (local.get $k)))
-                (local.set $x0 (f32x4.add (local.get $x0)
-                  (f32x4.mul (f32x4.splat (f32.load (local.get $ap))) (v128.load align=4 (local.get $bp)))))
-                (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
-                (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
-                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
-                (br $k4)))
-            (v128.store align=4 (local.get $cp) (local.get $x0))
-            (local.set $cp (i32.add (local.get $cp) (i32.const 16)))
-            (local.set $j (i32.add (local.get $j) (i32.const 4)))
-            (br $c4)))
-        ;; single columns
-        (block $c1_done
-          (loop $c1
-            (br_if $c1_done (i32.ge_u (local.get $j) (local.get $N)))
-            (local.set $f (f32.const 0))
-            (local.set $ap (local.get $a0))
-            (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
-            (local.set $k (local.get $K))
-            (block $k1_done
-              (loop $k1
-                (br_if $k1_done (i32.eqz (local.get $k)))
-                (local.set $f (f32.add (local.get $f) (f32.mul (f32.load (local.get $ap)) (f32.load (local.get $bp)))))
-                (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
-                (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
-                (local.set $k (i32.sub (local.get $k) (i32.const 1)))
-                (br $k1)))
-            (f32.store (local.get $cp) (local.get $f))
-            (local.set $cp (i32.add (local.get $cp) (i32.const 4)))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (br $c1)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $M))
+          (then
+            ;; rows i and i + 1, 16 columns at a time, then each row's remaining columns
+            (block $p16_done
+              (loop $p16
+                (br_if $p16_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $N)))
+                (call $pair16 (local.get $a0) (i32.add (local.get $a0) (local.get $rowA))
+                  (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+                  (i32.add (local.get $cp) (i32.shl (local.get $j) (i32.const 2)))
+                  (i32.add (i32.add (local.get $cp) (local.get $rowC)) (i32.shl (local.get $j) (i32.const 2)))
+                  (local.get $K) (local.get $stepA) (local.get $rowB))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $p16)))
+            (call $tail (local.get $a0) (local.get $b) (local.get $cp) (local.get $j) (local.get $N) (local.get $K) (local.get $stepA) (local.get $rowB))
+            (call $tail (i32.add (local.get $a0) (local.get $rowA)) (local.get $b) (i32.add (local.get $cp) (local.get $rowC))
+              (local.get $j) (local.get $N) (local.get $K) (local.get $stepA) (local.get $rowB))
+            (local.set $i (i32.add (local.get $i) (i32.const 2)))
+            (local.set $a0 (i32.add (local.get $a0) (i32.shl (local.get $rowA) (i32.const 1))))
+            (local.set $cp (i32.add (local.get $cp) (i32.shl (local.get $rowC) (i32.const 1)))))
+          (else
+            ;; the last row of an odd count
+            (block $c16_done
+              (loop $c16
+                (br_if $c16_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $N)))
+                (call $row16 (local.get $a0) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+                  (i32.add (local.get $cp) (i32.shl (local.get $j) (i32.const 2))) (local.get $K) (local.get $stepA) (local.get $rowB))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $c16)))
+            (call $tail (local.get $a0) (local.get $b) (local.get $cp) (local.get $j) (local.get $N) (local.get $K) (local.get $stepA) (local.get $rowB))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (local.set $a0 (i32.add (local.get $a0) (local.get $rowA)))
+            (local.set $cp (i32.add (local.get $cp) (local.get $rowC)))))
         (br $rows)))
+  )
+
+  ;; Two rows' 16 columns: c0[0..16) = A row at a0 times B's 16 columns at bp, c1 the same for a1.
+  (func $pair16 (param $a0 i32) (param $a1 i32) (param $bp i32) (param $c0 i32) (param $c1 i32)
+    (param $k i32) (param $stepA i32) (param $rowB i32)
+    (local $s v128) (local $t v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (local $y0 v128) (local $y1 v128) (local $y2 v128) (local $y3 v128)
+    (block $k_done
+      (loop $ks
+        (br_if $k_done (i32.eqz (local.get $k)))
+        (local.set $b0 (v128.load align=4 (local.get $bp)))
+        (local.set $b1 (v128.load offset=16 align=4 (local.get $bp)))
+        (local.set $b2 (v128.load offset=32 align=4 (local.get $bp)))
+        (local.set $b3 (v128.load offset=48 align=4 (local.get $bp)))
+        (local.set $s (f32x4.splat (f32.load (local.get $a0))))
+        (local.set $t (f32x4.splat (f32.load (local.get $a1))))
+        (local.set $x0 (f32x4.add (local.get $x0) (f32x4.mul (local.get $s) (local.get $b0))))
+        (local.set $x1 (f32x4.add (local.get $x1) (f32x4.mul (local.get $s) (local.get $b1))))
+        (local.set $x2 (f32x4.add (local.get $x2) (f32x4.mul (local.get $s) (local.get $b2))))
+        (local.set $x3 (f32x4.add (local.get $x3) (f32x4.mul (local.get $s) (local.get $b3))))
+        (local.set $y0 (f32x4.add (local.get $y0) (f32x4.mul (local.get $t) (local.get $b0))))
+        (local.set $y1 (f32x4.add (local.get $y1) (f32x4.mul (local.get $t) (local.get $b1))))
+        (local.set $y2 (f32x4.add (local.get $y2) (f32x4.mul (local.get $t) (local.get $b2))))
+        (local.set $y3 (f32x4.add (local.get $y3) (f32x4.mul (local.get $t) (local.get $b3))))
+        (local.set $a0 (i32.add (local.get $a0) (local.get $stepA)))
+        (local.set $a1 (i32.add (local.get $a1) (local.get $stepA)))
+        (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+        (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+        (br $ks)))
+    (v128.store align=4 (local.get $c0) (local.get $x0))
+    (v128.store offset=16 align=4 (local.get $c0) (local.get $x1))
+    (v128.store offset=32 align=4 (local.get $c0) (local.get $x2))
+    (v128.store offset=48 align=4 (local.get $c0) (local.get $x3))
+    (v128.store align=4 (local.get $c1) (local.get $y0))
+    (v128.store offset=16 align=4 (local.get $c1) (local.get $y1))
+    (v128.store offset=32 align=4 (local.get $c1) (local.get $y2))
+    (v128.store offset=48 align=4 (local.get $c1) (local.get $y3))
+  )
+
+  ;; One row's 16 columns: c[0..16) = A row at a0 times B's 16 columns at bp.
+  (func $row16 (param $a0 i32) (param $bp i32) (param $c i32) (param $k i32) (param $stepA i32) (param $rowB i32)
+    (local $s v128) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (block $k_done
+      (loop $ks
+        (br_if $k_done (i32.eqz (local.get $k)))
+        (local.set $s (f32x4.splat (f32.load (local.get $a0))))
+        (local.set $x0 (f32x4.add (local.get $x0) (f32x4.mul (local.get $s) (v128.load align=4 (local.get $bp)))))
+        (local.set $x1 (f32x4.add (local.get $x1) (f32x4.mul (local.get $s) (v128.load offset=16 align=4 (local.get $bp)))))
+        (local.set $x2 (f32x4.add (local.get $x2) (f32x4.mul (local.get $s) (v128.load offset=32 align=4 (local.get $bp)))))
+        (local.set $x3 (f32x4.add (local.get $x3) (f32x4.mul (local.get $s) (v128.load offset=48 align=4 (local.get $bp)))))
+        (local.set $a0 (i32.add (local.get $a0) (local.get $stepA)))
+        (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+        (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+        (br $ks)))
+    (v128.store align=4 (local.get $c) (local.get $x0))
+    (v128.store offset=16 align=4 (local.get $c) (local.get $x1))
+    (v128.store offset=32 align=4 (local.get $c) (local.get $x2))
+    (v128.store offset=48 align=4 (local.get $c) (local.get $x3))
+  )
+
+  ;; One row's columns from j on (fewer than 16 left): 4 at a time, then one at a time; c is the row's start.
+  (func $tail (param $a0 i32) (param $b i32) (param $c i32) (param $j i32) (param $N i32)
+    (param $K i32) (param $stepA i32) (param $rowB i32)
+    (local $k i32) (local $ap i32) (local $bp i32) (local $x0 v128) (local $f f32)
+    (block $c4_done
+      (loop $c4
+        (br_if $c4_done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $N)))
+        (local.set $x0 (v128.const i32x4 0 0 0 0))
+        (local.set $ap (local.get $a0))
+        (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $K))
+        (block $k4_done
+          (loop $k4
+            (br_if $k4_done (i32.eqz (local.get $k)))
+            (local.set $x0 (f32x4.add (local.get $x0)
+              (f32x4.mul (f32x4.splat (f32.load (local.get $ap))) (v128.load align=4 (local.get $bp)))))
+            (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
+            (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+            (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+            (br $k4)))
+        (v128.store align=4 (i32.add (local.get $c) (i32.shl (local.get $j) (i32.const 2))) (local.get $x0))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $c4)))
+    (block $c1_done
+      (loop $c1
+        (br_if $c1_done (i32.ge_u (local.get $j) (local.get $N)))
+        (local.set $f (f32.const 0))
+        (local.set $ap (local.get $a0))
+        (local.set $bp (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $k (local.get $K))
+        (block $k1_done
+          (loop $k1
+            (br_if $k1_done (i32.eqz (local.get $k)))
+            (local.set $f (f32.add (local.get $f) (f32.mul (f32.load (local.get $ap)) (f32.load (local.get $bp)))))
+            (local.set $ap (i32.add (local.get $ap) (local.get $stepA)))
+            (local.set $bp (i32.add (local.get $bp) (local.get $rowB)))
+            (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+            (br $k1)))
+        (f32.store (i32.add (local.get $c) (i32.shl (local.get $j) (i32.const 2))) (local.get $f))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $c1)))
   )
 
   ;; dst [C, R] = transpose of src [R, C], both row-major.

@@ -60,6 +60,16 @@ test('the kernel matches the definition for every layout, including column tails
   assert.throws(() => hostBatchMatMul(new Float32Array(5), new Float32Array(6), 1, 2, 3, 2, 'nn'), /do not fit/);
 });
 
+test('rows computed in pairs are bit for bit the rows computed alone', () => {
+  const [M, K, N] = [5, 33, 37];
+  const a = random(M * K, 1), b = random(K * N, 2);
+  const whole = hostBatchMatMul(a, b, 1, M, K, N, 'nn').slice();
+  for (let i = 0; i < M; i++) {
+    const row = hostBatchMatMul(a.slice(i * K, (i + 1) * K), b, 1, 1, K, N, 'nn');
+    assert.deepEqual([...row], [...whole.subarray(i * N, (i + 1) * N)], `row ${i}`);
+  }
+});
+
 for (const backend of ['wasm', 'cpu'] as const) {
   test(`batchMatMul and its gradients match tf.matMul on the ${backend} backend`, async () => {
     await initBackend(backend);
