@@ -59,6 +59,10 @@ function serve(backend: Awaited<ReturnType<typeof loadEngineBackend>>): void {
         ).finally(() => cancels.delete(m.gid));
         break;
       }
+      case 'release':
+        // Its server has drained it: nothing runs or waits in it.
+        schedulers.delete(m.sid);
+        break;
       case 'cancel':
         cancels.get(m.gid)?.abort();
         break;

@@ -30,6 +30,7 @@ export type ToThread =
   | { type: 'scheduler'; sid: number; opts: SchedulerOptions }
   | { type: 'submit'; sid: number; gid: number; reqs: WireRequest[] }
   | { type: 'cancel'; sid: number; gid: number }
+  | { type: 'release'; sid: number }
   | { type: 'logprobs'; rid: number; promptIds: number[]; top: number };
 
 export type FromThread =
@@ -151,12 +152,25 @@ class DecodeThread {
     this.worker?.postMessage({ type: 'scheduler', sid: s.sid, opts: s.options } satisfies ToThread);
   }
 
+  /** A scheduler drained for good (its server closed): the thread drops it. */
+  removeScheduler(s: ThreadScheduler): void {
+    this.schedulers.delete(s.sid);
+    this.worker?.postMessage({ type: 'release', sid: s.sid } satisfies ToThread);
+  }
+
   newId(): number {
     return this.nextId++;
   }
 
-  async submit(sched: ThreadScheduler, reqs: GenerationRequest[], signal?: AbortSignal): Promise<GenerationResult[]> {
+  /** The running thread for a message about to be sent (not one that died while this waited). */
+  private async current(): Promise<Worker> {
     const worker = await this.alive();
+    if (worker !== this.worker) throw new Error('the decode thread stopped; retry the request');
+    return worker;
+  }
+
+  async submit(sched: ThreadScheduler, reqs: GenerationRequest[], signal?: AbortSignal): Promise<GenerationResult[]> {
+    const worker = await this.current();
     signal?.throwIfAborted();
     const gid = this.newId();
     return new Promise<GenerationResult[]>((resolve, reject) => {
@@ -180,7 +194,7 @@ class DecodeThread {
   }
 
   async promptLogprobs(promptIds: number[], top: number): ReturnType<PromptLogprobs> {
-    const worker = await this.alive();
+    const worker = await this.current();
     const rid = this.newId();
     return new Promise((resolve, reject) => {
       this.replies.set(rid, { resolve: resolve as (v: unknown) => void, reject });
@@ -252,8 +266,10 @@ class ThreadScheduler implements Scheduling {
   }
 
   async drain(): Promise<void> {
+    const first = !this.closed;
     this.closed = true;
     while (this.outstanding > 0) await new Promise<void>((r) => this.idle.push(r));
+    if (first) this.thread.removeScheduler(this);
   }
 }
 
