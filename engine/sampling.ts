@@ -134,11 +134,12 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
   }
   // Candidates from most to least likely (ties by lower id), cut by top-k, then top-p, then
   // min-p (each keeps a prefix of the list, so their order does not matter).
-  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK);
-  const probs = order.map((i) => Math.exp((logits[i] - max) / temperature));
-  const total = probs.reduce((a, b) => a + b, 0);
-  let keep = order.length, cum = 0;
-  for (let j = 0; j < order.length; j++) {
+  const order = rankDescending(logits).subarray(0, topK);
+  const probs = scratch(topK);
+  let total = 0;
+  for (let j = 0; j < topK; j++) total += (probs[j] = Math.exp((logits[order[j]] - max) / temperature));
+  let keep = topK, cum = 0;
+  for (let j = 0; j < topK; j++) {
     cum += probs[j] / total;
     if (cum >= topP) { keep = j + 1; break; }
   }
@@ -152,4 +153,54 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
     if (u < 0) return order[j];
   }
   return order[keep - 1];
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+let keysA = new Uint32Array(0), keysB = new Uint32Array(0);
+let idsA = new Int32Array(0), idsB = new Int32Array(0);
+const counts = new Uint32Array(2048);
+
+/**
+ * The ids of a row of logits from the largest logit to the smallest, equal logits by lower id
+ * (the order of a sort by `logits[b] - logits[a] || a - b`, -0 and +0 equal); a view of a buffer
+ * that the next call reuses. Each logit's float32 bits become an order-preserving 32-bit integer,
+ * inverted, and a stable radix sort (three passes of 11 bits) orders the ids by it: linear in the
+ * row, where sorting the ids with a comparator took some 0.4 ms a row of 1,024 logits and 110 ms a
+ * row of 152,000.
+ */
+export function rankDescending(logits: Float32Array): Int32Array {
+  const V = logits.length;
+  if (keysA.length < V) {
+    keysA = new Uint32Array(V);
+    keysB = new Uint32Array(V);
+    idsA = new Int32Array(V);
+    idsB = new Int32Array(V);
+  }
+  let ka = keysA, kb = keysB, ia = idsA, ib = idsB;
+  for (let i = 0; i < V; i++) {
+    f32[0] = logits[i] === 0 ? 0 : logits[i];
+    const bits = u32[0];
+    // Ascending float order as unsigned integers: negative values flipped whole, positive ones with the sign bit set.
+    ka[i] = bits & 0x80000000 ? bits : ~bits & 0x7fffffff;
+    ia[i] = i;
+  }
+  for (let shift = 0; shift < 32; shift += 11) {
+    counts.fill(0);
+    for (let i = 0; i < V; i++) counts[(ka[i] >>> shift) & 2047]++;
+    let at = 0;
+    for (let d = 0; d < 2048; d++) {
+      const n = counts[d];
+      counts[d] = at;
+      at += n;
+    }
+    for (let i = 0; i < V; i++) {
+      const to = counts[(ka[i] >>> shift) & 2047]++;
+      kb[to] = ka[i];
+      ib[to] = ia[i];
+    }
+    [ka, kb] = [kb, ka];
+    [ia, ib] = [ib, ia];
+  }
+  return ia.subarray(0, V);
 }

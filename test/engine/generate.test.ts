@@ -5,7 +5,7 @@ import { Rng } from '../../common/rng.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
-import { logProbOf, sampleToken, sampleWithLogProb } from '../../engine/sampling.ts';
+import { logProbOf, rankDescending, sampleToken, sampleWithLogProb } from '../../engine/sampling.ts';
 import { tinyConfig } from './tiny.ts';
 
 let model: CausalLM;
@@ -124,6 +124,46 @@ test('sampling with its log-prob equals sampleToken then logProbOf, bit for bit'
       assert.equal(got.token, token);
       assert.equal(got.logprob, logProbOf(logits, token));
     }
+  }
+});
+
+/** Top-k / top-p / min-p sampling as defined: every id sorted by a comparator, then the cuts (the reference for the radix-sorted path). */
+function referenceSample(logits: Float32Array, opts: { temperature?: number; topK?: number; topP?: number; minP?: number }, rng: Rng): number {
+  const temperature = opts.temperature ?? 1, V = logits.length;
+  const topK = opts.topK && opts.topK > 0 ? Math.min(opts.topK, V) : V, topP = opts.topP ?? 1, minP = opts.minP ?? 0;
+  const max = Math.max(...logits);
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK);
+  const probs = order.map((i) => Math.exp((logits[i] - max) / temperature));
+  const total = probs.reduce((a, b) => a + b, 0);
+  let keep = order.length, cum = 0;
+  for (let j = 0; j < order.length; j++) {
+    cum += probs[j] / total;
+    if (cum >= topP) { keep = j + 1; break; }
+  }
+  if (minP > 0) while (keep > 1 && probs[keep - 1] < minP * probs[0]) keep--;
+  let mass = 0;
+  for (let j = 0; j < keep; j++) mass += probs[j];
+  let u = rng.next() * mass;
+  for (let j = 0; j < keep; j++) {
+    u -= probs[j];
+    if (u < 0) return order[j];
+  }
+  return order[keep - 1];
+}
+
+test('the ranking of logits is a comparator sort\'s order (ties by lower id, -0 = +0, infinities), and the cuts sample as defined', () => {
+  const rng = new Rng(3);
+  const special = [0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, 1, -1, -1];
+  for (const V of [1, 7, 300, 5000]) {
+    // Few distinct values, so ties are common; some special ones mixed in.
+    const logits = Float32Array.from({ length: V }, (_, i) => (i % 5 === 0 ? special[i % special.length] : Math.round(rng.normal() * 4) / 2));
+    const ref = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+    assert.deepEqual([...rankDescending(logits)], ref, `V=${V}`);
+  }
+  const logits = Float32Array.from({ length: 1000 }, (_, i) => (i % 3 ? rng.normal() * 2 : Math.round(rng.normal())));
+  for (const opts of [{ topP: 0.9, temperature: 0.5 }, { topK: 40, topP: 0.95 }, { topP: 0.5, minP: 0.05, temperature: 1.3 }, { topK: 7 }, { minP: 0.2 }]) {
+    const a = new Rng(11), b = new Rng(11);
+    for (let i = 0; i < 100; i++) assert.equal(sampleToken(logits, opts, a), referenceSample(logits, opts, b), JSON.stringify(opts));
   }
 });
 
