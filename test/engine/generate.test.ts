@@ -135,20 +135,17 @@ function referenceSample(logits: Float32Array, opts: { temperature?: number; top
   const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK);
   const probs = order.map((i) => Math.exp((logits[i] - max) / temperature));
   const total = probs.reduce((a, b) => a + b, 0);
-  let keep = order.length, cum = 0;
-  for (let j = 0; j < order.length; j++) {
-    cum += probs[j] / total;
-    if (cum >= topP) { keep = j + 1; break; }
-  }
-  if (minP > 0) while (keep > 1 && probs[keep - 1] < minP * probs[0]) keep--;
-  let mass = 0;
-  for (let j = 0; j < keep; j++) mass += probs[j];
-  let u = rng.next() * mass;
-  for (let j = 0; j < keep; j++) {
-    u -= probs[j];
-    if (u < 0) return order[j];
-  }
-  return order[keep - 1];
+  // Top-p: the shortest prefix whose running share reaches p; min-p: then drop the tail below minP x the best.
+  const shares: number[] = [];
+  probs.forEach((p, j) => shares.push((shares[j - 1] ?? 0) + p / total));
+  const reached = shares.findIndex((c) => c >= topP);
+  let keep = reached < 0 ? order.length : reached + 1;
+  if (minP > 0) keep = Math.max(1, probs.slice(0, keep).filter((p) => p >= minP * probs[0]).length);
+  const kept = probs.slice(0, keep);
+  const drawn = rng.next() * kept.reduce((a, b) => a + b, 0);
+  let left = drawn;
+  const at = kept.findIndex((p) => (left -= p) < 0);
+  return order[at < 0 ? keep - 1 : at];
 }
 
 test('the ranking of logits is a comparator sort\'s order (ties by lower id, -0 = +0, infinities), and the cuts sample as defined', () => {
