@@ -133,15 +133,58 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
     return argmax(logits);
   }
   // Candidates from most to least likely (ties by lower id), cut by top-k, then top-p, then
-  // min-p (each keeps a prefix of the list, so their order does not matter).
-  const order = rankDescending(logits).subarray(0, topK);
-  const probs = scratch(topK);
+  // min-p (each keeps a prefix of the list, so their order does not matter). Only those whose
+  // weight can move the float64 total need ranking: weights are summed from the largest down,
+  // the first being exp(0) = 1, so the total is at least 1 throughout, and a weight under 2^-53
+  // (half the total's last bit at 1) leaves it unchanged, and all such come last. Logits more
+  // than 36.8 temperatures under the maximum (e^-36.8 < 2^-53) are left unranked; should the cuts
+  // reach past the ranked ones, the whole row is ranked: the same token either way
+  // (worth it when they are few: a peaked row, a low temperature).
+  const floor = max - 36.8 * temperature;
+  let n = 0;
+  for (let i = 0; i < V; i++) if (logits[i] > floor) n++;
+  if (n > 0 && n * 4 < V) {
+    if (subIds.length < n) {
+      subIds = new Int32Array(V);
+      subLogits = new Float32Array(V);
+    }
+    n = 0;
+    for (let i = 0; i < V; i++) {
+      if (logits[i] > floor) {
+        subIds[n] = i;
+        subLogits[n++] = logits[i];
+      }
+    }
+    const r = rankDescending(subLogits.subarray(0, n));
+    for (let j = 0; j < n; j++) r[j] = subIds[r[j]];
+    const token = cutAndDraw(logits, r, max, temperature, topK, topP, minP, rng, false);
+    if (token >= 0) return token;
+  }
+  return cutAndDraw(logits, rankDescending(logits), max, temperature, topK, topP, minP, rng, true);
+}
+
+let subIds = new Int32Array(0);
+let subLogits = new Float32Array(0);
+
+/**
+ * Top-k, top-p and min-p over candidate ids ranked from the most likely (`ranked`: the whole row
+ * when `whole`, else every candidate whose weight can move the total), then the draw; -1, with
+ * nothing drawn, when the cuts would keep a candidate beyond a partial ranking.
+ */
+function cutAndDraw(logits: Float32Array, ranked: Int32Array, max: number, temperature: number, topK: number, topP: number, minP: number, rng: Rng, whole: boolean): number {
+  const n = Math.min(topK, ranked.length);
+  const probs = scratch(n);
   let total = 0;
-  for (let j = 0; j < topK; j++) total += (probs[j] = Math.exp((logits[order[j]] - max) / temperature));
-  let keep = topK, cum = 0;
-  for (let j = 0; j < topK; j++) {
+  for (let j = 0; j < n; j++) total += (probs[j] = Math.exp((logits[ranked[j]] - max) / temperature));
+  let keep = -1, cum = 0;
+  for (let j = 0; j < n; j++) {
     cum += probs[j] / total;
     if (cum >= topP) { keep = j + 1; break; }
+  }
+  if (keep < 0) {
+    // Top-p not reached among the ranked: all top-k are kept, some of them unranked unless top-k ends within.
+    if (!whole && topK > n) return -1;
+    keep = n;
   }
   // probs[0] is the most likely token's weight: the min-p threshold is relative to it.
   if (minP > 0) while (keep > 1 && probs[keep - 1] < minP * probs[0]) keep--;
@@ -150,9 +193,9 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
   let u = rng.next() * mass;
   for (let j = 0; j < keep; j++) {
     u -= probs[j];
-    if (u < 0) return order[j];
+    if (u < 0) return ranked[j];
   }
-  return order[keep - 1];
+  return ranked[keep - 1];
 }
 
 const f32 = new Float32Array(1);

@@ -157,10 +157,20 @@ test('the ranking of logits is a comparator sort\'s order (ties by lower id, -0 
     const ref = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
     assert.deepEqual([...rankDescending(logits)], ref, `V=${V}`);
   }
-  const logits = Float32Array.from({ length: 1000 }, (_, i) => (i % 3 ? rng.normal() * 2 : Math.round(rng.normal())));
-  for (const opts of [{ topP: 0.9, temperature: 0.5 }, { topK: 40, topP: 0.95 }, { topP: 0.5, minP: 0.05, temperature: 1.3 }, { topK: 7 }, { minP: 0.2 }]) {
-    const a = new Rng(11), b = new Rng(11);
-    for (let i = 0; i < 100; i++) assert.equal(sampleToken(logits, opts, a), referenceSample(logits, opts, b), JSON.stringify(opts));
+  // Narrow logits (every one ranked), and wide ones, where only those within 36.8 temperatures of
+  // the maximum are ranked and cuts that reach past them rank the whole row.
+  const narrow = Float32Array.from({ length: 1000 }, (_, i) => (i % 3 ? rng.normal() * 2 : Math.round(rng.normal())));
+  const wide = Float32Array.from({ length: 1000 }, (_, i) => (i % 3 ? rng.normal() * 40 : Math.round(rng.normal() * 10)));
+  const cuts = [
+    { topP: 0.9, temperature: 0.5 }, { topK: 40, topP: 0.95 }, { topP: 0.5, minP: 0.05, temperature: 1.3 }, { topK: 7 }, { minP: 0.2 },
+    { topK: 900 }, { topK: 900, topP: 0.9999999999999999, temperature: 3 }, { topP: 0.999, temperature: 0.05 },
+  ];
+  for (const logits of [narrow, wide]) {
+    for (const opts of cuts) {
+      const a = new Rng(11), b = new Rng(11);
+      for (let i = 0; i < 100; i++) assert.equal(sampleToken(logits, opts, a), referenceSample(logits, opts, b), JSON.stringify(opts));
+      assert.equal(a.next(), b.next(), 'as many draws on both');
+    }
   }
 });
 
