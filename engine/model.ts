@@ -296,7 +296,9 @@ export class CausalLM {
       : defaultPositions(B, T, past, keyMask);
     const { cos, sin } = ropeTables(positions, this.invFreq);
     const rep = c.num_attention_heads / c.num_key_value_heads;
-    const maskData = attentionBias(B, T, past, rep, keyMask);
+    // A mask without padding masks nothing but the future: no bias at all for one new token, one
+    // shared by the batch for several (adding zeros changes no score).
+    const maskData = attentionBias(B, T, past, rep, keyMask?.includes(0) ? keyMask : undefined);
     const d = c.head_dim, scale = 1 / Math.sqrt(d);
     const qcos = new Float32Array(cos.length), qsin = new Float32Array(sin.length);
     for (let j = 0; j < cos.length; j++) { qcos[j] = cos[j] * scale; qsin[j] = sin[j] * scale; }
