@@ -87,30 +87,48 @@ test('a client that hangs up takes its sequences out of the thread', async () =>
 test('a full queue in the thread is a 503 with Retry-After', async () => {
   const server = await startServer({ backend: threaded, maxBatch: 1, maxWaiting: 2, maxPromptsPerRequest: 2 });
   try {
-    // One runs, two wait: the queue is full for anything more until one ends.
-    const long = postJson(server.url, '/generate', { text: 'a', sampling_params: { temperature: 1, max_new_tokens: 400, seed: 1 } });
-    const waiting = postJson(server.url, '/generate', { text: ['d', 'e'], sampling_params: { temperature: 1, max_new_tokens: 2, seed: 1 } });
-    await until(() => server.scheduler.room === 0, 'the three sequences to be submitted');
+    // Two long sequences (the first streams, so its first text says it runs), then a short one: one
+    // runs and two wait, and the queue is full for anything more until one ends (hundreds of steps).
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const long = { promptIds: threaded.encode('a'), maxNewTokens: 400, sampling: { temperature: 1, topP: 1, topK: 0, seed: 1 } };
+    const first = server.scheduler.submitAll([{ ...long, onDelta: () => started() }, { ...long, sampling: { ...long.sampling, seed: 2 } }]);
+    await running;
+    const second = server.scheduler.submit({ ...long, maxNewTokens: 2 });
+    assert.equal(server.scheduler.room, 0);
     const refused = await postJson(server.url, '/generate', { text: 'f', sampling_params: { temperature: 1, max_new_tokens: 2 } });
     assert.equal(refused.status, 503, JSON.stringify(refused.json));
     assert.equal(refused.headers.get('retry-after'), '1');
     assert.match(refused.json.error.message, /waiting queue is full/);
-    assert.equal((await long).status, 200);
-    assert.equal((await waiting).status, 200);
+    await Promise.all([first, second]);
+    assert.ok(server.scheduler.room > 0);
   } finally {
     await server.close(1000);
   }
 });
 
 test('a decode thread that dies fails the requests it held, and the next request starts a new one', async () => {
-  const body = { text: 'Jaundice', sampling_params: { temperature: 1, max_new_tokens: 400, seed: 9 } };
-  const pending = postJson(there.url, '/generate', body);
-  await new Promise((r) => setTimeout(r, 30));
+  // A streamed request: its first text says the thread is decoding it; then the thread is stopped.
+  const res = await fetch(`${there.url}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'Jaundice', max_tokens: 400, temperature: 1, seed: 9, stream: true }),
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const utf8 = new TextDecoder();
+  let events = '';
+  while (!/"text":"[^"]/.test(events)) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, `the stream ended before any text: ${events}`);
+    events += utf8.decode(value, { stream: true });
+  }
   await threaded.stopThread();
-  const failed = await pending;
-  assert.equal(failed.status, 500);
-  assert.match(failed.json.error.message, /decode thread stopped/);
-  const short = { ...body, sampling_params: { ...body.sampling_params, max_new_tokens: 12 } };
+  for (let r = await reader.read(); !r.done; r = await reader.read()) events += utf8.decode(r.value, { stream: true });
+  const error = events.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6))).find((e) => e.error);
+  assert.ok(error, `an error event ends the stream: ${events.slice(-300)}`);
+  assert.equal(error.error.code, 500);
+  assert.match(error.error.message, /decode thread stopped/);
+  const short = { text: 'Jaundice', sampling_params: { temperature: 1, max_new_tokens: 12, seed: 9 } };
   const [again, reference] = await Promise.all([postJson(there.url, '/generate', short), postJson(here.url, '/generate', short)]);
   assert.equal(again.status, 200, JSON.stringify(again.json));
   assert.deepEqual(again.json.output_ids, reference.json.output_ids);
