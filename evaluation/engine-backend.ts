@@ -66,9 +66,9 @@ export function defaultServedName(dir: string): string {
 }
 
 /**
- * A checkpoint's tokenizer and what the server reports of the model (no weights): the server's
- * side of a backend whose model decodes elsewhere (evaluation/engine-thread.ts), and the start of
- * `loadEngineBackend`.
+ * A checkpoint's config, pad id and tokenizer, and what the server reports of the model (`served`,
+ * no weights): the server's side of a backend whose model decodes elsewhere
+ * (evaluation/engine-thread.ts), and the start of `loadEngineBackend`.
  */
 export function loadEngineTokenizer(dir: string, opts: EngineBackendOptions = {}) {
   const config = loadConfig(join(dir, 'config.json'));
@@ -77,28 +77,30 @@ export function loadEngineTokenizer(dir: string, opts: EngineBackendOptions = {}
   for (const id of [config.eos_token_id ?? []].flat()) eos.add(id);
   return {
     config,
-    tokenizer,
     padId: tokenizer.padTokenId ?? config.pad_token_id ?? 0,
-    name: opts.name ?? defaultServedName(dir),
-    path: resolve(dir),
-    contextLength: config.max_position_embeddings,
-    vocabSize: config.vocab_size,
-    eosTokenIds: [...eos],
-    encode: (text: string) => tokenizer.encode(text),
-    decode: (ids: number[]) => tokenizer.decode(ids, { skipSpecialTokens: true }),
-    encodeChat: (messages: ChatTurn[]) => tokenizer.encodeChat(messages),
+    served: {
+      tokenizer,
+      name: opts.name ?? defaultServedName(dir),
+      path: resolve(dir),
+      contextLength: config.max_position_embeddings,
+      vocabSize: config.vocab_size,
+      eosTokenIds: [...eos],
+      encode: (text: string) => tokenizer.encode(text),
+      decode: (ids: number[]) => tokenizer.decode(ids, { skipSpecialTokens: true }),
+      encodeChat: (messages: ChatTurn[]) => tokenizer.encodeChat(messages),
+    },
   };
 }
 
 /** Loads a checkpoint folder (config.json, model.safetensors, tokenizer files) as a server backend. */
 export async function loadEngineBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { model: CausalLM; tokenizer: Tokenizer; close(): void }> {
+  const { config, padId, served } = loadEngineTokenizer(dir, opts);
   // The backend is picked before the weights load (they live on it): by the model's size.
-  await initBackendFor('generation', parameterCount(loadConfig(join(dir, 'config.json'))));
-  const { model, config } = await loadModel(dir);
-  const { config: _, padId, ...tok } = loadEngineTokenizer(dir, opts);
+  await initBackendFor('generation', parameterCount(config));
+  const { model } = await loadModel(dir);
   let current: EngineBatch | null = null;
   return {
-    ...tok,
+    ...served,
     model,
     async promptLogprobs(promptIds, top) {
       const L = promptIds.length;

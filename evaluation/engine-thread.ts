@@ -279,7 +279,7 @@ class ThreadScheduler implements Scheduling {
  * here, as loadEngineBackend would). `close()` stops the thread.
  */
 export async function loadEngineThread(dir: string, opts: EngineBackendOptions = {}): Promise<SchedulingBackend & { tokenizer: Tokenizer; stopThread(): Promise<void>; close(): Promise<void> }> {
-  const { config: _config, padId: _padId, ...tok } = loadEngineTokenizer(dir, opts);
+  const { served } = loadEngineTokenizer(dir, opts);
   const thread = new DecodeThread({ entry: new URL('./engine-thread-worker.ts', import.meta.url).href, dir, name: opts.name });
   try {
     await thread.alive();
@@ -288,7 +288,7 @@ export async function loadEngineThread(dir: string, opts: EngineBackendOptions =
     throw err;
   }
   return {
-    ...tok,
+    ...served,
     newBatch() {
       throw new Error('this backend decodes in its thread: ask it for a scheduler()');
     },
