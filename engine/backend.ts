@@ -126,8 +126,10 @@ function forcedBackend(): BackendName | undefined {
 export async function initBackend(prefer?: BackendName): Promise<string> {
   const forced = forcedBackend();
   const wanted = forced ?? prefer;
-  if (!wanted && chosen && tf.getBackend() === chosen) return chosen;
-  return select(wanted ? [wanted] : ORDER, wanted, forced !== undefined);
+  return oneAtATime(async () => {
+    if (!wanted && chosen && tf.getBackend() === chosen) return chosen;
+    return select(wanted ? [wanted] : ORDER, wanted, forced !== undefined);
+  });
 }
 
 /**
@@ -137,7 +139,21 @@ export async function initBackend(prefer?: BackendName): Promise<string> {
 export async function initBackendFor(workload: Workload, parameters?: number): Promise<string> {
   const forced = forcedBackend();
   const what = parameters === undefined ? workload : `${workload} (${(parameters / 1e6).toFixed(1)}M parameters)`;
-  return select(forced ? [forced] : workloadOrder(workload, parameters), forced, forced !== undefined, forced ? `for ${what}, forced by DOCTOR_AGENT_BACKEND` : `for ${what}`);
+  return oneAtATime(() => select(forced ? [forced] : workloadOrder(workload, parameters), forced, forced !== undefined, forced ? `for ${what}, forced by DOCTOR_AGENT_BACKEND` : `for ${what}`));
+}
+
+/** The selection running now (or the last one), which the next waits for. */
+let selecting: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs backend selections one after another. tf.setBackend names the new backend at once but
+ * installs it only when its (asynchronous) initialisation ends: a second selection in between
+ * would leave the engine running one backend's kernels on the other backend's instance.
+ */
+function oneAtATime<T>(f: () => Promise<T>): Promise<T> {
+  const run = selecting.then(f, f);
+  selecting = run.catch(() => undefined);
+  return run;
 }
 
 async function select(candidates: BackendName[], wanted: BackendName | undefined, forced: boolean, purpose?: string): Promise<string> {

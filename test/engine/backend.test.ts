@@ -102,3 +102,17 @@ test('without a native backend every workload gets wasm', () => {
     assert.match(r.err, new RegExp(`engine: TensorFlow\\.js backend wasm \\(@tensorflow/tfjs-backend-wasm\\) for ${workload}\\n`));
   }
 });
+
+test('backend selections made at once run one after another: the engine never runs one backend\'s kernels on another\'s instance', { skip: !existsSync(join(built, 'built.json')) && 'no native build in .tools/tfjs-node' }, () => {
+  // wasm initialises asynchronously; tensorflow is asked for while it does. Without the selections
+  // taking turns, tfjs names tensorflow but installs the wasm instance when its initialisation ends.
+  const code = `import * as tf from './engine/tf.ts';
+    import { initBackend } from './engine/backend.ts';
+    const names = await Promise.all([initBackend('wasm'), initBackend('tensorflow')]);
+    const instance = tf.engine().backendInstance;
+    const y = tf.reshape(tf.tensor1d([1, 2, 3, 4]), [2, 2]).arraySync();
+    console.log(JSON.stringify({ names, now: tf.getBackend(), native: 'binding' in instance, y }));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, env: { ...process.env, DOCTOR_AGENT_BACKEND: '' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim()), { names: ['wasm', 'tensorflow'], now: 'tensorflow', native: true, y: [[1, 2], [3, 4]] });
+});

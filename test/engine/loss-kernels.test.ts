@@ -20,9 +20,14 @@ async function kernelNames(f: () => void): Promise<string[]> {
   return p.kernels.map((k) => k.name);
 }
 
-for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
-  const present = await initBackend(backend).then(() => true, () => false);
-  test(`token log-probs on ${backend}: no one-hot without a gradient, no zeros for it with one, gradient (onehot - softmax) * dy`, { skip: !present && `no ${backend} backend here` }, async () => {
+// Which backends are here, found before any test starts: node:test starts a test as soon as it is
+// declared, and one selecting its backend while this loop selects another would race it.
+const backends = ['tensorflow', 'wasm', 'cpu'] as BackendName[];
+const present: boolean[] = [];
+for (const backend of backends) present.push(await initBackend(backend).then(() => true, () => false));
+
+for (const [i, backend] of backends.entries()) {
+  test(`token log-probs on ${backend}: no one-hot without a gradient, no zeros for it with one, gradient (onehot - softmax) * dy`, { skip: !present[i] && `no ${backend} backend here` }, async () => {
     await initBackend(backend);
     const logits = tf.tensor3d(logitsData, [B, T, V]);
     const targets = tf.tensor2d(targetData, [B, T], 'int32');
