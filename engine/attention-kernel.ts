@@ -27,6 +27,8 @@ export interface Exports {
   exp_shifted(src: number, dst: number, rows: number, V: number): void;
   /** out = x * cos + rotate_half(x) * sin for `rows` rows of `heads` heads of d, cos and sin [rows, d]. */
   rope(x: number, cos: number, sin: number, out: number, rows: number, heads: number, d: number): void;
+  /** out = (x * r) * w for `rows` rows of C float32, r = 1 / sqrt(mean(x^2) + eps) per row, w [C]. */
+  rms_norm(x: number, w: number, out: number, rows: number, C: number, eps: number): void;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');

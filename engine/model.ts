@@ -17,7 +17,7 @@ import { weightShapes, type ModelConfig } from './config.ts';
 import { embedding, linear, linearTransposed, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu, transposeFlagsFree } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
 import { batchMatMul, batchMatMulPrefix } from './attention-kernel.ts';
-import { inPlaceWrites, ropeNoGrad, writeAlong } from './wasm-kernels.ts';
+import { inPlaceWrites, rmsNormNoGrad, ropeNoGrad, writeAlong } from './wasm-kernels.ts';
 
 /**
  * Keys and values of every layer for the tokens seen so far; `forward` appends to it. On the wasm
@@ -176,7 +176,9 @@ export class CausalLM {
   }
 
   private rmsNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
-    return rmsNorm(x, this.w(name) as tf.Tensor1D, this.config.rms_norm_eps);
+    const w = this.w(name) as tf.Tensor1D, eps = this.config.rms_norm_eps;
+    // Where no gradient is taken, one kernel where there is one (the same values).
+    return rmsNormNoGrad(x, w, eps) ?? rmsNorm(x, w, eps);
   }
 
   /**
@@ -206,9 +208,9 @@ export class CausalLM {
     // Query heads sharing a key/value head are stacked along the query axis, position-major:
     // [B*Hkv, T*rep, d], row t*rep + r. Keys transposed [B*Hkv, d, T], values [B*Hkv, T, d].
     const G = B * Hkv;
-    const qh = tf.reshape(tf.transpose(q, [0, 2, 1, 3, 4]), [G, T * rep, d]) as tf.Tensor3D;
-    let kT = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [G, d, T]) as tf.Tensor3D;
-    let vh = tf.reshape(tf.transpose(tf.reshape(v, [B, T, Hkv, d]), [0, 2, 1, 3]), [G, T, d]) as tf.Tensor3D;
+    const qh = permuted(q, q.shape, [0, 2, 1, 3, 4], [G, T * rep, d]) as tf.Tensor3D;
+    let kT = permuted(k, k.shape, [0, 2, 3, 1], [G, d, T]) as tf.Tensor3D;
+    let vh = permuted(v, [B, T, Hkv, d], [0, 2, 1, 3], [G, T, d]) as tf.Tensor3D;
     const past = cache?.length ?? 0, S = past + T;
     if (cache) {
       const layer = appendToCache(cache.layers[i], kT, vh, past);
@@ -235,8 +237,7 @@ export class CausalLM {
       return cache ? batchMatMulPrefix(probs, vb, d, skip && { on: 'k', at: skip }) : batchMatMul(probs, vb);
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
-    const merged = tf.transpose(tf.reshape(heads, [B, Hkv, T, rep, d]), [0, 2, 1, 3, 4]);
-    return this.proj(tf.reshape(merged, [N, H * d]), p + 'o_proj');
+    return this.proj(permuted(heads, [B, Hkv, T, rep, d], [0, 2, 1, 3, 4], [N, H * d]) as tf.Tensor2D, p + 'o_proj');
   }
 
   private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
@@ -344,6 +345,18 @@ export class CausalLM {
     if (cache) cache.length = S;
     return logits;
   }
+}
+
+/**
+ * x viewed as `view`, its axes permuted by `perm`, reshaped to `shape`. Where the permutation moves
+ * only axes of size 1 (decoding one token a row: the position axis) the data keep their order, so
+ * this is one reshape, no transpose kernel.
+ */
+function permuted(x: tf.Tensor, view: number[], perm: number[], shape: number[]): tf.Tensor {
+  const as = (t: tf.Tensor, s: number[]) => (tf.util.arraysEqual(t.shape, s) ? t : tf.reshape(t, s));
+  const moved = perm.filter((a) => view[a] !== 1);
+  if (moved.every((a, i) => i === 0 || a > moved[i - 1])) return as(x, shape);
+  return as(tf.transpose(as(x, view), perm), shape);
 }
 
 interface RopeTable {

@@ -215,6 +215,38 @@ export function ropeNoGrad(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, shape: 
 
 let ropeOn = true;
 
+export const RMS_NORM = 'EngineRmsNorm';
+
+function rmsNormKernel(args: { inputs: { x: tf.TensorInfo; w: tf.TensorInfo }; backend: unknown; attrs: { eps: number } }): tf.TensorInfo {
+  const { x, w } = args.inputs;
+  const be = args.backend as WasmBackend;
+  const k = wasmModule(be);
+  if (!k) throw new Error(`${RMS_NORM}: the engine's WebAssembly module is unavailable`);
+  const C = x.shape[x.shape.length - 1];
+  const out = be.makeOutput(x.shape, 'float32');
+  if (C > 0) k.rms_norm(offset(be, x), offset(be, w), offset(be, out), size(x.shape) / C, C, args.attrs.eps);
+  return out;
+}
+
+/**
+ * RMSNorm where no gradient tape records (generation, scoring): x [N, C] and weight w [C], one kernel
+ * on wasm with the roundings of the six kernels of the general path (ops.ts `rmsNorm`: Square,
+ * Mean, Add, Rsqrt, Mul, Mul), so the same values bit for bit. Undefined where the kernel does not
+ * serve or a tape records (the caller runs the general path).
+ */
+export function rmsNormNoGrad(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D | undefined {
+  if (!onWasmModule() || !rmsNormOn || recording() || x.dtype !== 'float32' || w.dtype !== 'float32' || w.size !== x.shape[1]) return undefined;
+  // eps as the float32 the general path adds (a float32 scalar tensor).
+  return tf.engine().runKernel(RMS_NORM, { x, w }, { eps: Math.fround(eps) } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+let rmsNormOn = true;
+
+/** Turns the RMSNorm kernel off (the general path everywhere) or back on; for comparisons in tests and benchmarks. */
+export function setRmsNormKernel(on: boolean): void {
+  rmsNormOn = on;
+}
+
 /** Turns the rotary kernel off (the general path everywhere) or back on; for comparisons in tests and benchmarks. */
 export function setRopeKernel(on: boolean): void {
   ropeOn = on;
@@ -248,5 +280,6 @@ export function registerWasmKernels(): void {
   }
   tf.registerKernel({ kernelName: SHIFTED_EXP, backendName: 'wasm', kernelFunc: shiftedExpKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: ROPE, backendName: 'wasm', kernelFunc: ropeKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: RMS_NORM, backendName: 'wasm', kernelFunc: rmsNormKernel as unknown as tf.KernelFunc });
   registered = true;
 }

@@ -357,4 +357,53 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rs)))
   )
+  ;; RMSNorm of `rows` rows of C float32: out = (x * r) * w with r = 1 / sqrt(mean(x^2) + eps),
+  ;; with the roundings of the tfjs kernels it stands for (Square, Mean, Add, Rsqrt, Mul, Mul): each
+  ;; square rounded to float32 and added to the row's float32 sum in order from 0, the sum divided
+  ;; by C, eps added, the square root and its reciprocal each rounded to float32, then the two
+  ;; products. The products go four lanes at a time (each element's arithmetic is the same).
+  (func (export "rms_norm") (param $x i32) (param $w i32) (param $out i32) (param $rows i32) (param $C i32) (param $eps f32)
+    (local $p i32) (local $end i32) (local $vend i32) (local $wp i32) (local $sum f32) (local $v f32) (local $r f32) (local $rv v128)
+    (block $rows_done
+      (loop $rs
+        (br_if $rows_done (i32.eqz (local.get $rows)))
+        (local.set $end (i32.add (local.get $x) (i32.shl (local.get $C) (i32.const 2))))
+        (local.set $vend (i32.add (local.get $x) (i32.shl (i32.and (local.get $C) (i32.const -4)) (i32.const 2))))
+        ;; the sum of squares, in order
+        (local.set $sum (f32.const 0))
+        (local.set $p (local.get $x))
+        (block $s_done
+          (loop $ss
+            (br_if $s_done (i32.ge_u (local.get $p) (local.get $end)))
+            (local.set $v (f32.load (local.get $p)))
+            (local.set $sum (f32.add (local.get $sum) (f32.mul (local.get $v) (local.get $v))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $ss)))
+        (local.set $r (f32.div (f32.const 1)
+          (f32.sqrt (f32.add (f32.div (local.get $sum) (f32.convert_i32_u (local.get $C))) (local.get $eps)))))
+        (local.set $rv (f32x4.splat (local.get $r)))
+        ;; (x * r) * w
+        (local.set $p (local.get $x))
+        (local.set $wp (local.get $w))
+        (block $v_done
+          (loop $vs
+            (br_if $v_done (i32.ge_u (local.get $p) (local.get $vend)))
+            (v128.store align=4 (local.get $out)
+              (f32x4.mul (f32x4.mul (v128.load align=4 (local.get $p)) (local.get $rv)) (v128.load align=4 (local.get $wp))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $wp (i32.add (local.get $wp) (i32.const 16)))
+            (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (br $vs)))
+        (block $t_done
+          (loop $ts
+            (br_if $t_done (i32.ge_u (local.get $p) (local.get $end)))
+            (f32.store (local.get $out) (f32.mul (f32.mul (f32.load (local.get $p)) (local.get $r)) (f32.load (local.get $wp))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $wp (i32.add (local.get $wp) (i32.const 4)))
+            (local.set $out (i32.add (local.get $out) (i32.const 4)))
+            (br $ts)))
+        (local.set $x (local.get $end))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $rs)))
+  )
 )

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { ropeNoGrad, setRopeKernel, shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
+import { rmsNormNoGrad, ropeNoGrad, setRmsNormKernel, setRopeKernel, shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
 import { embedding, linear, matMulConst, recording, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
@@ -177,4 +177,34 @@ test('where no tape records, the rotary kernel on wasm and the building blocks w
   assert.deepEqual(generate(model, prompts, opts), withoutKernel);
   model.dispose();
   tf.dispose([x, cos, sin, R, RT, general, fused]);
+});
+
+test('where no tape records, RMSNorm on wasm is one kernel with the six kernels\' roundings: the same values bit for bit, and the same decoding', async () => {
+  await initBackend('wasm');
+  // Rows of four-lane widths and with a scalar tail; values small, large and zero (a zero row's
+  // scale is 1 / sqrt(eps)); the weights any sign.
+  for (const [N, C, scale] of [[5, 128, 1], [9, 37, 40], [3, 3, 1e-4], [17, 896, 3]] as const) {
+    const rng = new Rng(N * C);
+    const xs = Float32Array.from({ length: N * C }, (_, i) => (i < C ? 0 : rng.normal() * scale * (rng.next() < 0.1 ? 30 : 1)));
+    const x = tf.tensor2d(xs, [N, C]), w = tf.tensor1d(random([C], C));
+    for (const eps of [1e-6, 1e-5]) {
+      const fused = rmsNormNoGrad(x, w, eps);
+      assert.ok(fused, 'the kernel serves wasm');
+      assert.deepEqual(fused.dataSync(), rmsNorm(x, w, eps).dataSync(), `[${N}, ${C}] x ${scale}, eps ${eps}`);
+      fused.dispose();
+    }
+    assert.equal(underTape(() => rmsNormNoGrad(x, w, 1e-6) ?? tf.scalar(-1)).size, 1, 'under a tape, the caller runs the general path');
+    tf.dispose([x, w]);
+  }
+  setRmsNormKernel(false);
+  const x = tf.tensor2d(random([2, 8], 1), [2, 8]), w = tf.tensor1d(random([8], 2));
+  assert.equal(rmsNormNoGrad(x, w, 1e-6), undefined, 'turned off, the caller runs the general path');
+  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(4);
+  const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13]];
+  const opts = { temperature: 0.8, maxNewTokens: 10, seed: 3 };
+  const withoutKernel = generate(model, prompts, opts);
+  setRmsNormKernel(true);
+  assert.deepEqual(generate(model, prompts, opts), withoutKernel);
+  model.dispose();
+  tf.dispose([x, w]);
 });
