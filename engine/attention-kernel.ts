@@ -29,6 +29,10 @@ export interface Exports {
   rope(x: number, cos: number, sin: number, out: number, rows: number, heads: number, d: number): void;
   /** out = (x * r) * w for `rows` rows of C float32, r = 1 / sqrt(mean(x^2) + eps) per row, w [C]. */
   rms_norm(x: number, w: number, out: number, rows: number, C: number, eps: number): void;
+  /** c[r, j] += b[j] for `rows` rows of N float32. */
+  add_rows(c: number, b: number, rows: number, N: number): void;
+  /** out = (g * s) * u over n float32. */
+  gated(g: number, s: number, u: number, out: number, n: number): void;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');

@@ -17,7 +17,7 @@ import { weightShapes, type ModelConfig } from './config.ts';
 import { embedding, linear, linearTransposed, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu, transposeFlagsFree } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
 import { batchMatMul, batchMatMulPrefix } from './attention-kernel.ts';
-import { inPlaceWrites, rmsNormNoGrad, ropeNoGrad, writeAlong } from './wasm-kernels.ts';
+import { inPlaceWrites, linearNoGrad, rmsNormNoGrad, ropeNoGrad, swiGluNoGrad, writeAlong } from './wasm-kernels.ts';
 
 /**
  * Keys and values of every layer for the tokens seen so far; `forward` appends to it. On the wasm
@@ -168,11 +168,16 @@ export class CausalLM {
     return v;
   }
 
-  /** A linear layer by name prefix: x @ W (+ b). */
-  private proj(x: tf.Tensor2D, prefix: string): tf.Tensor2D {
-    const y = linear(x, this.w(prefix + '.weight') as tf.Tensor2D);
+  /** A linear layer by name prefix: x @ W (+ b), added to `residual` when given. */
+  private proj(x: tf.Tensor2D, prefix: string, residual?: tf.Tensor2D): tf.Tensor2D {
+    const w = this.w(prefix + '.weight') as tf.Tensor2D;
     const b = this.params.get(prefix + '.bias');
-    return b ? tf.add(y, b) : y;
+    // Where no gradient is taken, one kernel where there is one (the same values).
+    const fused = linearNoGrad(x, w, b, residual);
+    if (fused) return fused;
+    const y = linear(x, w);
+    const yb = b ? (tf.add(y, b) as tf.Tensor2D) : y;
+    return residual ? (tf.add(residual, yb) as tf.Tensor2D) : yb;
   }
 
   private rmsNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
@@ -195,7 +200,8 @@ export class CausalLM {
     return tf.add(tf.mul(tf.reshape(x, shape), table.cos), tf.mul(rotated, table.sin));
   }
 
-  private attention(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
+  /** The attention block on the normed x, added to `residual`. */
+  private attention(i: number, x: tf.Tensor2D, ctx: BlockContext, residual: tf.Tensor2D): tf.Tensor2D {
     const { B, T, cache } = ctx;
     const c = this.config, d = c.head_dim, H = c.num_attention_heads, Hkv = c.num_key_value_heads;
     const rep = H / Hkv, N = B * T, p = `model.layers.${i}.self_attn.`;
@@ -237,14 +243,15 @@ export class CausalLM {
       return cache ? batchMatMulPrefix(probs, vb, d, skip && { on: 'k', at: skip }) : batchMatMul(probs, vb);
     });
     const heads = outs.length === 1 ? outs[0] : tf.concat(outs, 1);
-    return this.proj(permuted(heads, [B, Hkv, T, rep, d], [0, 2, 1, 3, 4], [N, H * d]) as tf.Tensor2D, p + 'o_proj');
+    return this.proj(permuted(heads, [B, Hkv, T, rep, d], [0, 2, 1, 3, 4], [N, H * d]) as tf.Tensor2D, p + 'o_proj', residual);
   }
 
-  private mlp(i: number, x: tf.Tensor2D): tf.Tensor2D {
+  /** The MLP block on the normed x, added to `residual`. */
+  private mlp(i: number, x: tf.Tensor2D, residual: tf.Tensor2D): tf.Tensor2D {
     const p = `model.layers.${i}.mlp.`;
     const gate = this.proj(x, p + 'gate_proj');
     const up = this.proj(x, p + 'up_proj');
-    return this.proj(swiGlu(gate, up), p + 'down_proj');
+    return this.proj(swiGluNoGrad(gate, up) ?? swiGlu(gate, up), p + 'down_proj', residual);
   }
 
   /** The output projection [C, V]: lm_head, or the embedding transposed when tied. */
@@ -329,8 +336,8 @@ export class CausalLM {
       }
       let x = embedding(this.w('model.embed_tokens.weight') as tf.Tensor2D, ids);
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        x = tf.add(x, this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`), ctx));
-        x = tf.add(x, this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`)));
+        x = this.attention(i, this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`), ctx, x);
+        x = this.mlp(i, this.rmsNorm(x, `model.layers.${i}.post_attention_layernorm.weight`), x);
       }
       let h = this.rmsNorm(x, 'model.norm.weight');
       let Tout = T;

@@ -242,6 +242,74 @@ export function rmsNormNoGrad(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.T
 
 let rmsNormOn = true;
 
+export const LINEAR = 'EngineLinear';
+export const GATED = 'EngineGated';
+
+type LinearInputs = { x: tf.TensorInfo; w: tf.TensorInfo; bias?: tf.TensorInfo; residual?: tf.TensorInfo };
+
+function linearKernel(args: { inputs: LinearInputs; backend: unknown }): tf.TensorInfo {
+  const { x, w, bias, residual } = args.inputs;
+  const be = args.backend as WasmBackend;
+  const k = wasmModule(be);
+  if (!k) throw new Error(`${LINEAR}: the engine's WebAssembly module is unavailable`);
+  // The backend's product (the engine's GEMM or XNNPACK, as a BatchMatMul would take), then the
+  // sums in place on its fresh output: the bias, then the residual, each rounded as Add rounds it.
+  const matMul = tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc;
+  const out = matMul({ inputs: { a: x, b: w }, backend: be, attrs: { transposeA: false, transposeB: false } } as never) as tf.TensorInfo;
+  const [M, N] = out.shape;
+  if (bias) k.add_rows(offset(be, out), offset(be, bias), M, N);
+  if (residual) k.add_rows(offset(be, out), offset(be, residual), 1, M * N);
+  return out;
+}
+
+/**
+ * A linear layer where no gradient tape records: residual + (x @ w + bias) (bias and residual
+ * optional) as one kernel on wasm, the product as BatchMatMul computes it and each sum rounded as
+ * the Add it replaces (the same values bit for bit). Undefined where it does not serve or a tape
+ * records (the caller runs matMul and Adds).
+ */
+export function linearNoGrad(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor, residual?: tf.Tensor2D): tf.Tensor2D | undefined {
+  if (!onWasmModule() || !fusedOn || recording() || x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[0]) return undefined;
+  const [M] = x.shape, N = w.shape[1];
+  if ([x, w, bias, residual].some((t) => t && t.dtype !== 'float32')) return undefined;
+  if (bias && (bias.rank !== 1 || bias.size !== N)) return undefined;
+  if (residual && (residual.shape[0] !== M || residual.shape[1] !== N)) return undefined;
+  const inputs: Record<string, tf.Tensor> = { x, w };
+  if (bias) inputs.bias = bias;
+  if (residual) inputs.residual = residual;
+  return tf.engine().runKernel(LINEAR, inputs) as tf.Tensor2D;
+}
+
+function gatedKernel(args: { inputs: { g: tf.TensorInfo; s: tf.TensorInfo; u: tf.TensorInfo }; backend: unknown }): tf.TensorInfo {
+  const { g, s, u } = args.inputs;
+  const be = args.backend as WasmBackend;
+  const k = wasmModule(be);
+  if (!k) throw new Error(`${GATED}: the engine's WebAssembly module is unavailable`);
+  const out = be.makeOutput(g.shape, 'float32');
+  k.gated(offset(be, g), offset(be, s), offset(be, u), offset(be, out), size(g.shape));
+  return out;
+}
+
+/**
+ * SwiGLU's silu(gate) * up where no gradient tape records: the backend's Sigmoid, then
+ * (gate * sigmoid) * up as one kernel on wasm with the two Muls' roundings (the same values bit for
+ * bit as ops.ts `swiGlu`). Undefined where it does not serve or a tape records.
+ */
+export function swiGluNoGrad(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D | undefined {
+  if (!onWasmModule() || !fusedOn || recording() || gate.dtype !== 'float32' || up.dtype !== 'float32' || !tf.util.arraysEqual(gate.shape, up.shape)) return undefined;
+  const s = tf.sigmoid(gate);
+  const out = tf.engine().runKernel(GATED, { g: gate, s, u: up }) as tf.Tensor2D;
+  s.dispose();
+  return out;
+}
+
+let fusedOn = true;
+
+/** Turns the fused linear and SwiGLU kernels off (matMul, Adds and Muls) or back on; for comparisons in tests and benchmarks. */
+export function setFusedKernels(on: boolean): void {
+  fusedOn = on;
+}
+
 /** Turns the RMSNorm kernel off (the general path everywhere) or back on; for comparisons in tests and benchmarks. */
 export function setRmsNormKernel(on: boolean): void {
   rmsNormOn = on;
@@ -281,5 +349,7 @@ export function registerWasmKernels(): void {
   tf.registerKernel({ kernelName: SHIFTED_EXP, backendName: 'wasm', kernelFunc: shiftedExpKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: ROPE, backendName: 'wasm', kernelFunc: ropeKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: RMS_NORM, backendName: 'wasm', kernelFunc: rmsNormKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: LINEAR, backendName: 'wasm', kernelFunc: linearKernel as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: GATED, backendName: 'wasm', kernelFunc: gatedKernel as unknown as tf.KernelFunc });
   registered = true;
 }

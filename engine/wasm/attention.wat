@@ -406,4 +406,61 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $rs)))
   )
+  ;; c[r, j] += b[j] for `rows` rows of N float32 (b = c's own rows: a residual, with rows = 1 and N
+  ;; the whole size; b a bias row, with rows the rows of c): each sum rounded to float32 as tfjs's
+  ;; Add rounds it. Four lanes at a time, then one by one.
+  (func (export "add_rows") (param $c i32) (param $b i32) (param $rows i32) (param $N i32)
+    (local $p i32) (local $q i32) (local $end i32) (local $vend i32)
+    (block $rows_done
+      (loop $rs
+        (br_if $rows_done (i32.eqz (local.get $rows)))
+        (local.set $end (i32.add (local.get $c) (i32.shl (local.get $N) (i32.const 2))))
+        (local.set $vend (i32.add (local.get $c) (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2))))
+        (local.set $p (local.get $c))
+        (local.set $q (local.get $b))
+        (block $v_done
+          (loop $vs
+            (br_if $v_done (i32.ge_u (local.get $p) (local.get $vend)))
+            (v128.store align=4 (local.get $p) (f32x4.add (v128.load align=4 (local.get $p)) (v128.load align=4 (local.get $q))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $q (i32.add (local.get $q) (i32.const 16)))
+            (br $vs)))
+        (block $t_done
+          (loop $ts
+            (br_if $t_done (i32.ge_u (local.get $p) (local.get $end)))
+            (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (f32.load (local.get $q))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $q (i32.add (local.get $q) (i32.const 4)))
+            (br $ts)))
+        (local.set $c (local.get $end))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $rs)))
+  )
+
+  ;; out = (g * s) * u over n float32 (SwiGLU's silu(gate) * up with s = sigmoid(gate)), each
+  ;; product rounded to float32 as tfjs's two Muls round them.
+  (func (export "gated") (param $g i32) (param $s i32) (param $u i32) (param $out i32) (param $n i32)
+    (local $end i32) (local $vend i32)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $vend (i32.add (local.get $out) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $v_done
+      (loop $vs
+        (br_if $v_done (i32.ge_u (local.get $out) (local.get $vend)))
+        (v128.store align=4 (local.get $out)
+          (f32x4.mul (f32x4.mul (v128.load align=4 (local.get $g)) (v128.load align=4 (local.get $s))) (v128.load align=4 (local.get $u))))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (local.set $u (i32.add (local.get $u) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (br $vs)))
+    (block $t_done
+      (loop $ts
+        (br_if $t_done (i32.ge_u (local.get $out) (local.get $end)))
+        (f32.store (local.get $out) (f32.mul (f32.mul (f32.load (local.get $g)) (f32.load (local.get $s))) (f32.load (local.get $u))))
+        (local.set $g (i32.add (local.get $g) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (local.set $u (i32.add (local.get $u) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $ts)))
+  )
 )

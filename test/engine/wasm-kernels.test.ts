@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../../engine/tf.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { rmsNormNoGrad, ropeNoGrad, setRmsNormKernel, setRopeKernel, shiftedExp, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
+import { linearNoGrad, rmsNormNoGrad, ropeNoGrad, setFusedKernels, setRmsNormKernel, setRopeKernel, shiftedExp, swiGluNoGrad, wasmKernelsInPlace } from '../../engine/wasm-kernels.ts';
 import { embedding, linear, matMulConst, recording, rmsNorm, rotateHalfMatrices, swiGlu } from '../../engine/ops.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
@@ -207,4 +207,37 @@ test('where no tape records, RMSNorm on wasm is one kernel with the six kernels\
   assert.deepEqual(generate(model, prompts, opts), withoutKernel);
   model.dispose();
   tf.dispose([x, w]);
+});
+
+test('where no tape records, a linear layer with its bias and residual, and SwiGLU\'s products, are one kernel each on wasm: the same values bit for bit, and the same decoding', async () => {
+  await initBackend('wasm');
+  // 1 and 3 rows (XNNPACK's product) and 6 and 33 (the engine's GEMM); N with a scalar tail or not.
+  for (const [M, K, N] of [[1, 16, 24], [3, 7, 10], [6, 32, 64], [33, 20, 13]] as const) {
+    const x = tf.tensor2d(random([M, K], M), [M, K]), w = tf.tensor2d(random([K, N], K), [K, N]);
+    const b = tf.tensor1d(random([N], N)), r = tf.tensor2d(random([M, N], M + N), [M, N]);
+    const cases: [string, tf.Tensor | undefined, tf.Tensor2D | undefined][] = [['plain', undefined, undefined], ['bias', b, undefined], ['residual', undefined, r], ['both', b, r]];
+    for (const [what, bias, residual] of cases) {
+      const fused = linearNoGrad(x, w, bias, residual);
+      assert.ok(fused, 'the kernel serves wasm');
+      let general: tf.Tensor = linear(x, w);
+      if (bias) general = tf.add(general, bias);
+      if (residual) general = tf.add(residual, general);
+      assert.deepEqual(fused.dataSync(), general.dataSync(), `${what}, [${M}, ${K}] @ [${K}, ${N}]`);
+    }
+    const u = tf.tensor2d(random([M, N], 2 * M + N), [M, N]);
+    assert.deepEqual(swiGluNoGrad(r, u)!.dataSync(), swiGlu(r, u).dataSync(), `swiGlu [${M}, ${N}]`);
+    assert.equal(underTape(() => linearNoGrad(x, w, b, r) ?? tf.scalar(-1)).size, 1, 'under a tape, the caller runs the general path');
+    assert.equal(underTape(() => swiGluNoGrad(r, u) ?? tf.scalar(-1)).size, 1, 'under a tape, the caller runs the general path');
+    tf.dispose([x, w, b, r, u]);
+  }
+  // A model with biases on q, k and v (as Qwen2's), decoding with and without the kernels.
+  setFusedKernels(false);
+  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(5);
+  assert.ok([...model.params.keys()].some((n) => n.endsWith('q_proj.bias')), 'the model has biases');
+  const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13], [4, 4, 4, 4, 4, 4]];
+  const opts = { temperature: 0.8, maxNewTokens: 10, seed: 4 };
+  const withoutKernels = generate(model, prompts, opts);
+  setFusedKernels(true);
+  assert.deepEqual(generate(model, prompts, opts), withoutKernels);
+  model.dispose();
 });
