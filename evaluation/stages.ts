@@ -128,16 +128,22 @@ export function compareStages(
   const byName = new Map(stages.map((s) => [s.stage, s]));
   const sources = sourceNames.map((source): SourceComparison => {
     const present = stages.filter((s) => s.scores.get(source)?.size);
-    const accuracies = present.map((s) => ({
-      stage: s.stage, label: s.label, step: s.step,
-      accuracy: bootstrapInterval([...s.scores.get(source)!.values()], { resamples, level, seed: `accuracy:${source}:${s.stage}` }),
-    }));
+    // Items in the order of their ids, not of results.jsonl (the order answers finished in, which
+    // concurrency changes): the same answers always give the same intervals.
+    const inOrder = (m: Map<string, number>) => [...m.keys()].sort();
+    const accuracies = present.map((s) => {
+      const m = s.scores.get(source)!;
+      return {
+        stage: s.stage, label: s.label, step: s.step,
+        accuracy: bootstrapInterval(inOrder(m).map((id) => m.get(id)!), { resamples, level, seed: `accuracy:${source}:${s.stage}` }),
+      };
+    });
     const gains: StageGain[] = [];
     for (const p of pairs) {
       const a = byName.get(p.from)?.scores.get(source);
       const b = byName.get(p.to)?.scores.get(source);
       if (!a || !b) continue;
-      const ids = [...a.keys()].filter((id) => b.has(id));
+      const ids = inOrder(a).filter((id) => b.has(id));
       if (!ids.length) continue;
       const gain = pairedBootstrap(ids.map((id) => a.get(id)!), ids.map((id) => b.get(id)!), { resamples, level, seed: `gain:${source}:${p.from}:${p.to}` });
       gains.push({ ...p, gain, significant: excludesZero(gain) });

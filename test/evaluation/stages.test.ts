@@ -80,3 +80,19 @@ test('identical stages: gain 0 in [0, 0], not significant', () => {
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the same answers in another order of results.jsonl (concurrent answers finish in any order) give the same intervals', () => {
+  const outcomes = Array.from({ length: 40 }, (_, i) => [(i * 7) % 3 === 0, (i * 5) % 4 !== 0] as const);
+  const stage = (name: string, pick: 0 | 1, order: number[]) => ({
+    stage: name, label: name.toLowerCase(), step: name.toLowerCase(),
+    scores: scoresOf(order.map((i) => row(i, outcomes[i][pick], outcomes[i][pick])), 'last', true),
+    options: new Map<string, number>(),
+  });
+  const forward = Array.from({ length: 40 }, (_, i) => i);
+  const shuffled = forward.map((i) => (i * 17) % 40);
+  const a = compareStages([stage('SFT', 0, forward), stage('RL', 1, forward)], [{ from: 'SFT', to: 'RL' }]);
+  const b = compareStages([stage('SFT', 0, shuffled), stage('RL', 1, shuffled)], [{ from: 'SFT', to: 'RL' }]);
+  assert.deepEqual(b, a);
+  // The two files do list the items in different orders (resampling scores in file order gave other intervals).
+  assert.notDeepEqual(shuffled, forward);
+});
