@@ -42,7 +42,7 @@ import { readJsonFile } from '../common/fs.ts';
 import { compileFile } from '../dsl/compile.ts';
 import type { Plan } from '../dsl/plan.ts';
 import { bootstrapInterval, excludesZero, pairedBootstrap } from '../evaluation/bootstrap.ts';
-import { compareStages, loadStageScores, type StageScores } from '../evaluation/stages.ts';
+import { compareStages, idsInOrder, loadStageScores, type StageScores } from '../evaluation/stages.ts';
 import { ensureSearchAttributes } from '../runtime/client.ts';
 import { runView, startRun } from '../runtime/runs.ts';
 import { ArtifactStore } from '../runtime/store.ts';
@@ -207,13 +207,13 @@ export function aggregate(runs: readonly SeedRun[], plan: Pick<Plan, 'params'> &
 
   const stages = Object.fromEntries([...pooled].map(([stage, m]) => {
     if (!m.size) throw new Error(`no scored items for stage ${stage}`);
-    return [stage, interval(bootstrapInterval([...m.values()], { seed: `recipe:accuracy:${stage}` }))];
+    return [stage, interval(bootstrapInterval(idsInOrder(m).map((id) => m.get(id)!), { seed: `recipe:accuracy:${stage}` }))];
   })) as Record<Stage, ReturnType<typeof interval>>;
 
   const sft = pooled.get('sft')!;
   const gain = Object.fromEntries(RL_STAGES.map((to) => {
     const after = pooled.get(to)!;
-    const ids = [...sft.keys()].filter((id) => after.has(id));
+    const ids = idsInOrder(sft).filter((id) => after.has(id));
     const g = pairedBootstrap(ids.map((id) => sft.get(id)!), ids.map((id) => after.get(id)!), { seed: `recipe:gain:sft:${to}` });
     return [`${to}_vs_sft`, { mean: round(g.estimate), ci95: [round(g.lo), round(g.hi)] as [number, number], n: g.n, significant: excludesZero(g) }];
   })) as Record<'grpo_vs_sft' | 'ppo_vs_sft', { mean: number; ci95: [number, number]; n: number; significant: boolean }>;

@@ -115,6 +115,15 @@ export function loadStageScores(dir: string, stage: string, label: string, step:
   return { stage, label, step, scores: scoresOf(rows, policy, dropsEmpty), options };
 }
 
+/**
+ * Item ids of per-item scores in a fixed order (sorted), for resampling: not the order of
+ * results.jsonl, which is the order answers finished in and changes with concurrency, so the same
+ * answers always give the same intervals.
+ */
+export function idsInOrder(scores: ReadonlyMap<string, number>): string[] {
+  return [...scores.keys()].sort();
+}
+
 /** Accuracies with intervals per source and stage, and the paired gains asked for in `pairs`. */
 export function compareStages(
   stages: readonly StageScores[],
@@ -128,14 +137,11 @@ export function compareStages(
   const byName = new Map(stages.map((s) => [s.stage, s]));
   const sources = sourceNames.map((source): SourceComparison => {
     const present = stages.filter((s) => s.scores.get(source)?.size);
-    // Items in the order of their ids, not of results.jsonl (the order answers finished in, which
-    // concurrency changes): the same answers always give the same intervals.
-    const inOrder = (m: Map<string, number>) => [...m.keys()].sort();
     const accuracies = present.map((s) => {
       const m = s.scores.get(source)!;
       return {
         stage: s.stage, label: s.label, step: s.step,
-        accuracy: bootstrapInterval(inOrder(m).map((id) => m.get(id)!), { resamples, level, seed: `accuracy:${source}:${s.stage}` }),
+        accuracy: bootstrapInterval(idsInOrder(m).map((id) => m.get(id)!), { resamples, level, seed: `accuracy:${source}:${s.stage}` }),
       };
     });
     const gains: StageGain[] = [];
@@ -143,7 +149,7 @@ export function compareStages(
       const a = byName.get(p.from)?.scores.get(source);
       const b = byName.get(p.to)?.scores.get(source);
       if (!a || !b) continue;
-      const ids = inOrder(a).filter((id) => b.has(id));
+      const ids = idsInOrder(a).filter((id) => b.has(id));
       if (!ids.length) continue;
       const gain = pairedBootstrap(ids.map((id) => a.get(id)!), ids.map((id) => b.get(id)!), { resamples, level, seed: `gain:${source}:${p.from}:${p.to}` });
       gains.push({ ...p, gain, significant: excludesZero(gain) });
