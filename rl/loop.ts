@@ -154,48 +154,56 @@ export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shap
     return out;
   };
 
-  while (s.iteration < p.iterations) {
-    if (ctx.signal.aborted) {
-      await save();
-      throw new Error(`${algo.kind}: stopped at iteration ${s.iteration} of ${p.iterations} (checkpoint written)`);
+  // The rollout thread (if any) stops with the loop, however it ends.
+  let told = false;
+  try {
+    while (s.iteration < p.iterations) {
+      if (ctx.signal.aborted) {
+        await save();
+        throw new Error(`${algo.kind}: stopped at iteration ${s.iteration} of ${p.iterations} (checkpoint written)`);
+      }
+      const t0 = performance.now();
+      const chosen = nextPrompts();
+      // Sampling and every log-prob at temperature + 1e-7, as TRL (its GenerationConfig and logits division).
+      const temperature = scoringTemperature(p.temperature);
+      const lr = rlLearningRate(s.iteration, p);
+      const ro = await rolloutVia(sampler, tok, chosen.map((i) => prompts[i]), {
+        numGenerations: algo.numGenerations, temperature, topP: p.top_p, responseLength: p.response_length, seed: rng.nextU32(),
+      });
+      const t1 = performance.now();
+      if (!p.rollout && !told) ctx.log(`rollouts: sampled by ${sampler.where}`);
+      told = true;
+      const scores = await score(ro.texts, chosen.map((i) => items[i]), ro.group, verifier, p.reward);
+      const seq = buildSequences(ro.prompts, ro.responses, pad);
+      const oldLogp = tokenLogProbs(policy, seq, temperature);
+      const refLogp = tokenLogProbs(ref, seq, temperature);
+      const stats = algo.update({ lr, temperature, policy, optimizer, rollout: ro, scores, seq, oldLogp, refLogp, rng });
+      const t2 = performance.now();
+      s.iteration += 1;
+      const n = ro.texts.length;
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+      const values: Record<string, number> = {
+        iteration: s.iteration,
+        reward_mean: mean(scores.rewards),
+        accuracy: mean(scores.correct.map(Number)),
+        format_rate: mean(scores.formatted.map(Number)),
+        lr,
+        response_length: mean(ro.responses.map((r) => r.length)),
+        finished_rate: mean(ro.finished.map(Number)),
+        ...stats,
+        rollout_s: (t1 - t0) / 1000,
+        update_s: (t2 - t1) / 1000,
+        responses: n,
+      };
+      s.history.push(values);
+      writeFileAtomic(metricsFile, s.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+      ctx.metric(values, s.iteration);
+      ctx.log(`iteration ${s.iteration} sample (reward ${scores.rewards[0]}): ${JSON.stringify(ro.texts[0].slice(0, 400))}`);
+      ctx.progress(s.iteration, p.iterations, `reward ${values.reward_mean.toFixed(3)}, accuracy ${values.accuracy.toFixed(2)}, format ${values.format_rate.toFixed(2)}`, 'iterations');
+      if (s.iteration < p.iterations && schedule.due(s.iteration)) await save();
     }
-    const t0 = performance.now();
-    const chosen = nextPrompts();
-    // Sampling and every log-prob at temperature + 1e-7, as TRL (its GenerationConfig and logits division).
-    const temperature = scoringTemperature(p.temperature);
-    const lr = rlLearningRate(s.iteration, p);
-    const ro = await rolloutVia(sampler, tok, chosen.map((i) => prompts[i]), {
-      numGenerations: algo.numGenerations, temperature, topP: p.top_p, responseLength: p.response_length, seed: rng.nextU32(),
-    });
-    const t1 = performance.now();
-    const scores = await score(ro.texts, chosen.map((i) => items[i]), ro.group, verifier, p.reward);
-    const seq = buildSequences(ro.prompts, ro.responses, pad);
-    const oldLogp = tokenLogProbs(policy, seq, temperature);
-    const refLogp = tokenLogProbs(ref, seq, temperature);
-    const stats = algo.update({ lr, temperature, policy, optimizer, rollout: ro, scores, seq, oldLogp, refLogp, rng });
-    const t2 = performance.now();
-    s.iteration += 1;
-    const n = ro.texts.length;
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    const values: Record<string, number> = {
-      iteration: s.iteration,
-      reward_mean: mean(scores.rewards),
-      accuracy: mean(scores.correct.map(Number)),
-      format_rate: mean(scores.formatted.map(Number)),
-      lr,
-      response_length: mean(ro.responses.map((r) => r.length)),
-      finished_rate: mean(ro.finished.map(Number)),
-      ...stats,
-      rollout_s: (t1 - t0) / 1000,
-      update_s: (t2 - t1) / 1000,
-      responses: n,
-    };
-    s.history.push(values);
-    writeFileAtomic(metricsFile, s.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
-    ctx.metric(values, s.iteration);
-    ctx.log(`iteration ${s.iteration} sample (reward ${scores.rewards[0]}): ${JSON.stringify(ro.texts[0].slice(0, 400))}`);
-    ctx.progress(s.iteration, p.iterations, `reward ${values.reward_mean.toFixed(3)}, accuracy ${values.accuracy.toFixed(2)}, format ${values.format_rate.toFixed(2)}`, 'iterations');
-    if (s.iteration < p.iterations && schedule.due(s.iteration)) await save();
+  } finally {
+    await sampler.close?.();
   }
 
   const final = join(ctx.outDir, 'checkpoint');

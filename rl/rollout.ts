@@ -11,6 +11,7 @@ import type { CausalLM } from '../engine/model.ts';
 import type { Tokenizer } from '../engine/tokenizer.ts';
 import type { TokenCompletion, TokenCompletionRequest, TokenCompletions } from '../evaluation/backend.ts';
 import { completeOnEngine, engineCompletions, serverCompletions } from '../evaluation/completions.ts';
+import { rolloutThread } from './rollout-thread.ts';
 
 /** Prompt token ids of one problem, cut from the left to at most maxLen tokens. */
 export function promptIds(tok: Tokenizer, item: VerifiableItem, maxLen: number): number[] {
@@ -123,8 +124,32 @@ export interface RolloutServer {
  * Where an RL step's rollouts come from: the policy being trained, in-process (no `rollout:`),
  * or the server `rollout:` names, with a warning that the trainer does not update its weights.
  */
-export function rolloutSource(server: RolloutServer | undefined, policy: CausalLM, tok: Tokenizer, warn: (message: string) => void): TokenCompletions {
-  if (!server) return engineCompletions(policy, { padTokenId: tok.batchPadId });
+export function rolloutSource(server: RolloutServer | undefined, policy: CausalLM, tok: Tokenizer, warn: (message: string) => void): TokenCompletions & { close?(): Promise<void> } {
+  if (!server) {
+    const local = engineCompletions(policy, { padTokenId: tok.batchPadId });
+    const thread = rolloutThread(policy, { padTokenId: tok.batchPadId });
+    if (!thread) return local;
+    // A replica that cannot start or fails leaves the sampling to this thread, with a warning.
+    let use: TokenCompletions = thread;
+    return {
+      get where() {
+        return use === thread ? `${thread.where}${thread.backend() ? ` (${thread.backend()})` : ''}` : local.where;
+      },
+      async complete(req) {
+        if (use === thread) {
+          try {
+            return await thread.complete(req);
+          } catch (err) {
+            warn(`${(err as Error).message}; rollouts are sampled in this process from now on`);
+            use = local;
+            await thread.close();
+          }
+        }
+        return local.complete(req);
+      },
+      close: () => thread.close(),
+    };
+  }
   const source = serverCompletions({
     baseUrl: server.base_url, model: server.model, apiKeyEnv: server.api_key_env, timeoutMs: server.timeout * 1000, maxRetries: server.max_retries,
   });
