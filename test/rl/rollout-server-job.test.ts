@@ -41,7 +41,10 @@ const metricsOf = (ctx: ReturnType<typeof recordingContext>) => ctx.messages.fla
 
 test('rl.grpo with rollout: a server gives the in-process iteration: the same metrics and weights', async () => {
   const local = recordingContext(params(), join(dir, 'in-process'));
-  const a = await run(local);
+  // In-process sampling on the policy itself, the engine the server here decodes with (by default a
+  // policy on tensorflow samples on a wasm replica: test/rl/rollout-thread.test.ts).
+  process.env.DOCTOR_AGENT_ROLLOUT_THREAD = '0';
+  const a = await run(local).finally(() => delete process.env.DOCTOR_AGENT_ROLLOUT_THREAD);
   const remote = recordingContext({ ...params(), rollout: { base_url: `${server.url}/v1`, model: 'policy', weights: 'fixed' } }, join(dir, 'server'));
   const admitted = server.scheduler.stats.admitted;
   const b = await run(remote);
