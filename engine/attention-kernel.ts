@@ -33,6 +33,8 @@ export interface Exports {
   add_rows(c: number, b: number, rows: number, N: number): void;
   /** out = (g * s) * u over n float32. */
   gated(g: number, s: number, u: number, out: number, n: number): void;
+  /** The ids of n float32 logits at src, largest first (ties by lower id); buffers of n keys / ids each, counts of 2048; returns the ids' address. */
+  rank_desc(src: number, n: number, ka: number, kb: number, ia: number, ib: number, counts: number): number;
 }
 
 export const WASM_PATH = join(import.meta.dirname, 'wasm', 'attention.wasm');
@@ -104,28 +106,52 @@ function run(k: Exports, a: number, b: number, c: number, t: number, G: number, 
 
 let host: { k: Exports; memory: WebAssembly.Memory } | null | undefined;
 
-/**
- * The product on host arrays (operand shapes as for `layout`), through the kernel's own memory.
- * Returns c [G, M, N] as a view into that memory, valid until the next call (copy it to keep it).
- */
-export function hostBatchMatMul(a: Float32Array, b: Float32Array, G: number, M: number, K: number, N: number, layout: Layout): Float32Array {
+/** The module on a memory of its own (for host arrays), grown to at least `bytes`; null when it cannot load. */
+function hostModule(bytes: number): { k: Exports; memory: WebAssembly.Memory } | null {
   if (host === undefined) {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const k = instantiate(memory);
     host = k ? { k, memory } : null;
   }
-  if (!host) throw new Error(`attention kernel unavailable: ${loadError}`);
+  if (host) {
+    const have = host.memory.buffer.byteLength;
+    if (bytes > have) host.memory.grow(Math.ceil((bytes - have) / 65536));
+  }
+  return host;
+}
+
+/**
+ * The product on host arrays (operand shapes as for `layout`), through the kernel's own memory.
+ * Returns c [G, M, N] as a view into that memory, valid until the next call (copy it to keep it).
+ */
+export function hostBatchMatMul(a: Float32Array, b: Float32Array, G: number, M: number, K: number, N: number, layout: Layout): Float32Array {
   if (a.length !== G * M * K || b.length !== G * K * N) {
     throw new Error(`hostBatchMatMul: operand sizes ${a.length} and ${b.length} do not fit G=${G} M=${M} K=${K} N=${N}`);
   }
   const aOff = 0, bOff = a.length * 4, cOff = bOff + b.length * 4, tOff = cOff + G * M * N * 4;
-  const need = tOff + K * N * 4, have = host.memory.buffer.byteLength;
-  if (need > have) host.memory.grow(Math.ceil((need - have) / 65536));
+  const host = hostModule(tOff + K * N * 4);
+  if (!host) throw new Error(`attention kernel unavailable: ${loadError}`);
   const heap = new Float32Array(host.memory.buffer);
   heap.set(a, aOff / 4);
   heap.set(b, bOff / 4);
   run(host.k, aOff, bOff, cOff, tOff, G, M, K, N, layout);
   return heap.subarray(cOff / 4, cOff / 4 + G * M * N);
+}
+
+/**
+ * The ids of a row of logits from the largest to the smallest, equal ones by lower id, ranked by
+ * the module on its own memory (`rank_desc`: the same keys and stable radix sort as
+ * engine/sampling.ts `rankDescending`'s JavaScript, several times faster). A view into that
+ * memory, valid until the next call; undefined when the module cannot load.
+ */
+export function hostRankDescending(logits: Float32Array): Int32Array | undefined {
+  const V = logits.length;
+  const counts = 0, src = 8192, ka = src + V * 4, kb = ka + V * 4, ia = kb + V * 4, ib = ia + V * 4;
+  const host = hostModule(ib + V * 4);
+  if (!host) return undefined;
+  new Float32Array(host.memory.buffer, src, V).set(logits);
+  const at = host.k.rank_desc(src, V, ka, kb, ia, ib, counts);
+  return new Int32Array(host.memory.buffer, at, V);
 }
 
 /** The parts of the backends the kernels use (tfjs-backend-wasm's and -cpu's own fields). */

@@ -1,5 +1,6 @@
 /** Picking the next token from one row of logits: greedy, or temperature / top-k / top-p / min-p sampling. */
 import type { Rng } from '../common/rng.ts';
+import { hostRankDescending } from './attention-kernel.ts';
 
 export interface SamplingOptions {
   /** 0 means greedy. Default 1. */
@@ -210,9 +211,15 @@ const counts = new Uint32Array(2048);
  * that the next call reuses. Each logit's float32 bits become an order-preserving 32-bit integer,
  * inverted, and a stable radix sort (three passes of 11 bits) orders the ids by it: linear in the
  * row, where sorting the ids with a comparator took some 0.4 ms a row of 1,024 logits and 110 ms a
- * row of 152,000.
+ * row of 152,000. The sort runs in the engine's WebAssembly module (`hostRankDescending`, the same
+ * keys and passes), else here in JavaScript (`rankDescendingJs`).
  */
 export function rankDescending(logits: Float32Array): Int32Array {
+  return hostRankDescending(logits) ?? rankDescendingJs(logits);
+}
+
+/** `rankDescending` in JavaScript: where the module cannot load, and for tests. */
+export function rankDescendingJs(logits: Float32Array): Int32Array {
   const V = logits.length;
   if (keysA.length < V) {
     keysA = new Uint32Array(V);

@@ -463,4 +463,65 @@
         (local.set $out (i32.add (local.get $out) (i32.const 4)))
         (br $ts)))
   )
+  ;; The ids of n float32 logits at src from the largest to the smallest, equal ones by lower id
+  ;; (engine/sampling.ts `rankDescending`): each logit's bits (-0 as +0) made an order-preserving
+  ;; key, inverted, then a stable radix sort of (key, id) in three passes of 11 bits, keys and ids
+  ;; at ka/ia and kb/ib in turn (n each), counts: room for 2048 int32. Returns the address of the ids.
+  (func (export "rank_desc") (param $src i32) (param $n i32) (param $ka i32) (param $kb i32) (param $ia i32) (param $ib i32) (param $counts i32) (result i32)
+    (local $i i32) (local $bits i32) (local $k i32) (local $shift i32) (local $d i32) (local $at i32) (local $c i32) (local $slot i32) (local $t i32)
+    (block $keys_done
+      (loop $keys
+        (br_if $keys_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $bits (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (i32.eq (local.get $bits) (i32.const 0x80000000)) (then (local.set $bits (i32.const 0))))
+        (i32.store (i32.add (local.get $ka) (i32.shl (local.get $i) (i32.const 2)))
+          (select (local.get $bits) (i32.and (i32.xor (local.get $bits) (i32.const -1)) (i32.const 0x7fffffff))
+            (i32.lt_s (local.get $bits) (i32.const 0))))
+        (i32.store (i32.add (local.get $ia) (i32.shl (local.get $i) (i32.const 2))) (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $keys)))
+    (block $passes_done
+      (loop $passes
+        (br_if $passes_done (i32.ge_u (local.get $shift) (i32.const 32)))
+        (memory.fill (local.get $counts) (i32.const 0) (i32.const 8192))
+        (local.set $i (i32.const 0))
+        (block $h_done
+          (loop $h
+            (br_if $h_done (i32.ge_u (local.get $i) (local.get $n)))
+            (local.set $slot (i32.add (local.get $counts) (i32.shl (i32.and (i32.shr_u
+              (i32.load (i32.add (local.get $ka) (i32.shl (local.get $i) (i32.const 2)))) (local.get $shift)) (i32.const 2047)) (i32.const 2))))
+            (i32.store (local.get $slot) (i32.add (i32.load (local.get $slot)) (i32.const 1)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $h)))
+        (local.set $d (i32.const 0))
+        (local.set $at (i32.const 0))
+        (block $p_done
+          (loop $p
+            (br_if $p_done (i32.ge_u (local.get $d) (i32.const 2048)))
+            (local.set $slot (i32.add (local.get $counts) (i32.shl (local.get $d) (i32.const 2))))
+            (local.set $c (i32.load (local.get $slot)))
+            (i32.store (local.get $slot) (local.get $at))
+            (local.set $at (i32.add (local.get $at) (local.get $c)))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br $p)))
+        (local.set $i (i32.const 0))
+        (block $s_done
+          (loop $s
+            (br_if $s_done (i32.ge_u (local.get $i) (local.get $n)))
+            (local.set $k (i32.load (i32.add (local.get $ka) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $slot (i32.add (local.get $counts) (i32.shl (i32.and (i32.shr_u (local.get $k) (local.get $shift)) (i32.const 2047)) (i32.const 2))))
+            (local.set $at (i32.load (local.get $slot)))
+            (i32.store (local.get $slot) (i32.add (local.get $at) (i32.const 1)))
+            (i32.store (i32.add (local.get $kb) (i32.shl (local.get $at) (i32.const 2))) (local.get $k))
+            (i32.store (i32.add (local.get $ib) (i32.shl (local.get $at) (i32.const 2)))
+              (i32.load (i32.add (local.get $ia) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $s)))
+        ;; the sorted keys and ids become the input of the next pass
+        (local.set $t (local.get $ka)) (local.set $ka (local.get $kb)) (local.set $kb (local.get $t))
+        (local.set $t (local.get $ia)) (local.set $ia (local.get $ib)) (local.set $ib (local.get $t))
+        (local.set $shift (i32.add (local.get $shift) (i32.const 11)))
+        (br $passes)))
+    (local.get $ia)
+  )
 )

@@ -5,7 +5,7 @@ import { Rng } from '../../common/rng.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { CausalLM } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
-import { logProbOf, rankDescending, sampleToken, sampleWithLogProb } from '../../engine/sampling.ts';
+import { logProbOf, rankDescending, rankDescendingJs, sampleToken, sampleWithLogProb } from '../../engine/sampling.ts';
 import { tinyConfig } from './tiny.ts';
 
 let model: CausalLM;
@@ -148,7 +148,7 @@ function referenceSample(logits: Float32Array, opts: { temperature?: number; top
   return order[at < 0 ? keep - 1 : at];
 }
 
-test('the ranking of logits is a comparator sort\'s order (ties by lower id, -0 = +0, infinities), and the cuts sample as defined', () => {
+test('the ranking of logits, in the module and in JavaScript, is a comparator sort\'s order (ties by lower id, -0 = +0, infinities), and the cuts sample as defined', () => {
   const rng = new Rng(3);
   const special = [0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, 1, -1, -1];
   for (const V of [1, 7, 300, 5000]) {
@@ -156,6 +156,7 @@ test('the ranking of logits is a comparator sort\'s order (ties by lower id, -0 
     const logits = Float32Array.from({ length: V }, (_, i) => (i % 5 === 0 ? special[i % special.length] : Math.round(rng.normal() * 4) / 2));
     const ref = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
     assert.deepEqual([...rankDescending(logits)], ref, `V=${V}`);
+    assert.deepEqual([...rankDescendingJs(logits)], ref, `V=${V}, in JavaScript`);
   }
   // Narrow logits (every one ranked), and wide ones, where only those within 36.8 temperatures of
   // the maximum are ranked and cuts that reach past them rank the whole row.
