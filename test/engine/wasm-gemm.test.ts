@@ -77,7 +77,6 @@ test('on wasm, products the kernel does not take give exactly what XNNPACK gives
     [[2, 16, 8], [2, 8, 16], false, false], // a batch of matrices
     [[32, 16], [24, 16], false, true], // B transposed
     [[16, 32], [16, 24], true, false], // A transposed
-    [[3, 64], [64, 64], false, false], // under 4 rows
   ];
   for (const [sa, sb, tA, tB] of cases) {
     const a = tf.tensor(random(sa.reduce((x, y) => x * y), 1), sa), b = tf.tensor(random(sb.reduce((x, y) => x * y), 2), sb);
@@ -91,8 +90,9 @@ test('on wasm, products the kernel does not take give exactly what XNNPACK gives
     for (const t of ours) assert.deepEqual(Array.from(t.dataSync()), Array.from(theirs.dataSync()));
     tf.dispose([a, b, theirs, ...ours]);
   }
-  assert.equal(gemmTakes(3, 128, 384), false);
+  assert.equal(gemmTakes(1, 128, 384), true);
   assert.equal(gemmTakes(4, 128, 384), true);
+  assert.equal(gemmTakes(4, 128, 380), false, 'N not a multiple of 8');
   assert.equal(gemmTakes(32, 4096, 4096), false, 'B over 16 MiB');
 });
 
@@ -153,4 +153,23 @@ test('on wasm, a model gives the same logits with the kernel as with XNNPACK, to
   assert.ok(worst < 1e-4, `largest logit difference ${worst}`);
   ids.dispose();
   model.dispose();
+});
+
+test('on wasm, each row of a product is what it is alone: the same arithmetic whatever the rows beside it', async () => {
+  await initBackend('wasm');
+  setWasmGemm(true);
+  const K = 48, N = 40, M = 7;
+  const a = random(M * K, 5), bData = random(K * N, 6);
+  tf.tidy(() => {
+    const b = tf.tensor2d(bData, [K, N]);
+    // The whole product twice (the second reads the packed copy), then each row alone and in pairs.
+    const whole = tf.matMul(tf.tensor2d(a, [M, K]), b).dataSync();
+    assert.deepEqual(Array.from(tf.matMul(tf.tensor2d(a, [M, K]), b).dataSync()), Array.from(whole));
+    for (let i = 0; i < M; i++) {
+      const alone = tf.matMul(tf.tensor2d(a.slice(i * K, (i + 1) * K), [1, K]), b).dataSync();
+      assert.deepEqual(Array.from(alone), Array.from(whole.slice(i * N, (i + 1) * N)), `row ${i}`);
+    }
+    const pair = tf.matMul(tf.tensor2d(a.slice(2 * K, 4 * K), [2, K]), b).dataSync();
+    assert.deepEqual(Array.from(pair), Array.from(whole.slice(2 * N, 4 * N)));
+  });
 });
