@@ -109,12 +109,18 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number } = 
     where: 'a replica of the policy in a rollout thread',
     backend: () => backend,
     async complete(req) {
-      await ready;
-      if (failure) throw failure;
+      // The thread keeps the process alive while a rollout waits on it (its start included).
+      worker.ref();
+      try {
+        await ready;
+        if (failure) throw failure;
+      } catch (err) {
+        if (pending.size === 0) worker.unref();
+        throw err;
+      }
       syncWeights();
       const id = nextId++;
       const result = new Promise<TokenCompletion[]>((resolve, reject) => pending.set(id, { resolve, reject }));
-      worker.ref();
       worker.postMessage({ type: 'complete', id, req } satisfies ToReplica);
       return result;
     },
