@@ -7,7 +7,8 @@
  * figures subtract a run that only prefills and samples the first token. On the wasm backend,
  * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`), and on prompts
  * of mixed lengths with attention skipping each row's leading padding and reading it (`paddingSkip`),
- * and prefilled in groups of similar length or in one pass (`prefillSplit`).
+ * and prefilled in groups of similar length or in one pass (`prefillSplit`); and RL's sampling on a
+ * policy held on tensorflow, by the policy and by its replica thread (`rlRollout`).
  *
  * The same figures in PyTorch on CPU (bench/torch_reference.py, transformers' model of the same
  * config) at 1 and 2 threads, run interleaved with ours, give the ratio ours / PyTorch. The
@@ -39,6 +40,8 @@ import { prefillGroups, setPrefillSplitting } from '../engine/decoder.ts';
 import { median } from './lib/stats.ts';
 import { kernelActive, setAttentionKernel, setPaddingSkip } from '../engine/attention-kernel.ts';
 import { setWasmGemm, wasmGemmActive } from '../engine/wasm-gemm.ts';
+import { completeOnEngine } from '../evaluation/completions.ts';
+import { rolloutThread } from '../rl/rollout-thread.ts';
 
 const root = join(import.meta.dirname, '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -452,9 +455,54 @@ async function runGeneration(tiny: ModelConfig, small: ModelConfig, runs: number
     }
     await initBackendFor('generation', parameterCount(tiny));
     const { paddingSkip, prefillSplit } = benchMixedPrompts(tiny, 32, quick ? 32 : 128, 2 * runs);
-    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat(), paddingSkip, prefillSplit };
+    const rlRollout = await benchRlRollout(tiny, quick ? 64 : 160, runs);
+    return { generationBackends, torchReference: about, generation, wasmGemm: wasmGemm.flat(), paddingSkip, prefillSplit, rlRollout };
   } finally {
     ref?.close();
+  }
+}
+
+/**
+ * RL's sampling (rl/rollout-thread.ts): a tiny policy on tensorflow, as rl.grpo holds it, samples
+ * 8 prompts x 4 generations of up to `tokens` tokens at temperature 0.7 itself and through its
+ * replica thread (wasm), runs alternating after one untimed each (the thread's start is timed
+ * apart). Tokens/s count the sampled tokens.
+ */
+async function benchRlRollout(c: ModelConfig, tokens: number, runs: number): Promise<Record<string, unknown>> {
+  if ((await initBackendFor('rl')) !== 'tensorflow') return { skipped: 'no tensorflow backend: RL samples on its policy\'s own backend' };
+  const policy = new CausalLM(c).initRandom(7);
+  const t0 = performance.now();
+  const thread = rolloutThread(policy);
+  if (!thread) {
+    policy.dispose();
+    return { skipped: 'no rollout thread for this policy (DOCTOR_AGENT_ROLLOUT_THREAD=0?)' };
+  }
+  try {
+    const prompts = Array.from({ length: 8 }, (_, i) => Array.from({ length: 48 }, (_, j) => 3 + ((i * 131 + j * 17) % (c.vocab_size - 3))));
+    const req = (seed: number) => ({ prompts, n: 4, maxTokens: tokens, temperature: 0.7, topP: 1, seed, stopTokenIds: [] });
+    await thread.complete(req(0));
+    const startS = (performance.now() - t0) / 1000;
+    completeOnEngine(policy, req(0));
+    const count = (r: { tokens: number[] }[]) => r.reduce((a, x) => a + x.tokens.length, 0);
+    const here: number[] = [], there: number[] = [];
+    for (let r = 1; r <= runs; r++) {
+      let t = performance.now();
+      const a = completeOnEngine(policy, req(r));
+      here.push(count(a) / ((performance.now() - t) / 1000));
+      t = performance.now();
+      const b = await thread.complete(req(r));
+      there.push(count(b) / ((performance.now() - t) / 1000));
+    }
+    const out = {
+      preset: 'tiny', rows: 32, maxTokens: tokens, temperature: 0.7, replicaBackend: thread.backend(),
+      policyTokensPerSec: Math.round(median(here)), replicaTokensPerSec: Math.round(median(there)),
+      speedup: +(median(there) / median(here)).toFixed(2), threadStartSeconds: +startS.toFixed(2),
+    };
+    process.stderr.write(`RL rollout, tiny, 32 rows of up to ${tokens} tokens: ${out.policyTokensPerSec} tokens/s on the policy (tensorflow), ${out.replicaTokensPerSec} on its replica thread (${out.replicaBackend}), ${out.speedup}x\n`);
+    return out;
+  } finally {
+    await thread.close();
+    policy.dispose();
   }
 }
 
@@ -514,6 +562,8 @@ export async function run(): Promise<Record<string, unknown>> {
     paddingSkip: g?.paddingSkip,
     // The same prompts prefilled in groups of similar length or in one pass, alternating.
     prefillSplit: g?.prefillSplit,
+    // RL's sampling on a policy held on tensorflow and on its replica thread, alternating.
+    rlRollout: g?.rlRollout,
     training: t?.training ?? [],
     generation,
     batch32OverBatch1: { tiny: ratio('tiny', 'tokensPerSec'), small: ratio('small', 'tokensPerSec') },
