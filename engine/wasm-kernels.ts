@@ -22,7 +22,7 @@
  * backend's own kernels.
  */
 import * as tf from './tf.ts';
-import { wasmModule, type WasmBackend } from './attention-kernel.ts';
+import { wasmModule, type Exports, type WasmBackend } from './attention-kernel.ts';
 import { fastMatMul, forgetPacked } from './wasm-gemm.ts';
 import { recording } from './ops.ts';
 
@@ -164,13 +164,19 @@ export function writeAlong(dst: tf.Tensor, src: tf.Tensor, axis: number, count: 
   k.copy_rows(offset(be, dst) + at * inner, dst.shape[axis] * inner, offset(be, src), src.shape[axis] * inner, count * inner, outer);
 }
 
+/** The backend of an engine kernel's call and the engine's module on it; the kernel named fails without the module. */
+function engineModule(backend: unknown, kernel: string): { be: WasmBackend; k: Exports } {
+  const be = backend as WasmBackend;
+  const k = wasmModule(be);
+  if (!k) throw new Error(`${kernel}: the engine's WebAssembly module is unavailable`);
+  return { be, k };
+}
+
 export const SHIFTED_EXP = 'ShiftedExp';
 
 function shiftedExpKernel(args: { inputs: { x: tf.TensorInfo }; backend: unknown }): tf.TensorInfo {
   const { x } = args.inputs;
-  const be = args.backend as WasmBackend;
-  const k = wasmModule(be);
-  if (!k) throw new Error(`${SHIFTED_EXP}: the engine's WebAssembly module is unavailable`);
+  const { be, k } = engineModule(args.backend, SHIFTED_EXP);
   const V = x.shape[x.shape.length - 1];
   const out = be.makeOutput(x.shape, 'float32');
   if (V > 0) k.exp_shifted(offset(be, x), offset(be, out), size(x.shape) / V, V);
@@ -188,9 +194,7 @@ export const ROPE = 'EngineRope';
 
 function ropeKernel(args: { inputs: { x: tf.TensorInfo; cos: tf.TensorInfo; sin: tf.TensorInfo }; backend: unknown; attrs: { shape: number[] } }): tf.TensorInfo {
   const { x, cos, sin } = args.inputs;
-  const be = args.backend as WasmBackend;
-  const k = wasmModule(be);
-  if (!k) throw new Error(`${ROPE}: the engine's WebAssembly module is unavailable`);
+  const { be, k } = engineModule(args.backend, ROPE);
   const d = cos.shape[cos.shape.length - 1];
   const rows = size(cos.shape) / d;
   const out = be.makeOutput(args.attrs.shape, 'float32');
@@ -219,9 +223,7 @@ export const RMS_NORM = 'EngineRmsNorm';
 
 function rmsNormKernel(args: { inputs: { x: tf.TensorInfo; w: tf.TensorInfo }; backend: unknown; attrs: { eps: number } }): tf.TensorInfo {
   const { x, w } = args.inputs;
-  const be = args.backend as WasmBackend;
-  const k = wasmModule(be);
-  if (!k) throw new Error(`${RMS_NORM}: the engine's WebAssembly module is unavailable`);
+  const { be, k } = engineModule(args.backend, RMS_NORM);
   const C = x.shape[x.shape.length - 1];
   const out = be.makeOutput(x.shape, 'float32');
   if (C > 0) k.rms_norm(offset(be, x), offset(be, w), offset(be, out), size(x.shape) / C, C, args.attrs.eps);
@@ -249,9 +251,7 @@ type LinearInputs = { x: tf.TensorInfo; w: tf.TensorInfo; bias?: tf.TensorInfo; 
 
 function linearKernel(args: { inputs: LinearInputs; backend: unknown }): tf.TensorInfo {
   const { x, w, bias, residual } = args.inputs;
-  const be = args.backend as WasmBackend;
-  const k = wasmModule(be);
-  if (!k) throw new Error(`${LINEAR}: the engine's WebAssembly module is unavailable`);
+  const { be, k } = engineModule(args.backend, LINEAR);
   // The backend's product (the engine's GEMM or XNNPACK, as a BatchMatMul would take), then the
   // sums in place on its fresh output: the bias, then the residual, each rounded as Add rounds it.
   const matMul = tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc;
@@ -282,9 +282,7 @@ export function linearNoGrad(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor, r
 
 function gatedKernel(args: { inputs: { g: tf.TensorInfo; s: tf.TensorInfo; u: tf.TensorInfo }; backend: unknown }): tf.TensorInfo {
   const { g, s, u } = args.inputs;
-  const be = args.backend as WasmBackend;
-  const k = wasmModule(be);
-  if (!k) throw new Error(`${GATED}: the engine's WebAssembly module is unavailable`);
+  const { be, k } = engineModule(args.backend, GATED);
   const out = be.makeOutput(g.shape, 'float32');
   k.gated(offset(be, g), offset(be, s), offset(be, u), offset(be, out), size(g.shape));
   return out;
