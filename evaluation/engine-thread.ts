@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import type { Backend } from './backend.ts';
 import { loadEngineBackend, loadEngineTokenizer, type EngineBackendOptions } from './engine-backend.ts';
 import {
-  QueueFullError, refusal, type GenerationDelta, type GenerationRequest, type GenerationResult, type SchedulerOptions,
+  emptySchedulerStats, QueueFullError, refusal, schedulerLimits, type GenerationDelta, type GenerationRequest, type GenerationResult, type SchedulerOptions,
   type SchedulerStats, type Scheduling, type SchedulingBackend,
 } from './scheduler.ts';
 import type { Tokenizer } from '../engine/tokenizer.ts';
@@ -216,17 +216,13 @@ class DecodeThread {
   }
 }
 
-const zeroStats = (): SchedulerStats => ({
-  steps: 0, maxRunning: 0, recentBatchSizes: [], admitted: 0, completed: 0, cancelled: 0, generatedTokens: 0, running: 0, waiting: 0,
-});
-
 /** A Scheduler running in the decode thread, as the server sees it. */
 class ThreadScheduler implements Scheduling {
   readonly maxBatch: number;
   readonly maxWaiting: number;
   readonly sid: number;
   /** As the thread last reported them (with each request that ended). */
-  stats: SchedulerStats = zeroStats();
+  stats: SchedulerStats = emptySchedulerStats();
   /** Sequences submitted and not ended. */
   private outstanding = 0;
   private closed = false;
@@ -234,9 +230,8 @@ class ThreadScheduler implements Scheduling {
 
   constructor(private readonly thread: DecodeThread, readonly options: SchedulerOptions) {
     this.sid = thread.newId();
-    // The same defaults as the Scheduler's, which the thread applies to the same options.
-    this.maxBatch = Math.max(1, options.maxBatch ?? 8);
-    this.maxWaiting = Math.max(1, options.maxWaiting ?? Number.MAX_SAFE_INTEGER);
+    // The limits the thread's Scheduler applies to the same options.
+    ({ maxBatch: this.maxBatch, maxWaiting: this.maxWaiting } = schedulerLimits(options));
     thread.addScheduler(this);
   }
 

@@ -84,6 +84,14 @@ export interface SchedulerStats {
   waiting: number;
 }
 
+/** Stats before the first request. */
+export function emptySchedulerStats(): SchedulerStats {
+  return {
+    steps: 0, maxRunning: 0, recentBatchSizes: [], admitted: 0, completed: 0, cancelled: 0,
+    generatedTokens: 0, running: 0, waiting: 0,
+  };
+}
+
 /** The waiting queue is full: the request is refused; the client may retry after `retryAfterS` seconds. */
 export class QueueFullError extends Error {
   constructor(message: string, readonly retryAfterS: number) {
@@ -187,6 +195,11 @@ export interface SchedulerOptions {
   maxWaiting?: number;
 }
 
+/** The batch and waiting-queue sizes a scheduler applies to its options (defaults 8 and unbounded). */
+export function schedulerLimits(opts: SchedulerOptions): { maxBatch: number; maxWaiting: number } {
+  return { maxBatch: Math.max(1, opts.maxBatch ?? 8), maxWaiting: Math.max(1, opts.maxWaiting ?? Number.MAX_SAFE_INTEGER) };
+}
+
 /**
  * What the server asks of a scheduler: the in-process `Scheduler`, or one running with the model
  * in a decode thread (evaluation/engine-thread.ts), which a backend provides through `scheduler()`.
@@ -243,17 +256,13 @@ export class Scheduler implements Scheduling {
   private nextId = 1;
   private loop: Promise<void> | null = null;
   private closed = false;
-  readonly stats: SchedulerStats = {
-    steps: 0, maxRunning: 0, recentBatchSizes: [], admitted: 0, completed: 0, cancelled: 0,
-    generatedTokens: 0, running: 0, waiting: 0,
-  };
+  readonly stats: SchedulerStats = emptySchedulerStats();
 
   constructor(backend: Backend, opts: SchedulerOptions = {}) {
     this.backend = backend;
-    this.maxBatch = Math.max(1, opts.maxBatch ?? 8);
+    ({ maxBatch: this.maxBatch, maxWaiting: this.maxWaiting } = schedulerLimits(opts));
     this.admitWaitMs = opts.admitWaitMs ?? 5;
     this.joinWaitSteps = Math.max(0, opts.joinWaitSteps ?? 4);
-    this.maxWaiting = Math.max(1, opts.maxWaiting ?? Number.MAX_SAFE_INTEGER);
   }
 
   /** Room left in the waiting queue. */
