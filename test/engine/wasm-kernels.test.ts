@@ -137,6 +137,21 @@ function underTape(f: () => tf.Tensor): tf.Tensor {
   return out!;
 }
 
+/**
+ * A model decoding the same prompts with a kernel turned off (`turn(false)`), then on: the same
+ * tokens and log-probabilities bit for bit. `check` looks at the model first.
+ */
+function decodesTheSame(turn: (on: boolean) => void, modelSeed: number, seed: number, prompts: number[][], check?: (m: CausalLM) => void): void {
+  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(modelSeed);
+  check?.(model);
+  const opts = { temperature: 0.8, maxNewTokens: 10, seed };
+  turn(false);
+  const without = generate(model, prompts, opts);
+  turn(true);
+  assert.deepEqual(generate(model, prompts, opts), without);
+  model.dispose();
+}
+
 test('where no tape records, the rotary kernel on wasm and the building blocks without their custom gradients give the same values bit for bit', async () => {
   for (const backend of ['wasm', 'tensorflow', 'cpu'] as const) {
     if (!(await initBackend(backend).then(() => true, () => false))) continue;
@@ -169,13 +184,7 @@ test('where no tape records, the rotary kernel on wasm and the building blocks w
   setRopeKernel(false);
   assert.equal(ropeNoGrad(x, cos, sin, [N, H, d]), undefined, 'turned off, the caller runs the general path');
   // Decoding with both paths: the same tokens and log-probabilities bit for bit.
-  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(3);
-  const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13]];
-  const opts = { temperature: 0.8, maxNewTokens: 10, seed: 2 };
-  const withoutKernel = generate(model, prompts, opts);
-  setRopeKernel(true);
-  assert.deepEqual(generate(model, prompts, opts), withoutKernel);
-  model.dispose();
+  decodesTheSame(setRopeKernel, 3, 2, [[5, 6, 7, 8], [9, 10], [11, 12, 13]]);
   tf.dispose([x, cos, sin, R, RT, general, fused]);
 });
 
@@ -199,13 +208,7 @@ test('where no tape records, RMSNorm on wasm is one kernel with the six kernels\
   setRmsNormKernel(false);
   const x = tf.tensor2d(random([2, 8], 1), [2, 8]), w = tf.tensor1d(random([8], 2));
   assert.equal(rmsNormNoGrad(x, w, 1e-6), undefined, 'turned off, the caller runs the general path');
-  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(4);
-  const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13]];
-  const opts = { temperature: 0.8, maxNewTokens: 10, seed: 3 };
-  const withoutKernel = generate(model, prompts, opts);
-  setRmsNormKernel(true);
-  assert.deepEqual(generate(model, prompts, opts), withoutKernel);
-  model.dispose();
+  decodesTheSame(setRmsNormKernel, 4, 3, [[5, 6, 7, 8], [9, 10], [11, 12, 13]]);
   tf.dispose([x, w]);
 });
 
@@ -231,13 +234,7 @@ test('where no tape records, a linear layer with its bias and residual, and SwiG
     tf.dispose([x, w, b, r, u]);
   }
   // A model with biases on q, k and v (as Qwen2's), decoding with and without the kernels.
-  setFusedKernels(false);
-  const model = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(5);
-  assert.ok([...model.params.keys()].some((n) => n.endsWith('q_proj.bias')), 'the model has biases');
-  const prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13], [4, 4, 4, 4, 4, 4]];
-  const opts = { temperature: 0.8, maxNewTokens: 10, seed: 4 };
-  const withoutKernels = generate(model, prompts, opts);
-  setFusedKernels(true);
-  assert.deepEqual(generate(model, prompts, opts), withoutKernels);
-  model.dispose();
+  decodesTheSame(setFusedKernels, 5, 4, [[5, 6, 7, 8], [9, 10], [11, 12, 13], [4, 4, 4, 4, 4, 4]], (model) => {
+    assert.ok([...model.params.keys()].some((n) => n.endsWith('q_proj.bias')), 'the model has biases');
+  });
 });
