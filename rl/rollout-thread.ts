@@ -62,13 +62,15 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number } = 
   let nextId = 1;
   let backend: string | undefined;
   let failure: Error | undefined;
-  let ready!: Promise<void>;
-  const fail = (e: Error) => {
-    failure ??= e;
-    for (const p of pending.values()) p.reject(failure);
-    pending.clear();
-  };
-  ready = new Promise<void>((resolve, reject) => {
+  const ready = new Promise<void>((resolve, reject) => {
+    // Before it is ready, the start fails; after, what it holds fails, and every later rollout.
+    const died = (why: string) => {
+      const e = new Error(`the rollout thread ${why}`);
+      reject(e);
+      failure ??= e;
+      for (const p of pending.values()) p.reject(failure);
+      pending.clear();
+    };
     worker.on('message', (m: FromReplica) => {
       if (m.type === 'ready') {
         backend = m.backend;
@@ -84,14 +86,8 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number } = 
         else p.reject(new Error(`the rollout thread failed: ${m.message}`));
       }
     });
-    worker.on('error', (e) => {
-      reject(e);
-      fail(new Error(`the rollout thread failed: ${e.message}`));
-    });
-    worker.on('exit', (code) => {
-      reject(new Error(`the rollout thread exited (code ${code})`));
-      fail(new Error(`the rollout thread exited (code ${code})`));
-    });
+    worker.on('error', (e) => died(`failed: ${e.message}`));
+    worker.on('exit', (code) => died(`exited (code ${code})`));
   });
   ready.catch(() => {}); // awaited by each rollout
   // The weights the replica holds: the policy's variables' data when they were sent (an update
