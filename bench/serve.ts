@@ -22,6 +22,11 @@
  * the decode thread with decoding on the server's thread (runs alternating) and how long /health
  * takes to answer meanwhile (asked every 5 ms by the load process).
  *
+ * The server has as many decode threads as `doctor-agent serve --replicas auto` gives it (one per
+ * core, up to 8; BENCH_REPLICAS=N for another number): the first serves alone until it has 16
+ * sequences, so levels 1 and 8 decode on one thread; `decodeThreads` compares, at 32, those
+ * threads with a server on one (runs alternating), and each level says how many had started.
+ *
  * With DOCTOR_AGENT_TORCH_PYTHON set, transformers' own OpenAI-compatible server (`transformers
  * serve`, offline, on the same model folder, CPU) is measured at the same levels as a peer; it
  * needs FastAPI and Uvicorn (`pip install 'transformers[serving]'`), else it is skipped with why.
@@ -43,7 +48,7 @@ import { CausalLM } from '../engine/model.ts';
 import { saveModel } from '../engine/checkpoint.ts';
 import { generate } from '../engine/generate.ts';
 import { loadEngineBackend } from '../evaluation/engine-backend.ts';
-import { loadEngineThread } from '../evaluation/engine-thread.ts';
+import { loadEngineThread, servingReplicas } from '../evaluation/engine-thread.ts';
 import { startServer } from '../evaluation/server.ts';
 import { Scheduler } from '../evaluation/scheduler.ts';
 import type { Backend, DecodeBatch } from '../evaluation/backend.ts';
@@ -119,7 +124,9 @@ export async function run(): Promise<Record<string, unknown>> {
   // DOCTOR_AGENT_DECODE_THREAD=0.
   const backend = await loadEngineBackend(dir);
   const threaded = process.env.DOCTOR_AGENT_DECODE_THREAD !== '0';
-  const served = threaded ? await loadEngineThread(dir) : backend;
+  // Decode threads as `doctor-agent serve` has them by default (--replicas auto), or BENCH_REPLICAS.
+  const replicas = servingReplicas(process.env.BENCH_REPLICAS ? Number(process.env.BENCH_REPLICAS) : 'auto', dir);
+  const served = threaded ? await loadEngineThread(dir, { replicas }) : backend;
   const backendName = tf.getBackend();
   const newTokens = quick ? 32 : 64;
   const promptLen = 32;
@@ -131,6 +138,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const client = startLoadClient();
   let peer: Record<string, unknown> = {};
   let decodeThread: Record<string, unknown> | null = null;
+  let replicaBlock: Record<string, unknown> | null = null;
+  /** A server backend with one decode thread, when `served` has more. */
+  let single: Awaited<ReturnType<typeof loadEngineThread>> | undefined;
   const pairedC32OverC1: number[] = [];
   try {
     for (const c of levels) {
@@ -186,6 +196,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const stoks = rs.reduce((a, x) => a + x.tokenIds.length, 0);
       const level = {
         ...summarize(c, results, streamed), meanBatch, steps: stepCount,
+        ...(threaded ? { decodeThreads: (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() } : {}),
         cpuTokensPerSec: round(median(serverCpuTps), 1),
         over_generate_paired: round(median(pairs), 2),
         over_generate_cpu: round(median(serverCpuTps) / median(genCpuTps), 2),
@@ -233,10 +244,40 @@ export async function run(): Promise<Record<string, unknown>> {
       }
       process.stderr.write(`concurrency 32 over 1, runs alternating: ${pairedC32OverC1.map((x) => round(x, 2)).join(', ')} (median ${round(median(pairedC32OverC1), 2)})\n`);
     }
-    // The decode thread against decoding on the server's thread: runs at 32 concurrent requests
+    // Several decode threads against one at 32 concurrent requests, runs alternating (the threads
+    // past the first start with the load, during the untimed first run).
+    if (threaded && replicas > 1 && levels.includes(32)) {
+      single = await loadEngineThread(dir, { replicas: 1 });
+      const both = [await startServer({ backend: served, maxBatch: 32 }), await startServer({ backend: single, maxBatch: 32 })];
+      const tps: number[][] = [[], []];
+      const ratios: number[] = [];
+      try {
+        const load = (k: number) => client.load({ url: both[k].url, path: '/generate', prompts: prompts.slice(0, requestsAt(32)), concurrency: 32, newTokens });
+        await load(0);
+        await load(1);
+        for (let r = 0; r < runs; r++) {
+          const order = r % 2 ? [1, 0] : [0, 1];
+          const got: LoadResult[] = [];
+          for (const k of order) got[k] = await load(k);
+          got.forEach((g, k) => tps[k].push(g.tokensPerSec));
+          ratios.push(got[0].tokensPerSec / got[1].tokensPerSec);
+        }
+      } finally {
+        for (const server of both) await server.close(1000);
+      }
+      replicaBlock = {
+        concurrency: 32,
+        decodeThreads: replicas,
+        tokensPerSec: round(median(tps[0]), 1),
+        oneThreadTokensPerSec: round(median(tps[1]), 1),
+        overOneThreadPaired: round(median(ratios), 3),
+      };
+      process.stderr.write(`${replicas} decode threads over one at 32: ${JSON.stringify(replicaBlock)}\n`);
+    }
+    // One decode thread against decoding on the server's thread: runs at 32 concurrent requests
     // alternating between a server of each kind, /health asked every 5 ms meanwhile.
     if (threaded && levels.includes(32)) {
-      const both = [await startServer({ backend: served, maxBatch: 32 }), await startServer({ backend, maxBatch: 32 })];
+      const both = [await startServer({ backend: single ?? served, maxBatch: 32 }), await startServer({ backend, maxBatch: 32 })];
       const tps: number[][] = [[], []];
       const health: number[][] = [[], []];
       const ratios: number[] = [];
@@ -275,6 +316,7 @@ export async function run(): Promise<Record<string, unknown>> {
     client.close();
     await backend.close?.();
     if (served !== backend) await served.close();
+    await single?.close();
     rmSync(dirname(dir), { recursive: true, force: true });
   }
   // Bare HTTP + scheduler cost.
@@ -309,6 +351,8 @@ export async function run(): Promise<Record<string, unknown>> {
     over_generate_batch32_paired: at32 ? at32.over_generate_paired : null,
     over_generate_batch32_cpu: at32 ? at32.over_generate_cpu : null,
     transformersServe: peer,
+    replicas: threaded ? replicas : 0,
+    decodeThreads: replicaBlock ?? { skipped: !threaded ? 'DOCTOR_AGENT_DECODE_THREAD=0' : replicas === 1 ? 'one decode thread (BENCH_REPLICAS=1, or a one-core machine)' : 'concurrency 32 not measured' },
     decodeThread: threaded ? decodeThread : { skipped: 'DOCTOR_AGENT_DECODE_THREAD=0: the server decoded on its own thread' },
     overheadRequestsPerSec: round(n / bareSecs, 1),
   };

@@ -14,6 +14,9 @@
  * and the next request starts a fresh thread. `DOCTOR_AGENT_DECODE_THREAD=0` makes
  * `loadServingBackend` decode on the server's thread instead.
  */
+import { existsSync, statSync } from 'node:fs';
+import { availableParallelism, freemem } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Backend } from './backend.ts';
 import { loadEngineBackend, loadEngineTokenizer, type EngineBackendOptions } from './engine-backend.ts';
@@ -237,7 +240,17 @@ class ThreadScheduler implements Scheduling {
 
   /** At least the room in the thread's queue: at most maxBatch of the sequences not ended are running. */
   get room(): number {
-    return this.maxWaiting - Math.max(0, this.outstanding - this.maxBatch);
+    return this.maxWaiting - this.waitingAtMost;
+  }
+
+  /** At most this many of its sequences wait (the rest of those not ended run). */
+  get waitingAtMost(): number {
+    return Math.max(0, this.outstanding - this.maxBatch);
+  }
+
+  /** Sequences submitted and not ended. */
+  get load(): number {
+    return this.outstanding;
   }
 
   observe(stats: SchedulerStats): void {
@@ -269,36 +282,198 @@ class ThreadScheduler implements Scheduling {
 }
 
 /**
- * A checkpoint served from a decode thread: the tokenizer here, the model and its scheduler in
- * the thread (started, and the checkpoint loaded, before this resolves: a broken checkpoint fails
- * here, as loadEngineBackend would). `close()` stops the thread.
+ * The decode threads of one backend: the first starts with it; each other starts when the load
+ * asks for it (every started thread already has `spillAt` sequences), so a server that never has
+ * many requests at once runs one thread and pays for no other. A thread that cannot start leaves
+ * the others serving, with a warning.
  */
-export async function loadEngineThread(dir: string, opts: EngineBackendOptions = {}): Promise<SchedulingBackend & { tokenizer: Tokenizer; stopThread(): Promise<void>; close(): Promise<void> }> {
+class Replicas {
+  /** Whether each thread has started (one that died since starts again with its next request). */
+  private readonly started: boolean[];
+  /** Threads past this index are not used (one failed to start). */
+  private limit: number;
+  private growing = false;
+
+  constructor(readonly threads: DecodeThread[], readonly spillAt: number, private readonly warn: (line: string) => void) {
+    this.started = threads.map(() => false);
+    this.limit = threads.length;
+  }
+
+  /** Starts the first thread: a checkpoint that cannot be loaded fails here. */
+  async start(): Promise<void> {
+    await this.threads[0].alive();
+    this.started[0] = true;
+  }
+
+  usable(i: number): boolean {
+    return this.started[i] && i < this.limit;
+  }
+
+  get count(): number {
+    return this.started.filter((s, i) => s && i < this.limit).length;
+  }
+
+  /** Starts the next thread in the background; it takes requests once its model is loaded. */
+  grow(): void {
+    const i = this.started.indexOf(false);
+    if (this.growing || i < 0 || i >= this.limit) return;
+    this.growing = true;
+    this.threads[i].alive().then(
+      () => {
+        this.started[i] = true;
+      },
+      (err: Error) => {
+        this.limit = i;
+        this.warn(`warning: decode thread ${i + 1} did not start (${err.message}); serving on ${i}`);
+      },
+    ).finally(() => {
+      this.growing = false;
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.all(this.threads.map((t) => t.close())).then(() => undefined);
+  }
+}
+
+/**
+ * Several decode threads, each with its own copy of the model and its own Scheduler, as one
+ * scheduler: each request (all of its choices together) goes to the started thread with the
+ * fewest sequences not ended, and a request that finds every started thread with `spillAt`
+ * sequences starts the next one. Each choice samples from its own random stream and every row of
+ * a product gets the same arithmetic, so a request gets the same tokens from any thread; its
+ * log-probabilities may differ in the last float bits, as they do on one thread with other
+ * sequences beside it. The queue limit holds for the threads together; a request must fit whole
+ * in one.
+ */
+class ReplicaScheduler implements Scheduling {
+  readonly maxBatch: number;
+  private readonly maxWaiting: number;
+
+  constructor(private readonly pool: Replicas, private readonly parts: ThreadScheduler[]) {
+    this.maxBatch = parts[0].maxBatch * parts.length;
+    this.maxWaiting = parts[0].maxWaiting;
+  }
+
+  private get usable(): ThreadScheduler[] {
+    return this.parts.filter((_, i) => this.pool.usable(i));
+  }
+
+  get room(): number {
+    const parts = this.usable;
+    const waiting = this.parts.reduce((a, r) => a + r.waitingAtMost, 0);
+    return Math.max(0, Math.min(this.maxWaiting - waiting, Math.max(...parts.map((r) => r.room))));
+  }
+
+  get stats(): SchedulerStats {
+    return combineStats(this.parts.map((r) => r.stats));
+  }
+
+  submit(req: GenerationRequest): Promise<GenerationResult> {
+    return this.submitAll([req], { signal: req.signal }).then((r) => r[0]);
+  }
+
+  submitAll(reqs: GenerationRequest[], opts: { signal?: AbortSignal } = {}): Promise<GenerationResult[]> {
+    const room = this.room;
+    if (reqs.length > room) return Promise.reject(refusal(false, opts.signal, reqs.length, room, `room for ${room}`));
+    // The least busy started thread that can take the whole request (the first of equals).
+    let pick: ThreadScheduler | undefined;
+    for (const r of this.usable) if (r.room >= reqs.length && (!pick || r.load < pick.load)) pick = r;
+    if (pick!.load + reqs.length > this.pool.spillAt) this.pool.grow();
+    return pick!.submitAll(reqs, opts);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.parts.map((r) => r.drain()));
+  }
+}
+
+/** The stats of several schedulers as one: counts added, the largest batch the largest of theirs. */
+function combineStats(all: SchedulerStats[]): SchedulerStats {
+  const sum = (f: (s: SchedulerStats) => number) => all.reduce((a, s) => a + f(s), 0);
+  return {
+    steps: sum((s) => s.steps),
+    maxRunning: Math.max(...all.map((s) => s.maxRunning)),
+    recentBatchSizes: all.flatMap((s) => s.recentBatchSizes).slice(-1000),
+    admitted: sum((s) => s.admitted),
+    completed: sum((s) => s.completed),
+    cancelled: sum((s) => s.cancelled),
+    generatedTokens: sum((s) => s.generatedTokens),
+    running: sum((s) => s.running),
+    waiting: sum((s) => s.waiting),
+  };
+}
+
+/** Sequences a decode thread takes before the next one starts: about where a step's cost per token stops falling on a CPU. */
+export const DEFAULT_SPILL_AT = 16;
+
+export interface ServingOptions extends EngineBackendOptions {
+  /**
+   * Decode threads at most, each with a copy of the model (default 1): requests spread over them,
+   * so a machine with more cores serves more at once; one request still decodes on one thread.
+   */
+  replicas?: number;
+  /** A thread past the first starts when every started one has this many sequences (default DEFAULT_SPILL_AT). */
+  spillAt?: number;
+  /** Where a warning goes (a thread past the first that cannot start); default stderr. */
+  warn?: (line: string) => void;
+}
+
+/**
+ * A checkpoint served from decode threads (up to `opts.replicas`, default 1): the tokenizer here,
+ * the model and its scheduler in each thread. The first thread is started, and the checkpoint
+ * loaded, before this resolves (a broken checkpoint fails here, as loadEngineBackend would); the
+ * others when the load asks for them. `close()` stops them.
+ */
+export async function loadEngineThread(dir: string, opts: ServingOptions = {}): Promise<SchedulingBackend & {
+  tokenizer: Tokenizer; replicas: number; startedReplicas(): number; stopThread(): Promise<void>; close(): Promise<void>;
+}> {
+  const replicas = opts.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`replicas must be a whole number of decode threads, at least 1 (got ${replicas})`);
   const { served } = loadEngineTokenizer(dir, opts);
-  const thread = new DecodeThread({ entry: new URL('./engine-thread-worker.ts', import.meta.url).href, dir, name: opts.name });
+  const entry = new URL('./engine-thread-worker.ts', import.meta.url).href;
+  const threads = Array.from({ length: replicas }, () => new DecodeThread({ entry, dir, name: opts.name }));
+  const pool = new Replicas(threads, opts.spillAt ?? DEFAULT_SPILL_AT, opts.warn ?? ((line) => process.stderr.write(line + '\n')));
   try {
-    await thread.alive();
+    await pool.start();
   } catch (err) {
-    await thread.close();
+    await pool.close();
     throw err;
   }
+  // Prompt log-probabilities (one forward pass each) go to the first thread.
   return {
     ...served,
+    replicas,
+    startedReplicas: () => pool.count,
     newBatch() {
       throw new Error('this backend decodes in its thread: ask it for a scheduler()');
     },
-    scheduler: (o) => new ThreadScheduler(thread, o),
-    promptLogprobs: (ids, top) => thread.promptLogprobs(ids, top),
-    /** Stops the decode thread at once, as a fault in it would (requests in it fail; the next starts a new thread). */
-    stopThread: () => thread.stop(),
-    close: () => thread.close(),
+    scheduler: (o) => (replicas === 1 ? new ThreadScheduler(threads[0], o) : new ReplicaScheduler(pool, threads.map((t) => new ThreadScheduler(t, o)))),
+    promptLogprobs: (ids, top) => threads[0].promptLogprobs(ids, top),
+    /** Stops the decode threads at once, as a fault would (requests in them fail; the next request starts the thread again). */
+    stopThread: () => Promise.all(threads.map((t) => t.stop())).then(() => undefined),
+    close: () => pool.close(),
   };
 }
 
 /**
- * The backend `doctor-agent serve` and the eval step serve a checkpoint with: a decode thread
+ * The number of decode threads for `replicas` as given to `doctor-agent serve`, `eval` or an eval
+ * step: a whole number, or `auto`: one per core, up to 8, and no more copies of the checkpoint in
+ * `dir` than half the free memory holds (three times its weights each). Default 1.
+ */
+export function servingReplicas(replicas: number | 'auto' | undefined, dir: string): number {
+  if (replicas === undefined) return 1;
+  if (replicas !== 'auto') return replicas;
+  const weights = join(dir, 'model.safetensors');
+  const bytes = existsSync(weights) ? statSync(weights).size : 0;
+  const byMemory = Math.floor(freemem() / 2 / Math.max(1, bytes * 3));
+  return Math.max(1, Math.min(availableParallelism(), 8, byMemory));
+}
+
+/**
+ * The backend `doctor-agent serve` and the eval step serve a checkpoint with: decode threads
  * (`loadEngineThread`), or with `DOCTOR_AGENT_DECODE_THREAD=0` the model on this thread.
  */
-export async function loadServingBackend(dir: string, opts: EngineBackendOptions = {}): Promise<Backend & { close(): Promise<void> | void }> {
+export async function loadServingBackend(dir: string, opts: ServingOptions = {}): Promise<Backend & { close(): Promise<void> | void }> {
   return process.env.DOCTOR_AGENT_DECODE_THREAD === '0' ? loadEngineBackend(dir, opts) : loadEngineThread(dir, opts);
 }

@@ -6,7 +6,7 @@ import { readJsonFile, writeFileAtomic } from '../../common/fs.ts';
 import { UserError } from '../../contract/errors.ts';
 import { MAX_TEMPERATURE } from '../../evaluation/api.ts';
 import type { EvalReport } from '../../evaluation/client.ts';
-import { API_KEY_ENV, intArg, num, serve } from './serve.ts';
+import { API_KEY_ENV, intArg, num, replicasArg, serve } from './serve.ts';
 
 export interface EvalArgs {
   data: string;
@@ -22,6 +22,8 @@ export interface EvalArgs {
   topP: number;
   maxTokens: number;
   concurrency: number;
+  /** With --model: the built-in server's decode threads (serve's --replicas). */
+  replicas?: number | 'auto';
   seed: number;
   policy?: 'max' | 'last' | 'first';
   scorer?: 'huatuo' | 'rules';
@@ -66,7 +68,7 @@ export async function evaluate(args: EvalArgs, log: (line: string) => void = () 
     let baseUrl = args.baseUrl!;
     let model = args.modelName!;
     if (args.model) {
-      served = await serve({ model: args.model, host: '127.0.0.1', port: 0, maxBatch: args.concurrency, seed: args.seed });
+      served = await serve({ model: args.model, host: '127.0.0.1', port: 0, maxBatch: args.concurrency, seed: args.seed, replicas: args.replicas });
       baseUrl = `${served.server.url}/v1`;
       model = args.modelName ?? 'default'; // as HuatuoGPT-o1 names the served model
       log(`serving ${args.model} at ${served.server.url}`);
@@ -140,6 +142,7 @@ export function registerEval(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling', num(0, 1, true), 0.9)
     .option('--max-tokens <n>', 'max tokens per answer', intArg(1), 2000)
     .option('--concurrency <n>', 'requests in flight', intArg(1), 32)
+    .option('--replicas <n|auto>', 'with --model: decode threads of the built-in server, each with a copy of the model (as serve\'s --replicas)', replicasArg, 'auto')
     .option('--seed <n>', 'base seed (each item gets its own)', intArg(0), 0)
     .option('--policy <which>', 'headline accuracy: "max" of first and last per source, the "last" or the "first" extracted answer (default: max for huatuo, last for rules)')
     .option('--history <reports...>', 'earlier report.json files, for the accuracy-over-time chart')

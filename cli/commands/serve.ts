@@ -25,6 +25,8 @@ export interface ServeArgs {
   maxBodyMb?: number;
   /** Seconds a request body may take to arrive. */
   bodyTimeout?: number;
+  /** Decode threads, each with a copy of the model, or `auto` (evaluation/engine-thread.ts servingReplicas); default 1. */
+  replicas?: number | 'auto';
 }
 
 /** A warning when the server would listen beyond this machine without an API key; undefined when it does not. */
@@ -56,14 +58,22 @@ export function num(min: number, max: number, aboveMin = false) {
   };
 }
 
+/** A `--replicas` value for commander: a whole number from 1, or `auto`. */
+export function replicasArg(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a number of decode threads >= 1, or auto, got "${value}"`);
+  return n;
+}
+
 /** Loads the model and starts the server; resolves once it listens. `close` stops both. */
-export async function serve(args: ServeArgs): Promise<{ server: RunningServer; close(graceMs?: number): Promise<void> }> {
+export async function serve(args: ServeArgs): Promise<{ server: RunningServer; replicas: number; close(graceMs?: number): Promise<void> }> {
   if (!existsSync(join(args.model, 'config.json'))) {
     throw new UserError(`${args.model}: not a model folder (no config.json): --model needs a checkpoint folder with config.json, model.safetensors and tokenizer.json`);
   }
-  const [{ loadServingBackend }, { startServer }] = await Promise.all([import('../../evaluation/engine-thread.ts'), import('../../evaluation/server.ts')]);
+  const [{ loadServingBackend, servingReplicas }, { startServer }] = await Promise.all([import('../../evaluation/engine-thread.ts'), import('../../evaluation/server.ts')]);
   const names = args.servedModelName?.length ? args.servedModelName : args.name ? [args.name] : undefined;
-  const backend = await loadServingBackend(args.model, { name: names?.[0] }).catch((err: unknown) => {
+  const backend = await loadServingBackend(args.model, { name: names?.[0], replicas: servingReplicas(args.replicas, args.model) }).catch((err: unknown) => {
     // A broken checkpoint (bad config.json, missing or mismatched weights, no tokenizer) is the
     // user's to fix; a TypeError or RangeError is a bug and keeps its stack.
     if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) {
@@ -86,6 +96,7 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; c
   });
   return {
     server,
+    replicas: 'replicas' in backend ? (backend.replicas as number) : 1,
     async close(graceMs = 30_000) {
       await server.close(graceMs);
       await backend.close();
@@ -100,7 +111,8 @@ export function registerServe(program: Command): void {
     .requiredOption('--model <dir>', 'checkpoint folder (config.json, model.safetensors, tokenizer.json)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <n>', 'port; 0 picks a free one', intArg(0), 0)
-    .option('--max-batch <n>', 'sequences decoded together', intArg(1), 32)
+    .option('--max-batch <n>', 'sequences decoded together (by each decode thread)', intArg(1), 32)
+    .option('--replicas <n|auto>', 'decode threads at most, each with its own copy of the model, that requests spread over (the next starts when every running one decodes 16 sequences); auto: one per core, up to 8, as memory allows', replicasArg, 'auto')
     .option('--served-model-name <names...>', 'names the model is served under: /v1/models lists them, requests must name one (or "default"); default: RUN/STEP for a checkpoint in the artifact store, else the folder name')
     .addOption(new Option('--name <name>', 'one served model name (older spelling of --served-model-name)').hideHelp())
     .option('--seed <n>', 'seed for requests that give none', intArg(0), 0)
@@ -114,9 +126,9 @@ export function registerServe(program: Command): void {
       if (opts.maxPrompts! > opts.maxQueue!) throw new UserError(`--max-prompts (${opts.maxPrompts}) is larger than --max-queue (${opts.maxQueue}): the queue must hold one whole request`);
       const warning = exposureWarning(opts.host, opts.apiKey);
       if (warning) process.stderr.write(warning + '\n');
-      const { server, close } = await serve(opts);
+      const { server, replicas, close } = await serve(opts);
       const names = server.servedModelNames.join('", "');
-      console.log(`serving ${opts.model} as "${names}" at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}${opts.apiKey ? ', API key required' : ''}); Ctrl-C stops`);
+      console.log(`serving ${opts.model} as "${names}" at ${server.url} (OpenAI base URL ${server.url}/v1, max batch ${opts.maxBatch}${replicas > 1 ? ` on each of up to ${replicas} decode threads` : ''}${opts.apiKey ? ', API key required' : ''}); Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.stderr.write('stopping: finishing requests in flight...\n');
