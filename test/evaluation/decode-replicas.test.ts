@@ -79,14 +79,14 @@ test('a decode thread that cannot start leaves the first serving, with a warning
   try {
     // The first thread has loaded the weights; the second, started by the load, finds none.
     unlinkSync(join(copy, 'model.safetensors'));
-    server = await startServer({ backend, maxBatch: 8 });
-    const got = await Promise.all([0, 1, 2].map((i) => postJson(server.url, '/generate', body(i))));
+    const url = (server = await startServer({ backend, maxBatch: 8 })).url;
+    const got = await Promise.all([0, 1, 2].map((i) => postJson(url, '/generate', body(i))));
     assert.deepEqual(got.map((r) => r.status), [200, 200, 200]);
     await until(() => warnings.length > 0, 'the warning about the second thread');
     assert.match(warnings[0], /^warning: decode thread 2 did not start \(.*model\.safetensors.*\); serving on 1$/);
     assert.equal(backend.startedReplicas(), 1);
     // Later requests are served by the first thread; no second attempt is made.
-    assert.equal((await postJson(server.url, '/generate', body(3))).status, 200);
+    assert.equal((await postJson(url, '/generate', body(3))).status, 200);
     assert.equal(warnings.length, 1);
   } finally {
     await server?.close(1000);
