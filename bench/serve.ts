@@ -25,7 +25,9 @@
  * The server has as many decode threads as `doctor-agent serve --replicas auto` gives it (one per
  * core, up to 8; BENCH_REPLICAS=N for another number): the first serves alone until it has 16
  * sequences, so levels 1 and 8 decode on one thread; `decodeThreads` compares, at 32, those
- * threads with a server on one (runs alternating), and each level says how many had started.
+ * threads with a server on one (runs alternating), and `generate()` on as many threads at once,
+ * the 32 sequences shared among them (bench/lib/generate-threads.ts: the ceiling with no server),
+ * with one thread at 32; each level says how many threads had started.
  *
  * With DOCTOR_AGENT_TORCH_PYTHON set, transformers' own OpenAI-compatible server (`transformers
  * serve`, offline, on the same model folder, CPU) is measured at the same levels as a peer; it
@@ -53,6 +55,7 @@ import { startServer } from '../evaluation/server.ts';
 import { Scheduler } from '../evaluation/scheduler.ts';
 import type { Backend, DecodeBatch } from '../evaluation/backend.ts';
 import { median, percentile } from './lib/stats.ts';
+import { generateOnThreads } from './lib/generate-threads.ts';
 import { startLoadClient, type LoadClient, type LoadResult, type LoadSpec } from './lib/serve-client.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -265,12 +268,25 @@ export async function run(): Promise<Record<string, unknown>> {
       } finally {
         for (const server of both) await server.close(1000);
       }
+      // The ceiling: generate() on as many threads at once, the 32 sequences shared among them,
+      // against one thread decoding all 32 (rounds alternating).
+      const per = Math.ceil(32 / replicas);
+      const many: number[] = [];
+      const oneGen: number[] = [];
+      for (let r = 0; r < Math.max(3, Math.ceil(runs / 2)); r++) {
+        many.push(await generateOnThreads(dir, replicas, prompts.slice(0, per), newTokens, 4 * replicas));
+        oneGen.push(await generateOnThreads(dir, 1, prompts.slice(0, 32), newTokens, 4));
+      }
       replicaBlock = {
         concurrency: 32,
         decodeThreads: replicas,
         tokensPerSec: round(median(tps[0]), 1),
         oneThreadTokensPerSec: round(median(tps[1]), 1),
         overOneThreadPaired: round(median(ratios), 3),
+        // generate() with no server: batches of `per` on each thread, and one thread at 32.
+        generateThreadsTokensPerSec: round(median(many), 1),
+        generateOneThreadTokensPerSec: round(median(oneGen), 1),
+        generateThreadsOverOne: round(median(many) / median(oneGen), 3),
       };
       process.stderr.write(`${replicas} decode threads over one at 32: ${JSON.stringify(replicaBlock)}\n`);
     }
