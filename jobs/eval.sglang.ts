@@ -37,7 +37,7 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     }
     // Loaded only here: the engine (TensorFlow.js) is not needed to evaluate a remote server.
     const { loadServingBackend, servingReplicas } = await import('../evaluation/engine-thread.ts');
-    const backend = await loadServingBackend(p.model, { name: p.served_model_name, replicas: servingReplicas(p.replicas, p.model), warn: (line) => ctx.log(line) });
+    const backend = await loadServingBackend(p.model, { name: p.served_model_name, replicas: servingReplicas(p.replicas ?? 'auto', p.model), warn: (line) => ctx.log(line) });
     const replicas = 'replicas' in backend ? (backend.replicas as number) : 1;
     closeBackend = () => backend.close();
     server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });

@@ -24,7 +24,7 @@ export const EvalSglangParams = z
     concurrency: z.number().int().positive().default(32).describe('Requests in flight at once.'),
     limit_per_source: z.number().int().min(0).optional().describe('Evaluate only the first N items of each source (0: every item).'),
     max_batch: z.number().int().positive().optional().describe('With model: sequences the built-in server decodes together (default: concurrency).'),
-    replicas: z.union([z.literal('auto'), z.number().int().positive()]).default('auto').describe('With model: decode threads of the built-in server, each with a copy of the model; a thread past the first starts when every running one has 16 sequences. auto: one per core, up to 8, as memory allows.'),
+    replicas: z.union([z.literal('auto'), z.number().int().positive()]).optional().describe('With model: decode threads of the built-in server, each with a copy of the model; a thread past the first starts when every running one has 16 sequences. Default auto: one per core, up to 8, as memory allows.'),
     served_model_name: z.string().min(1).optional().describe('With model: the name the built-in server serves the checkpoint under, reported by /v1/models and in each answer (default: RUN/STEP of the step that wrote the checkpoint when it lies in the artifact store, else the folder name).'),
     history: z
       .string()
