@@ -7,7 +7,7 @@
  * adds), plus the bare HTTP + scheduler cost per request with a no-compute backend.
  *
  * Each level sends 4 × concurrency requests per run, and at least 32, after an untimed warm-up of
- * half as many (each client sends its next request when its answer is in), over BENCH_RUNS runs
+ * 3 s at least, in runs of half as many (each client sends its next request when its answer is in), over BENCH_RUNS runs
  * (default 5), taking medians; the server's runs and generate()'s alternate, so that their ratio
  * compares figures from the same minutes, and each generate() run decodes as many sequences as
  * the server's run (batches of the concurrency, one after another). The
@@ -151,9 +151,11 @@ export async function run(): Promise<Record<string, unknown>> {
       const spec = (n: number, tokens: number, stream = false): LoadSpec => ({
         url: server.url, path: stream ? '/v1/completions' : '/generate', prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
       });
-      // Warm-up, untimed: half a run's requests at full length, so the timed runs see a server that
-      // has been serving (JIT-compiled paths, allocator state), as a long-running one is.
-      await client.load(spec(requestsAt(c) / 2, newTokens));
+      // Warm-up, untimed: runs of half as many requests at full length for 3 s at least, so the
+      // timed runs see a server that has been serving (JIT-compiled paths, allocator state), as a
+      // long-running one is. A decode thread that starts with the load (at 32) takes 2-3 s of it
+      // to reach its speed.
+      for (const w0 = performance.now(); performance.now() - w0 < 3000;) await client.load(spec(requestsAt(c) / 2, newTokens));
       const gen = prompts.slice(0, c);
       generate(backend.model, gen, { temperature: 1, maxNewTokens: 4, seed: 0 });
       const results: LoadResult[] = [];
