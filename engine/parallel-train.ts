@@ -19,7 +19,8 @@
  * shards in parallel use the cores better (engine/README.md, "Using both cores").
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startEngineThread } from './threads.ts';
 import * as tf from './tf.ts';
 import { initBackendFor } from './backend.ts';
 import type { ModelConfig } from './config.ts';
@@ -212,11 +213,7 @@ export class ParallelTrainer {
       for (let i = 1; i < threads; i++) {
         const grad = new SharedArrayBuffer(bytes);
         const init: WorkerInit = { entry: new URL('./train-worker.ts', import.meta.url).href, config: model.config, backend: tf.getBackend(), weights, grad };
-        const worker = new Worker(new URL('./worker-thread.mjs', import.meta.url), { workerData: init });
-        const replica: Replica = { worker, grad };
-        replicas.push(replica);
-        const ready = new Promise<void>((resolve, reject) => { replica.pending = { resolve: () => resolve(), reject }; });
-        worker.on('message', (m: FromWorker) => {
+        const message = (m: FromWorker) => {
           const p = replica.pending;
           replica.pending = undefined;
           if (m.type === 'error') {
@@ -224,14 +221,17 @@ export class ParallelTrainer {
             if (m.stack) e.stack = `${e.message}\n${m.stack}`;
             p?.reject(e);
           } else p?.resolve(m);
-        });
-        const fail = (e: Error) => {
+        };
+        const died = (why: string) => {
+          const e = new Error(`training thread ${i} ${why}`);
           replica.failed = e;
           replica.pending?.reject(e);
           replica.pending = undefined;
         };
-        worker.on('error', (e) => fail(new Error(`training thread ${i} failed: ${e.message}`)));
-        worker.on('exit', (code) => fail(new Error(`training thread ${i} exited (code ${code})`)));
+        // The handlers run once the thread answers, after `replica` is set.
+        const replica: Replica = { grad, worker: startEngineThread<FromWorker>(init, { message, died }) };
+        const ready = new Promise<void>((resolve, reject) => { replica.pending = { resolve: () => resolve(), reject }; });
+        replicas.push(replica);
         await ready;
       }
     } catch (err) {

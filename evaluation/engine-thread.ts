@@ -17,7 +17,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, freemem } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startEngineThread } from '../engine/threads.ts';
 import type { Backend } from './backend.ts';
 import { loadEngineBackend, loadEngineTokenizer, type EngineBackendOptions } from './engine-backend.ts';
 import {
@@ -85,18 +86,18 @@ class DecodeThread {
 
   private start(): Promise<Worker> {
     return new Promise<Worker>((resolve, reject) => {
-      const worker = new Worker(new URL('../engine/worker-thread.mjs', import.meta.url), { workerData: this.init });
-      worker.unref();
       let ready = false;
-      worker.on('message', (m: FromThread) => {
+      const message = (m: FromThread) => {
         if (m.type === 'ready') {
           ready = true;
           this.worker = worker;
+          // Started, it keeps the process alive only while requests wait on it (hold / settle).
+          if (this.busy === 0) worker.unref();
           for (const s of this.schedulers.values()) worker.postMessage({ type: 'scheduler', sid: s.sid, opts: s.options } satisfies ToThread);
           resolve(worker);
         } else if (m.type === 'cannot-start') reject(new Error(m.message));
         else this.receive(m);
-      });
+      };
       const died = (why: string) => {
         if (!ready) {
           reject(new Error(`the decode thread did not start: ${why}`));
@@ -104,7 +105,7 @@ class DecodeThread {
         }
         if (this.worker !== worker) return;
         this.worker = null;
-        const e = new Error(`the decode thread stopped (${why}); the next request starts a new one`);
+        const e = new Error(`the decode thread stopped: ${why}; the next request starts a new one`);
         for (const [gid, p] of this.groups) {
           this.groups.delete(gid);
           this.settle();
@@ -116,8 +117,7 @@ class DecodeThread {
           r.reject(e);
         }
       };
-      worker.on('error', (e) => died(e.message));
-      worker.on('exit', (code) => died(`exit code ${code}`));
+      const worker = startEngineThread<FromThread>(this.init, { message, died });
     });
   }
 

@@ -17,7 +17,8 @@
  * over the size limit, `DOCTOR_AGENT_ROLLOUT_THREAD=0`); a replica that cannot start (no wasm
  * backend) fails its first rollout with the reason, and the loop samples in-process from then on.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startEngineThread } from '../engine/threads.ts';
 import * as tf from '../engine/tf.ts';
 import { WASM_GENERATION_MAX_PARAMS } from '../engine/backend.ts';
 import type { CausalLM } from '../engine/model.ts';
@@ -56,12 +57,11 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number } = 
     entry: new URL('./rollout-thread-worker.ts', import.meta.url).href,
     config: policy.config, parameters: policy.numParams(), ...(opts.padTokenId !== undefined ? { padTokenId: opts.padTokenId } : {}),
   };
-  const worker = new Worker(new URL('../engine/worker-thread.mjs', import.meta.url), { workerData: init });
-  worker.unref();
   const pending = new Map<number, { resolve(r: TokenCompletion[]): void; reject(e: Error): void }>();
   let nextId = 1;
   let backend: string | undefined;
   let failure: Error | undefined;
+  let worker!: Worker;
   const ready = new Promise<void>((resolve, reject) => {
     // Before it is ready, the start fails; after, what it holds fails, and every later rollout.
     const died = (why: string) => {
@@ -71,7 +71,7 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number } = 
       for (const p of pending.values()) p.reject(failure);
       pending.clear();
     };
-    worker.on('message', (m: FromReplica) => {
+    const message = (m: FromReplica) => {
       if (m.type === 'ready') {
         backend = m.backend;
         resolve();
@@ -85,9 +85,9 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number } = 
         if (m.type === 'done') p.resolve(m.result);
         else p.reject(new Error(`the rollout thread failed: ${m.message}`));
       }
-    });
-    worker.on('error', (e) => died(`failed: ${e.message}`));
-    worker.on('exit', (code) => died(`exited (code ${code})`));
+    };
+    worker = startEngineThread<FromReplica>(init, { message, died });
+    worker.unref();
   });
   ready.catch(() => {}); // awaited by each rollout
   // The weights the replica holds: the policy's variables' data when they were sent (an update

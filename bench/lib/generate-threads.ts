@@ -4,7 +4,8 @@
  * no scheduler and no clients (the ceiling for `--replicas` on this machine). `generateOnThreads`
  * starts the threads, lets each decode once untimed, then times all of them decoding together.
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
+import { startEngineThread } from '../../engine/threads.ts';
 
 interface Job {
   entry: string;
@@ -32,12 +33,15 @@ if (!isMainThread && (workerData as Job)?.prompts) {
 /** Tokens/s of `threads` threads decoding `prompts` (each thread all of them) `repeats` times together. */
 export async function generateOnThreads(dir: string, threads: number, prompts: number[][], newTokens: number, repeats: number): Promise<number> {
   const job: Job = { entry: import.meta.url, dir, prompts, newTokens, repeats };
-  const workers = Array.from({ length: threads }, () => new Worker(new URL('../../engine/worker-thread.mjs', import.meta.url), { workerData: job }));
+  const waiting = new Map<Worker, { resolve(m: unknown): void; reject(e: Error): void }>();
+  const answer = (w: Worker) => (m: unknown) => waiting.get(w)?.resolve(m);
+  const workers: Worker[] = [];
+  for (let i = 0; i < threads; i++) {
+    const w: Worker = startEngineThread(job, { message: (m) => answer(w)(m), died: (why) => waiting.get(w)?.reject(new Error(`generate() thread ${why}`)) });
+    workers.push(w);
+  }
   try {
-    const next = (w: Worker) => new Promise<unknown>((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
+    const next = (w: Worker) => new Promise<unknown>((resolve, reject) => waiting.set(w, { resolve, reject }));
     await Promise.all(workers.map(next));
     const t0 = performance.now();
     const done = workers.map((w) => {
