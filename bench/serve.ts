@@ -145,6 +145,37 @@ export async function run(): Promise<Record<string, unknown>> {
   /** A server backend with one decode thread, when `served` has more. */
   let single: Awaited<ReturnType<typeof loadEngineThread>> | undefined;
   const pairedC32OverC1: number[] = [];
+  /**
+   * A server on each of two backends at 32 concurrent requests, runs alternating (which goes first
+   * too) after an untimed run on each: each one's tokens/s and /health times (asked every
+   * `probeHealthMs` ms, if given) over the runs, and the first over the second run by run.
+   */
+  const alternateAt32 = async (backends: [Backend, Backend], probeHealthMs?: number) => {
+    const both = [await startServer({ backend: backends[0], maxBatch: 32 }), await startServer({ backend: backends[1], maxBatch: 32 })];
+    const tps: number[][] = [[], []];
+    const health: number[][] = [[], []];
+    const ratios: number[] = [];
+    try {
+      const load = (k: number) => client.load({
+        url: both[k].url, path: '/generate', prompts: prompts.slice(0, requestsAt(32)), concurrency: 32, newTokens, probeHealthMs,
+      });
+      await load(0);
+      await load(1);
+      for (let r = 0; r < runs; r++) {
+        const order = r % 2 ? [1, 0] : [0, 1];
+        const got: LoadResult[] = [];
+        for (const k of order) got[k] = await load(k);
+        got.forEach((g, k) => {
+          tps[k].push(g.tokensPerSec);
+          health[k].push(...(g.healthS ?? []));
+        });
+        ratios.push(got[0].tokensPerSec / got[1].tokensPerSec);
+      }
+    } finally {
+      for (const server of both) await server.close(1000);
+    }
+    return { tps, health, ratios };
+  };
   try {
     for (const c of levels) {
       const server = await startServer({ backend: served, maxBatch: c });
@@ -253,23 +284,7 @@ export async function run(): Promise<Record<string, unknown>> {
     // past the first start with the load, during the untimed first run).
     if (threaded && replicas > 1 && levels.includes(32)) {
       single = await loadEngineThread(dir, { replicas: 1 });
-      const both = [await startServer({ backend: served, maxBatch: 32 }), await startServer({ backend: single, maxBatch: 32 })];
-      const tps: number[][] = [[], []];
-      const ratios: number[] = [];
-      try {
-        const load = (k: number) => client.load({ url: both[k].url, path: '/generate', prompts: prompts.slice(0, requestsAt(32)), concurrency: 32, newTokens });
-        await load(0);
-        await load(1);
-        for (let r = 0; r < runs; r++) {
-          const order = r % 2 ? [1, 0] : [0, 1];
-          const got: LoadResult[] = [];
-          for (const k of order) got[k] = await load(k);
-          got.forEach((g, k) => tps[k].push(g.tokensPerSec));
-          ratios.push(got[0].tokensPerSec / got[1].tokensPerSec);
-        }
-      } finally {
-        for (const server of both) await server.close(1000);
-      }
+      const { tps, ratios } = await alternateAt32([served, single]);
       // The ceiling: generate() on as many threads at once, the 32 sequences shared among them,
       // against one thread decoding all 32 (rounds alternating).
       const per = Math.ceil(32 / replicas);
@@ -295,29 +310,7 @@ export async function run(): Promise<Record<string, unknown>> {
     // One decode thread against decoding on the server's thread: runs at 32 concurrent requests
     // alternating between a server of each kind, /health asked every 5 ms meanwhile.
     if (threaded && levels.includes(32)) {
-      const both = [await startServer({ backend: single ?? served, maxBatch: 32 }), await startServer({ backend, maxBatch: 32 })];
-      const tps: number[][] = [[], []];
-      const health: number[][] = [[], []];
-      const ratios: number[] = [];
-      try {
-        const load = (k: number) => client.load({
-          url: both[k].url, path: '/generate', prompts: prompts.slice(0, requestsAt(32)), concurrency: 32, newTokens, probeHealthMs: 5,
-        });
-        await load(0);
-        await load(1);
-        for (let r = 0; r < runs; r++) {
-          const order = r % 2 ? [1, 0] : [0, 1];
-          const got: LoadResult[] = [];
-          for (const k of order) got[k] = await load(k);
-          got.forEach((g, k) => {
-            tps[k].push(g.tokensPerSec);
-            health[k].push(...(g.healthS ?? []));
-          });
-          ratios.push(got[0].tokensPerSec / got[1].tokensPerSec);
-        }
-      } finally {
-        for (const server of both) await server.close(1000);
-      }
+      const { tps, health, ratios } = await alternateAt32([single ?? served, backend], 5);
       const ms = (xs: number[]) => ({ p50: round(percentile(xs, 0.5) * 1000, 1), p99: round(percentile(xs, 0.99) * 1000, 1), max: round(percentile(xs, 1) * 1000, 1) });
       decodeThread = {
         concurrency: 32,

@@ -9,16 +9,13 @@ import { Worker } from 'node:worker_threads';
 export interface ThreadHandlers<From> {
   message(m: From): void;
   /** The thread failed (an uncaught error: "failed: …") or exited ("exited (code N)"); may be called for both. */
-  died?(why: string): void;
+  died(why: string): void;
 }
 
 export function startEngineThread<From>(workerData: { entry: string }, on: ThreadHandlers<From>): Worker {
   const worker = new Worker(new URL('./worker-thread.mjs', import.meta.url), { workerData });
   worker.on('message', (m: From) => on.message(m));
-  if (on.died) {
-    const died = on.died;
-    worker.on('error', (e) => died(`failed: ${e.message}`));
-    worker.on('exit', (code) => died(`exited (code ${code})`));
-  }
+  worker.on('error', (e) => on.died(`failed: ${e.message}`));
+  worker.on('exit', (code) => on.died(`exited (code ${code})`));
   return worker;
 }

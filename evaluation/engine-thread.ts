@@ -310,7 +310,7 @@ class Replicas {
   }
 
   get count(): number {
-    return this.started.filter((s, i) => s && i < this.limit).length;
+    return this.threads.filter((_, i) => this.usable(i)).length;
   }
 
   /** Starts the next thread in the background; it takes requests once its model is loaded. */
@@ -472,8 +472,9 @@ export function servingReplicas(replicas: number | 'auto' | undefined, dir: stri
 
 /**
  * The backend `doctor-agent serve` and the eval step serve a checkpoint with: decode threads
- * (`loadEngineThread`), or with `DOCTOR_AGENT_DECODE_THREAD=0` the model on this thread.
+ * (`loadEngineThread`), or with `DOCTOR_AGENT_DECODE_THREAD=0` the model on this thread; `replicas`
+ * says how many decode threads it may run.
  */
-export async function loadServingBackend(dir: string, opts: ServingOptions = {}): Promise<Backend & { close(): Promise<void> | void }> {
-  return process.env.DOCTOR_AGENT_DECODE_THREAD === '0' ? loadEngineBackend(dir, opts) : loadEngineThread(dir, opts);
+export async function loadServingBackend(dir: string, opts: ServingOptions = {}): Promise<Backend & { replicas: number; close(): Promise<void> | void }> {
+  return process.env.DOCTOR_AGENT_DECODE_THREAD === '0' ? { ...(await loadEngineBackend(dir, opts)), replicas: 1 } : loadEngineThread(dir, opts);
 }

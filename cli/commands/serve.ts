@@ -96,7 +96,7 @@ export async function serve(args: ServeArgs): Promise<{ server: RunningServer; r
   });
   return {
     server,
-    replicas: 'replicas' in backend ? (backend.replicas as number) : 1,
+    replicas: backend.replicas,
     async close(graceMs = 30_000) {
       await server.close(graceMs);
       await backend.close();
