@@ -349,6 +349,7 @@ class Replicas {
 class ReplicaScheduler implements Scheduling {
   readonly maxBatch: number;
   private readonly maxWaiting: number;
+  private closed = false;
 
   constructor(private readonly pool: Replicas, private readonly parts: ThreadScheduler[]) {
     this.maxBatch = parts[0].maxBatch * parts.length;
@@ -375,7 +376,7 @@ class ReplicaScheduler implements Scheduling {
 
   submitAll(reqs: GenerationRequest[], opts: { signal?: AbortSignal } = {}): Promise<GenerationResult[]> {
     const room = this.room;
-    if (reqs.length > room) return Promise.reject(refusal(false, opts.signal, reqs.length, room, `room for ${room}`));
+    if (reqs.length > room) return Promise.reject(refusal(this.closed, opts.signal, reqs.length, room, `room for ${room}`));
     // The least busy started thread that can take the whole request (the first of equals).
     let pick: ThreadScheduler | undefined;
     for (const r of this.usable) if (r.room >= reqs.length && (!pick || r.load < pick.load)) pick = r;
@@ -384,6 +385,7 @@ class ReplicaScheduler implements Scheduling {
   }
 
   async drain(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.parts.map((r) => r.drain()));
   }
 }

@@ -95,6 +95,20 @@ test('a decode thread that cannot start leaves the first serving, with a warning
   }
 });
 
+test('two decode threads drained: every request is refused as the server shutting down, one too large for the queue too', async () => {
+  const backend = await loadEngineThread(dir, { replicas: 2 });
+  try {
+    const sched = backend.scheduler({ maxBatch: 4, maxWaiting: 2 });
+    const req = { promptIds: [1, 2, 3], maxNewTokens: 2, sampling: { temperature: 0, topP: 1, topK: 0, seed: 0 } };
+    await assert.rejects(sched.submitAll([req, req, req, req, req, req, req]), /waiting queue is full/, 'open: too large for the queue');
+    await sched.drain();
+    await assert.rejects(sched.submit(req), /shutting down/);
+    await assert.rejects(sched.submitAll([req, req, req, req, req, req, req]), /shutting down/);
+  } finally {
+    await backend.close();
+  }
+});
+
 test('--replicas: a whole number from 1 or auto; auto is one per core, up to 8', () => {
   assert.equal(replicasArg('3'), 3);
   assert.equal(replicasArg('auto'), 'auto');
