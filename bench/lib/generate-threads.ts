@@ -34,10 +34,9 @@ if (!isMainThread && (workerData as Job)?.prompts) {
 export async function generateOnThreads(dir: string, threads: number, prompts: number[][], newTokens: number, repeats: number): Promise<number> {
   const job: Job = { entry: import.meta.url, dir, prompts, newTokens, repeats };
   const waiting = new Map<Worker, { resolve(m: unknown): void; reject(e: Error): void }>();
-  const answer = (w: Worker) => (m: unknown) => waiting.get(w)?.resolve(m);
   const workers: Worker[] = [];
   for (let i = 0; i < threads; i++) {
-    const w: Worker = startEngineThread(job, { message: (m) => answer(w)(m), died: (why) => waiting.get(w)?.reject(new Error(`generate() thread ${why}`)) });
+    const w: Worker = startEngineThread(job, { message: (m) => waiting.get(w)?.resolve(m), died: (why) => waiting.get(w)?.reject(new Error(`generate() thread ${why}`)) });
     workers.push(w);
   }
   try {
