@@ -98,6 +98,11 @@ function summarize(level: number, results: LoadResult[], streamed: LoadResult | 
 
 /** Requests per run at a level: at least 4 × concurrency (and 8). */
 const requestsAt = (c: number) => Math.max(32, 4 * c);
+/**
+ * Every server here decodes up to this many sequences together, `doctor-agent serve`'s default
+ * --max-batch, whatever the level's concurrency: each level measures the server as it is run.
+ */
+const SERVER_MAX_BATCH = 32;
 
 /** A backend that computes nothing: every step returns token 1 at once. */
 function emptyBackend(): Backend {
@@ -151,7 +156,7 @@ export async function run(): Promise<Record<string, unknown>> {
    * `probeHealthMs` ms, if given) over the runs, and the first over the second run by run.
    */
   const alternateAt32 = async (backends: [Backend, Backend], probeHealthMs?: number) => {
-    const both = [await startServer({ backend: backends[0], maxBatch: 32 }), await startServer({ backend: backends[1], maxBatch: 32 })];
+    const both = [await startServer({ backend: backends[0], maxBatch: SERVER_MAX_BATCH }), await startServer({ backend: backends[1], maxBatch: SERVER_MAX_BATCH })];
     const tps: number[][] = [[], []];
     const health: number[][] = [[], []];
     const ratios: number[] = [];
@@ -178,7 +183,7 @@ export async function run(): Promise<Record<string, unknown>> {
   };
   try {
     for (const c of levels) {
-      const server = await startServer({ backend: served, maxBatch: c });
+      const server = await startServer({ backend: served, maxBatch: SERVER_MAX_BATCH });
       const spec = (n: number, tokens: number, stream = false): LoadSpec => ({
         url: server.url, path: stream ? '/v1/completions' : '/generate', prompts: prompts.slice(0, n), concurrency: c, newTokens: tokens, stream,
       });
@@ -253,30 +258,30 @@ export async function run(): Promise<Record<string, unknown>> {
       h.over_concurrency1_cpu = one ? round(h.cpuTokensPerSec / one.cpuTokensPerSec, 2) : null;
       h.over_generate = round(h.tokensPerSec / direct[i].tokensPerSec, 2);
     });
-    // Concurrency 32 over concurrency 1 in the same minutes: runs of the two alternating, on a server
-    // for each (the levels above ran one after the other, minutes apart on a machine whose speed drifts).
+    // Concurrency 32 over concurrency 1 in the same minutes: runs of the two alternating on one
+    // server (the levels above ran one after the other, minutes apart on a machine whose speed drifts).
     if (levels.includes(1) && levels.includes(32)) {
-      const pair = [await startServer({ backend: served, maxBatch: 1 }), await startServer({ backend: served, maxBatch: 32 })];
+      const server = await startServer({ backend: served, maxBatch: SERVER_MAX_BATCH });
       try {
-        const load = (server: typeof pair[number], c: number) => client.load({
+        const load = (c: number) => client.load({
           url: server.url, path: '/generate', prompts: prompts.slice(0, requestsAt(c)), concurrency: c, newTokens,
         });
-        await load(pair[0], 1);
-        await load(pair[1], 32);
+        await load(1);
+        await load(32);
         for (let r = 0; r < runs; r++) {
           // Which goes first alternates too.
           let c1: LoadResult, c32: LoadResult;
           if (r % 2) {
-            c32 = await load(pair[1], 32);
-            c1 = await load(pair[0], 1);
+            c32 = await load(32);
+            c1 = await load(1);
           } else {
-            c1 = await load(pair[0], 1);
-            c32 = await load(pair[1], 32);
+            c1 = await load(1);
+            c32 = await load(32);
           }
           pairedC32OverC1.push(c32.tokensPerSec / c1.tokensPerSec);
         }
       } finally {
-        for (const server of pair) await server.close(1000);
+        await server.close(1000);
       }
       process.stderr.write(`concurrency 32 over 1, runs alternating: ${pairedC32OverC1.map((x) => round(x, 2)).join(', ')} (median ${round(median(pairedC32OverC1), 2)})\n`);
     }
@@ -350,6 +355,7 @@ export async function run(): Promise<Record<string, unknown>> {
     preset: 'tiny',
     promptTokens: promptLen,
     newTokens,
+    serverMaxBatch: SERVER_MAX_BATCH,
     runs,
     http,
     engineGenerate: direct,

@@ -181,8 +181,9 @@ class Fifo<T> {
 export interface SchedulerOptions {
   maxBatch?: number;
   /**
-   * When the batch is empty, wait this long for more requests before the first step,
-   * so requests that arrive together start together.
+   * When the batch is empty, how long at most it waits for more requests before the first step,
+   * so that requests arriving together start together: it waits while they keep arriving (each
+   * turn of the event loop bringing more), so a lone request starts at once. Default 5.
    */
   admitWaitMs?: number;
   /**
@@ -254,6 +255,8 @@ export class Scheduler implements Scheduling {
   private waitingCount = 0;
   private running = new Map<number, Live>();
   private nextId = 1;
+  /** Requests submitted so far: how an empty batch tells that more are arriving. */
+  private arrived = 0;
   private loop: Promise<void> | null = null;
   private closed = false;
   readonly stats: SchedulerStats = emptySchedulerStats();
@@ -293,6 +296,7 @@ export class Scheduler implements Scheduling {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (this.waitingCount === 0) this.waitingSince = this.stats.steps;
       this.waitingCount += reqs.length;
+      this.arrived += reqs.length;
       this.stats.waiting = this.waitingCount;
       this.ring.push(group);
       this.loop ??= this.run().finally(() => {
@@ -328,8 +332,8 @@ export class Scheduler implements Scheduling {
 
   private async run(): Promise<void> {
     while (this.waitingCount > 0 || this.running.size > 0) {
-      // An empty batch waits a moment for requests arriving together, unless they already fill it.
-      if (this.running.size === 0 && this.admitWaitMs > 0 && this.waitingCount < this.maxBatch) await new Promise((r) => setTimeout(r, this.admitWaitMs));
+      // An empty batch gathers the requests arriving together, unless those waiting already fill it.
+      if (this.running.size === 0 && this.admitWaitMs > 0 && this.waitingCount < this.maxBatch) await this.gather();
       // Let the event loop run between steps (a backend may never yield on its own):
       // new requests arrive over HTTP and join at the next step.
       else await new Promise((r) => setImmediate(r));
@@ -368,6 +372,22 @@ export class Scheduler implements Scheduling {
     }
     this.batch?.dispose?.();
     this.batch = null;
+  }
+
+  /**
+   * Before an empty batch's first step: yields to the event loop a turn at a time while each turn
+   * brings more requests, until those waiting fill the batch or `admitWaitMs` has passed. A turn
+   * that brings none ends the wait, so a lone request is not held: on a server that is not busy,
+   * a fixed wait would add itself to every request's time to first token. A request arriving
+   * after the first step joins the running batch (see `admit`).
+   */
+  private async gather(): Promise<void> {
+    const t0 = performance.now();
+    let seen: number;
+    do {
+      seen = this.arrived;
+      await new Promise((r) => setImmediate(r));
+    } while (this.arrived !== seen && this.waitingCount < this.maxBatch && performance.now() - t0 < this.admitWaitMs);
   }
 
   /**

@@ -88,6 +88,23 @@ test('requests arriving one per step while the batch runs are prefilled together
   assert.deepEqual(await admitted(0), [1, 1, 1, 1], 'joinWaitSteps 0: each at the next step');
 });
 
+test('an empty batch starts a lone request at once, and gathers the requests that keep arriving', async () => {
+  const backend = scriptedBackend(say);
+  // A wait long enough that a request held for it would fail the time bound below.
+  const sched = new Scheduler(backend, { maxBatch: 8, admitWaitMs: 5_000 });
+  const t0 = performance.now();
+  assert.equal((await sched.submit(req('alone'))).text, 'alone');
+  assert.ok(performance.now() - t0 < 2_500, `a lone request is not held for admitWaitMs (${(performance.now() - t0).toFixed(0)} ms)`);
+  // Three in one turn, then one more in each of the next two turns: all five start together.
+  const rs = [req('a'), req('b'), req('c')].map((r) => sched.submit(r));
+  await new Promise((r) => setImmediate(r));
+  rs.push(sched.submit(req('d')));
+  await new Promise((r) => setImmediate(r));
+  rs.push(sched.submit(req('e')));
+  assert.deepEqual((await Promise.all(rs)).map((r) => r.text), ['a', 'b', 'c', 'd', 'e']);
+  assert.deepEqual(backend.admissions, [1, 5], 'one prefill for the lone request, one for the five');
+});
+
 test('an empty batch does not wait for more requests when those waiting already fill it', async () => {
   const sched = new Scheduler(scriptedBackend(say), { maxBatch: 2, admitWaitMs: 60_000 });
   const t0 = Date.now();
