@@ -73,7 +73,7 @@ function dims(aShape: number[], bShape: number[], layout: Layout): [number, numb
  * Runs the product for G matrices at byte addresses a, b, c; t is room for one K x N matrix (`nt`
  * only). `bView` (`nn` only): b's matrices are [rows, cols] with rows >= K and cols >= N, and the
  * product reads their first K rows and N columns. `skip` (`nn` only), per matrix g: the first
- * skip[g] columns of b (`skip.on` 'n': c's columns there are written 0) or the first skip[g] rows
+ * skip[g] columns of b (`skip.on` 'n': c's columns there are written MASKED_SCORE) or the first skip[g] rows
  * of b and columns of a (`skip.on` 'k': those terms are left out of the sums) are not read. With
  * keys or values that are padding in those places, and the scores there masked (probabilities 0),
  * this gives the same attention bit for bit: the sums over the other terms are made in the same order.
@@ -97,7 +97,7 @@ function run(k: Exports, a: number, b: number, c: number, t: number, G: number, 
       heap ??= skip!.heap();
       for (let i = 0; i < M; i++) {
         const row = cg + i * N * 4;
-        heap.fill(0, row / 4, row / 4 + s0);
+        heap.fill(MASKED_SCORE, row / 4, row / 4 + s0);
         if (s0 < N) k.mm(ag + i * sai * 4, bg + s0 * 4, row + s0 * 4, 1, K, N - s0, sai, sak, sb);
       }
     }
@@ -238,6 +238,17 @@ let enabled = true;
 
 let skipping = true;
 
+/** The score of a key that is masked out (the attention bias's value there): probability 0 after softmax. */
+export const MASKED_SCORE = -1e9;
+
+/**
+ * Whether `batchMatMulPrefix` skips the padding it is given on the current backend (wasm, with
+ * the kernel loaded, unless turned off): its scores there are then already masked.
+ */
+export function paddingSkipActive(): boolean {
+  return skipping && tf.getBackend() === 'wasm' && kernelActive();
+}
+
 /** Turns `batchMatMulPrefix`'s skipping of padding off (every position read) or back on; for comparisons in tests and benchmarks. */
 export function setPaddingSkip(on: boolean): void {
   skipping = on;
@@ -291,7 +302,8 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  *
  * `skip` (wasm only; elsewhere everything is computed): per matrix g, a number of leading cache
  * positions that are padding (left-padded rows of a batch): `on: 'n'` (scores = queries @ keys)
- * leaves their columns out and writes 0 there (masked later, they get probability 0 either way);
+ * leaves their columns out and writes MASKED_SCORE there, the score a mask gives them (with a mask
+ * added too they stay masked: probability 0 either way, so no attention bias is needed for them);
  * `on: 'k'` (probabilities @ values) leaves their terms out of the sums, whose probabilities are 0.
  * Attention gives the same result bit for bit, at the cost of the real positions only.
  */

@@ -15,7 +15,7 @@
  *   out, no gather), without the columns that are padding for every row. Until then a gone row is
  *   fed padding in place, as a retired one. So sequences that leave and others that join later
  *   (a server's clients sending their next request) cost one copy of the cache, not one each.
- * - `retire` keeps a row in place on padding that nothing attends to, so the batch keeps its shape
+ * - `retire` keeps a row in place on padding whose outputs nobody reads, so the batch keeps its shape
  *   (what `generate()` does with a row that has finished).
  *
  * Positions count real tokens only, so each row decodes as it would alone; row i samples from
@@ -245,10 +245,12 @@ export class DecoderSession {
     const g = this.running;
     if (g && g.rows.length > 0) {
       for (const r of g.rows) {
-        // A retired row feeds its last token, then padding that nothing attends to; a removed row only padding.
+        // A retired row feeds its last token, then padding; a removed row only padding. Their outputs
+        // are never read, so the mask marks those columns as real keys all the same: every row's
+        // padding then stays leading, which attention skips with no bias to add (engine/model.ts).
         if (r.gone) r.pending = undefined;
         const real = r.pending !== undefined;
-        r.mask.push(real ? 1 : 0);
+        r.mask.push(1);
         r.ids?.push(real ? r.pending! : this.pad);
       }
       const { logits: data, exps } = this.useCache

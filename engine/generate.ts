@@ -2,7 +2,7 @@
  * Batched generation on a decoder session (engine/decoder.ts). Prompts of different lengths
  * are left-padded into one batch; an attention mask hides the padding and positions count
  * only real tokens, so each row continues exactly as it would alone. A row that has finished
- * stays in the batch on padding nothing attends to. With the KV cache each step feeds one
+ * stays in the batch on padding whose outputs nobody reads. With the KV cache each step feeds one
  * token per row; without it the whole sequence is recomputed (used to check the cache).
  */
 import { Rng, seedFromString } from '../common/rng.ts';
@@ -74,7 +74,7 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
         }
         if (finish[id] !== undefined) done.push(id);
       }
-      // Finished rows keep running on padding that nothing attends to: the batch keeps its shape.
+      // Finished rows keep running on padding whose outputs nobody reads: the batch keeps its shape.
       session.retire(done);
       live -= done.length;
     }

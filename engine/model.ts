@@ -16,7 +16,7 @@ import { Rng } from '../common/rng.ts';
 import { weightShapes, type ModelConfig } from './config.ts';
 import { embedding, linear, linearTransposed, matMulConst, rmsNorm, rotateHalfMatrices, swiGlu, transposeFlagsFree } from './ops.ts';
 import { inverseFrequencies, ropeTables } from './rope.ts';
-import { batchMatMul, batchMatMulPrefix } from './attention-kernel.ts';
+import { batchMatMul, batchMatMulPrefix, MASKED_SCORE, paddingSkipActive } from './attention-kernel.ts';
 import { inPlaceWrites, linearNoGrad, rmsNormNoGrad, ropeNoGrad, swiGluNoGrad, writeAlong } from './wasm-kernels.ts';
 
 /**
@@ -71,7 +71,7 @@ export function isLinearWeight(name: string): boolean {
   return name.endsWith('_proj.weight') || name === 'lm_head.weight';
 }
 
-const NEG = -1e9;
+const NEG = MASKED_SCORE;
 let modelCount = 0;
 
 export class CausalLM {
@@ -304,9 +304,13 @@ export class CausalLM {
       : defaultPositions(B, T, past, keyMask);
     const { cos, sin } = ropeTables(positions, this.invFreq);
     const rep = c.num_attention_heads / c.num_key_value_heads;
+    // Decoding one token a row from the cache: attention skips each row's leading padding, and on
+    // wasm writes those scores masked, so when that is all the mask masks there is no bias to add.
+    const keySkip = cache && T === 1 && keyMask ? leadingPadding(keyMask, B, S, c.num_key_value_heads) : undefined;
+    const skipMasks = keySkip !== undefined && paddingOnlyLeading(keyMask!, B, S) && paddingSkipActive();
     // A mask without padding masks nothing but the future: no bias at all for one new token, one
     // shared by the batch for several (adding zeros changes no score).
-    const maskData = attentionBias(B, T, past, rep, keyMask?.includes(0) ? keyMask : undefined);
+    const maskData = skipMasks ? undefined : attentionBias(B, T, past, rep, keyMask?.includes(0) ? keyMask : undefined);
     const d = c.head_dim, scale = 1 / Math.sqrt(d);
     const qcos = new Float32Array(cos.length), qsin = new Float32Array(sin.length);
     for (let j = 0; j < cos.length; j++) { qcos[j] = cos[j] * scale; qsin[j] = sin[j] * scale; }
@@ -318,7 +322,7 @@ export class CausalLM {
         queryRope: { cos: tf.tensor(qcos, [B, T, 1, 1, d]), sin: tf.tensor(qsin, [B, T, 1, 1, d]) },
         keyRope: { cos: tf.tensor(cos, [B, T, 1, d]), sin: tf.tensor(sin, [B, T, 1, d]) },
         blocks: [],
-        keySkip: cache && T === 1 && keyMask ? leadingPadding(keyMask, B, S, c.num_key_value_heads) : undefined,
+        keySkip,
       };
       // The bias as [1, T*rep, S] when the whole batch shares it (no padding), else [B, 1, T*rep, S].
       const shared = maskData?.batch === 1;
@@ -470,6 +474,18 @@ function leadingPadding(keyMask: Int32Array, B: number, S: number, Hkv: number):
     out.fill(s === S ? 0 : s, b * Hkv, (b + 1) * Hkv);
   }
   return out;
+}
+
+/** Whether every row of keyMask [B, S] is padding (0) then real keys (1), with one real key at least. */
+function paddingOnlyLeading(keyMask: Int32Array, B: number, S: number): boolean {
+  for (let b = 0; b < B; b++) {
+    const base = b * S;
+    let s = 0;
+    while (s < S && keyMask[base + s] === 0) s++;
+    if (s === S) return false;
+    for (; s < S; s++) if (keyMask[base + s] === 0) return false;
+  }
+  return true;
 }
 
 /**

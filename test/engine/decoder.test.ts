@@ -193,17 +193,17 @@ test('on wasm the cache grows in place, and decoding gives what concatenating gi
 });
 
 test('on wasm attention skips each row\'s leading padding in the cache, and decoding is unchanged bit for bit', async () => {
-  const { batchMatMulPrefix, setPaddingSkip } = await import('../../engine/attention-kernel.ts');
+  const { batchMatMulPrefix, setPaddingSkip, MASKED_SCORE } = await import('../../engine/attention-kernel.ts');
   const keep = model;
   await initBackend('wasm');
   try {
-    // The kernel: per matrix, `n` leaves the first columns out (written 0), `k` the first terms of the sums.
+    // The kernel: per matrix, `n` leaves the first columns out (written masked), `k` the first terms of the sums.
     const q = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]); // G = 2, M = 2, K = d = 2
     const keys = tf.tensor3d(Array.from({ length: 2 * 2 * 6 }, (_, i) => i + 1), [2, 2, 6]); // [G, d, capacity 6]
     const scores = batchMatMulPrefix(q, keys, 5, { on: 'n', at: [2, 0] });
     const full = batchMatMulPrefix(q, keys, 5);
     const s = scores.arraySync(), f = full.arraySync();
-    assert.deepEqual(s[0].map((row) => row.slice(0, 2)), [[0, 0], [0, 0]], 'skipped columns are 0');
+    assert.deepEqual(s[0].map((row) => row.slice(0, 2)), [[MASKED_SCORE, MASKED_SCORE], [MASKED_SCORE, MASKED_SCORE]], 'skipped columns are masked');
     assert.deepEqual(s[0].map((row) => row.slice(2)), f[0].map((row) => row.slice(2)));
     assert.deepEqual(s[1], f[1]);
     const probs = tf.tensor3d([0, 0, 0.5, 0.25, 0.25, 0.1, 0.2, 0.3, 0.2, 0.2], [2, 1, 5]);
@@ -228,6 +228,23 @@ test('on wasm attention skips each row\'s leading padding in the cache, and deco
     setPaddingSkip(true);
     const skipping = run();
     assert.deepEqual(skipping, everything);
+
+    // Skipping, a decoding step adds no attention bias (no Add kernel): the padding is all leading,
+    // a retired row's included (it is fed padding that it marks as real). Without skipping it does.
+    const biasAdds = async () => {
+      const session = new DecoderSession(model);
+      session.add(mixedPrompts.map((promptIds, id) => ({ id, promptIds, sampling: { temperature: 0 }, seed: id })));
+      session.step();
+      session.retire([2]);
+      session.step();
+      const prof = await tf.profile(() => void session.step());
+      session.dispose();
+      return prof.kernels.filter((k) => k.name === 'Add').length;
+    };
+    assert.equal(await biasAdds(), 0, 'no bias added');
+    setPaddingSkip(false);
+    assert.ok(await biasAdds() > 0, 'the bias is added when the padding is not skipped');
+    setPaddingSkip(true);
     model.dispose();
   } finally {
     setPaddingSkip(true);
