@@ -2,10 +2,15 @@
  * The engine's own `generate()` on several threads at once, each with its own copy of a
  * checkpoint and a fixed batch of its own: what decode threads could give together with no HTTP,
  * no scheduler and no clients (the ceiling for `--replicas` on this machine). `generateOnThreads`
- * starts the threads, lets each decode once untimed, then times all of them decoding together.
+ * starts the threads, lets each decode untimed for WARM_MS (a fresh thread runs at a fraction of
+ * its speed until V8 has compiled its hot paths, 1.5-2 s of decoding), then times all of them
+ * decoding together.
  */
 import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
 import { startEngineThread } from '../../engine/threads.ts';
+
+/** How long each thread decodes before it is timed: past the start-up ramp of a fresh thread. */
+const WARM_MS = 3000;
 
 interface Job {
   entry: string;
@@ -21,7 +26,7 @@ if (!isMainThread && (workerData as Job)?.prompts) {
   const backend = await loadEngineBackend(job.dir);
   const once = (seed: number) => generate(backend.model, job.prompts, { temperature: 1, maxNewTokens: job.newTokens, seed })
     .tokens.reduce((a, t) => a + t.length, 0);
-  once(0);
+  for (const t0 = performance.now(); performance.now() - t0 < WARM_MS;) once(0);
   parentPort!.postMessage('ready');
   parentPort!.once('message', () => {
     let tokens = 0;
