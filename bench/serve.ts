@@ -189,9 +189,14 @@ export async function run(): Promise<Record<string, unknown>> {
       });
       // Warm-up, untimed: runs of half as many requests at full length for 3 s at least, so the
       // timed runs see a server that has been serving (JIT-compiled paths, allocator state), as a
-      // long-running one is. A decode thread that starts with the load (at 32) takes 2-3 s of it
-      // to reach its speed.
-      for (const w0 = performance.now(); performance.now() - w0 < 3000;) await client.load(spec(requestsAt(c) / 2, newTokens));
+      // long-running one is. A decode thread that starts with the load (at 32) reaches its speed
+      // over 5-10 s of it (V8 compiling its hot paths while both cores are busy): 8 s more then.
+      const threadsBefore = threaded ? (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() : 1;
+      const warm = async (ms: number) => {
+        for (const w0 = performance.now(); performance.now() - w0 < ms;) await client.load(spec(requestsAt(c) / 2, newTokens));
+      };
+      await warm(3000);
+      if (threaded && (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() > threadsBefore) await warm(8000);
       const gen = prompts.slice(0, c);
       generate(backend.model, gen, { temperature: 1, maxNewTokens: 4, seed: 0 });
       const results: LoadResult[] = [];
