@@ -135,6 +135,8 @@ export async function run(): Promise<Record<string, unknown>> {
   // Decode threads as `doctor-agent serve` has them by default (--replicas auto), or BENCH_REPLICAS.
   const replicas = servingReplicas(process.env.BENCH_REPLICAS ? Number(process.env.BENCH_REPLICAS) : 'auto', dir);
   const served = threaded ? await loadEngineThread(dir, { replicas }) : backend;
+  /** Decode threads started so far (1 when the server decodes on its own thread). */
+  const startedThreads = () => (threaded ? (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() : 1);
   const backendName = tf.getBackend();
   const newTokens = quick ? 32 : 64;
   const promptLen = 32;
@@ -191,12 +193,12 @@ export async function run(): Promise<Record<string, unknown>> {
       // timed runs see a server that has been serving (JIT-compiled paths, allocator state), as a
       // long-running one is. A decode thread that starts with the load (at 32) reaches its speed
       // over 5-10 s of it (V8 compiling its hot paths while both cores are busy): 8 s more then.
-      const threadsBefore = threaded ? (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() : 1;
+      const threadsBefore = startedThreads();
       const warm = async (ms: number) => {
         for (const w0 = performance.now(); performance.now() - w0 < ms;) await client.load(spec(requestsAt(c) / 2, newTokens));
       };
       await warm(3000);
-      if (threaded && (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() > threadsBefore) await warm(8000);
+      if (startedThreads() > threadsBefore) await warm(8000);
       const gen = prompts.slice(0, c);
       generate(backend.model, gen, { temperature: 1, maxNewTokens: 4, seed: 0 });
       const results: LoadResult[] = [];
@@ -242,7 +244,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const stoks = rs.reduce((a, x) => a + x.tokenIds.length, 0);
       const level = {
         ...summarize(c, results, streamed), meanBatch, steps: stepCount,
-        ...(threaded ? { decodeThreads: (served as Awaited<ReturnType<typeof loadEngineThread>>).startedReplicas() } : {}),
+        ...(threaded ? { decodeThreads: startedThreads() } : {}),
         cpuTokensPerSec: round(median(serverCpuTps), 1),
         over_generate_paired: round(median(pairs), 2),
         over_generate_cpu: round(median(serverCpuTps) / median(genCpuTps), 2),

@@ -306,8 +306,8 @@ export class CausalLM {
     const rep = c.num_attention_heads / c.num_key_value_heads;
     // Decoding one token a row from the cache: attention skips each row's leading padding, and on
     // wasm writes those scores masked, so when that is all the mask masks there is no bias to add.
-    const keySkip = cache && T === 1 && keyMask ? leadingPadding(keyMask, B, S, c.num_key_value_heads) : undefined;
-    const skipMasks = keySkip !== undefined && paddingOnlyLeading(keyMask!, B, S) && paddingSkipActive();
+    const leading = cache && T === 1 && keyMask ? leadingPadding(keyMask, B, S, c.num_key_value_heads) : undefined;
+    const skipMasks = leading !== undefined && leading.onlyLeading && paddingSkipActive();
     // A mask without padding masks nothing but the future: no bias at all for one new token, one
     // shared by the batch for several (adding zeros changes no score).
     const maskData = skipMasks ? undefined : attentionBias(B, T, past, rep, keyMask?.includes(0) ? keyMask : undefined);
@@ -322,7 +322,7 @@ export class CausalLM {
         queryRope: { cos: tf.tensor(qcos, [B, T, 1, 1, d]), sin: tf.tensor(qsin, [B, T, 1, 1, d]) },
         keyRope: { cos: tf.tensor(cos, [B, T, 1, d]), sin: tf.tensor(sin, [B, T, 1, d]) },
         blocks: [],
-        keySkip,
+        keySkip: leading?.skip,
       };
       // The bias as [1, T*rep, S] when the whole batch shares it (no padding), else [B, 1, T*rep, S].
       const shared = maskData?.batch === 1;
@@ -464,28 +464,22 @@ function defaultPositions(B: number, T: number, past: number, keyMask?: Int32Arr
 
 /**
  * Per attention matrix (row b's `Hkv` heads in turn), how many of row b's first keys are padding
- * (keyMask [B, S], 0 for padding): the columns before its first real key. A row with no real key gets 0.
+ * (keyMask [B, S], 0 for padding): the columns before its first real key. A row with no real key
+ * gets 0. `onlyLeading`: every row is padding then real keys, with one real key at least, so
+ * skipping those columns is all the mask does.
  */
-function leadingPadding(keyMask: Int32Array, B: number, S: number, Hkv: number): number[] {
-  const out = new Array<number>(B * Hkv);
-  for (let b = 0; b < B; b++) {
-    let s = 0;
-    while (s < S && keyMask[b * S + s] === 0) s++;
-    out.fill(s === S ? 0 : s, b * Hkv, (b + 1) * Hkv);
-  }
-  return out;
-}
-
-/** Whether every row of keyMask [B, S] is padding (0) then real keys (1), with one real key at least. */
-function paddingOnlyLeading(keyMask: Int32Array, B: number, S: number): boolean {
+function leadingPadding(keyMask: Int32Array, B: number, S: number, Hkv: number): { skip: number[]; onlyLeading: boolean } {
+  const skip = new Array<number>(B * Hkv);
+  let onlyLeading = true;
   for (let b = 0; b < B; b++) {
     const base = b * S;
     let s = 0;
     while (s < S && keyMask[base + s] === 0) s++;
-    if (s === S) return false;
-    for (; s < S; s++) if (keyMask[base + s] === 0) return false;
+    skip.fill(s === S ? 0 : s, b * Hkv, (b + 1) * Hkv);
+    if (s === S) onlyLeading = false;
+    for (let t = s; onlyLeading && t < S; t++) if (keyMask[base + t] === 0) onlyLeading = false;
   }
-  return true;
+  return { skip, onlyLeading };
 }
 
 /**

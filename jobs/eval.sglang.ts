@@ -39,8 +39,9 @@ export async function run(ctx: JobContext): Promise<Record<string, unknown>> {
     const { loadServingBackend, servingReplicas } = await import('../evaluation/engine-thread.ts');
     const backend = await loadServingBackend(p.model, { name: p.served_model_name, replicas: servingReplicas(p.replicas ?? 'auto', p.model), warn: (line) => ctx.log(line) });
     closeBackend = () => backend.close();
-    server = await startServer({ backend, maxBatch: p.max_batch ?? p.concurrency, seed: p.seed });
-    ctx.log(`serving ${p.model} as "${backend.name}" at ${server.url} (max batch ${p.max_batch ?? p.concurrency}${backend.replicas > 1 ? `, up to ${backend.replicas} decode threads` : ''})`);
+    const maxBatch = p.max_batch ?? p.concurrency;
+    server = await startServer({ backend, maxBatch, seed: p.seed });
+    ctx.log(`serving ${p.model} as "${backend.name}" at ${server.url} (max batch ${maxBatch}${backend.replicas > 1 ? `, up to ${backend.replicas} decode threads` : ''})`);
     target = { baseUrl: `${server.url}/v1`, model: backend.name, tokenizer: p.model };
   } else {
     target = { baseUrl: p.server!.base_url, model: p.server!.model, apiKeyEnv: p.server!.api_key_env, tokenizer: p.server!.tokenizer };
