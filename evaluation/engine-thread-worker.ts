@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadEngineBackend } from './engine-backend.ts';
 import { QueueFullError, Scheduler, type GenerationDelta, type GenerationRequest } from './scheduler.ts';
-import type { FromThread, ThreadInit, ToThread } from './engine-thread.ts';
+import type { FromThread, ThreadInit, ToThread, WireStats } from './engine-thread.ts';
 
 const port = parentPort!;
 const send = (m: FromThread) => port.postMessage(m);
@@ -21,6 +21,14 @@ if (backend) serve(backend);
 function serve(backend: Awaited<ReturnType<typeof loadEngineBackend>>): void {
   const schedulers = new Map<number, Scheduler>();
   const cancels = new Map<number, AbortController>();
+  // Per scheduler, its step count when its stats last crossed: the batch sizes since then go next.
+  const reported = new Map<number, number>();
+  const wireStats = (sid: number, sched: Scheduler): WireStats => {
+    const { recentBatchSizes, ...counts } = sched.stats;
+    const fresh = Math.min(recentBatchSizes.length, counts.steps - (reported.get(sid) ?? 0));
+    reported.set(sid, counts.steps);
+    return { ...counts, newBatchSizes: recentBatchSizes.slice(recentBatchSizes.length - fresh) };
+  };
 
   // The streams' new text of a step, sent together once the step's tokens are all accepted.
   let deltas: [number, number, GenerationDelta][] = [];
@@ -47,12 +55,12 @@ function serve(backend: Awaited<ReturnType<typeof loadEngineBackend>>): void {
         sched.submitAll(reqs, { signal: ac.signal }).then(
           (results) => {
             flush();
-            send({ type: 'done', gid: m.gid, results, sid: m.sid, stats: sched.stats });
+            send({ type: 'done', gid: m.gid, results, sid: m.sid, stats: wireStats(m.sid, sched) });
           },
           (err: Error) => {
             flush();
             send({
-              type: 'failed', gid: m.gid, message: err.message, sid: m.sid, stats: sched.stats,
+              type: 'failed', gid: m.gid, message: err.message, sid: m.sid, stats: wireStats(m.sid, sched),
               ...(err instanceof QueueFullError ? { retryAfterS: err.retryAfterS } : {}),
             });
           },
@@ -62,6 +70,7 @@ function serve(backend: Awaited<ReturnType<typeof loadEngineBackend>>): void {
       case 'release':
         // Its server has drained it: nothing runs or waits in it.
         schedulers.delete(m.sid);
+        reported.delete(m.sid);
         break;
       case 'cancel':
         cancels.get(m.gid)?.abort();

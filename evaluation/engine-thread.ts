@@ -22,7 +22,7 @@ import { startEngineThread } from '../engine/threads.ts';
 import type { Backend } from './backend.ts';
 import { loadEngineBackend, loadEngineTokenizer, type EngineBackendOptions } from './engine-backend.ts';
 import {
-  emptySchedulerStats, QueueFullError, refusal, schedulerLimits, type GenerationDelta, type GenerationRequest, type GenerationResult, type SchedulerOptions,
+  emptySchedulerStats, QueueFullError, RECENT_STEPS, refusal, schedulerLimits, type GenerationDelta, type GenerationRequest, type GenerationResult, type SchedulerOptions,
   type SchedulerStats, type Scheduling, type SchedulingBackend,
 } from './scheduler.ts';
 import type { Tokenizer } from '../engine/tokenizer.ts';
@@ -37,11 +37,18 @@ export type ToThread =
   | { type: 'release'; sid: number }
   | { type: 'logprobs'; rid: number; promptIds: number[]; top: number };
 
+/**
+ * A scheduler's stats as they cross with each request that ends: the counts, and of the recent
+ * batch sizes only those of the steps since the last message (the server's side keeps the last
+ * 1000), not all 1000 again each time.
+ */
+export type WireStats = Omit<SchedulerStats, 'recentBatchSizes'> & { newBatchSizes: number[] };
+
 export type FromThread =
   | { type: 'ready' }
   | { type: 'deltas'; items: [gid: number, index: number, delta: GenerationDelta][] }
-  | { type: 'done'; gid: number; results: GenerationResult[]; sid: number; stats: SchedulerStats }
-  | { type: 'failed'; gid: number; message: string; retryAfterS?: number; sid: number; stats: SchedulerStats }
+  | { type: 'done'; gid: number; results: GenerationResult[]; sid: number; stats: WireStats }
+  | { type: 'failed'; gid: number; message: string; retryAfterS?: number; sid: number; stats: WireStats }
   | { type: 'reply'; rid: number; result?: unknown; message?: string }
   | { type: 'cannot-start'; message: string };
 
@@ -253,8 +260,11 @@ class ThreadScheduler implements Scheduling {
     return this.outstanding;
   }
 
-  observe(stats: SchedulerStats): void {
-    this.stats = stats;
+  observe({ newBatchSizes, ...counts }: WireStats): void {
+    const recent = this.stats.recentBatchSizes;
+    recent.push(...newBatchSizes);
+    if (recent.length > RECENT_STEPS) recent.splice(0, recent.length - RECENT_STEPS);
+    this.stats = { ...counts, recentBatchSizes: recent };
   }
 
   submit(req: GenerationRequest): Promise<GenerationResult> {
@@ -396,7 +406,7 @@ function combineStats(all: SchedulerStats[]): SchedulerStats {
   return {
     steps: sum((s) => s.steps),
     maxRunning: Math.max(...all.map((s) => s.maxRunning)),
-    recentBatchSizes: all.flatMap((s) => s.recentBatchSizes).slice(-1000),
+    recentBatchSizes: all.flatMap((s) => s.recentBatchSizes).slice(-RECENT_STEPS),
     admitted: sum((s) => s.admitted),
     completed: sum((s) => s.completed),
     cancelled: sum((s) => s.cancelled),

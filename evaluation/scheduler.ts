@@ -74,7 +74,7 @@ export interface SchedulerStats {
   steps: number;
   /** Largest number of sequences decoded in one step. */
   maxRunning: number;
-  /** Number of sequences in each of the recent steps (last 1000). */
+  /** Number of sequences in each of the recent steps (the last RECENT_STEPS). */
   recentBatchSizes: number[];
   admitted: number;
   completed: number;
@@ -83,6 +83,9 @@ export interface SchedulerStats {
   running: number;
   waiting: number;
 }
+
+/** How many steps' batch sizes `SchedulerStats.recentBatchSizes` keeps. */
+export const RECENT_STEPS = 1000;
 
 /** Stats before the first request. */
 export function emptySchedulerStats(): SchedulerStats {
@@ -344,7 +347,7 @@ export class Scheduler implements Scheduling {
         this.stats.steps++;
         this.stats.maxRunning = Math.max(this.stats.maxRunning, tokens.length);
         this.stats.recentBatchSizes.push(tokens.length);
-        if (this.stats.recentBatchSizes.length > 1000) this.stats.recentBatchSizes.shift();
+        if (this.stats.recentBatchSizes.length > RECENT_STEPS) this.stats.recentBatchSizes.shift();
         const done: number[] = [];
         for (const t of tokens) {
           const live = this.running.get(t.id);

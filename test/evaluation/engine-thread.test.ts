@@ -52,6 +52,12 @@ test('the decode thread answers as the engine on the server thread does, token f
   assert.deepEqual(b.json.map((o: any) => o.output_ids), a.json.map((o: any) => o.output_ids));
   assert.deepEqual(b.json.map((o: any) => o.meta_info.output_token_logprobs), a.json.map((o: any) => o.meta_info.output_token_logprobs));
   assert.ok(b.json.some((o: any) => o.output_ids.length > 4), 'some sequence generated more than a few tokens');
+  // The thread's stats cross with each request that ends, the batch sizes of the new steps only:
+  // the server's side has the same steps and batch sizes as the scheduler on the server's thread.
+  assert.ok(there.scheduler.stats.steps > 4);
+  assert.equal(there.scheduler.stats.steps, here.scheduler.stats.steps);
+  assert.deepEqual(there.scheduler.stats.recentBatchSizes, here.scheduler.stats.recentBatchSizes);
+  assert.equal(there.scheduler.stats.completed, 6);
 
   // Streamed, with a stop string and alternatives at each step: the same events' text and logprobs.
   const streamBody = { prompt: 'A patient presents with', max_tokens: 30, temperature: 0.8, seed: 3, stream: true, logprobs: 2, stop: ['ab'] };
