@@ -8,7 +8,8 @@
  * generate() also runs with the engine's GEMM on and off, alternating (`wasmGemm`), and on prompts
  * of mixed lengths with attention skipping each row's leading padding and reading it (`paddingSkip`),
  * and prefilled in groups of similar length or in one pass (`prefillSplit`); and RL's sampling on a
- * policy held on tensorflow, by the policy and by its replica thread (`rlRollout`).
+ * policy held on tensorflow, by the policy and by its replica thread, and by the replicas of a long
+ * run against one (`rlRollout`).
  *
  * The same figures in PyTorch on CPU (bench/torch_reference.py, transformers' model of the same
  * config) at 1 and 2 threads, run interleaved with ours, give the ratio ours / PyTorch. The
@@ -466,7 +467,9 @@ async function runGeneration(tiny: ModelConfig, small: ModelConfig, runs: number
  * RL's sampling (rl/rollout-thread.ts): a tiny policy on tensorflow, as rl.grpo holds it, samples
  * 8 prompts x 4 generations of up to `tokens` tokens at temperature 0.7 itself and through its
  * replica thread (wasm), runs alternating after one untimed each (the thread's start is timed
- * apart). Tokens/s count the sampled tokens.
+ * apart). Then the replicas a long run gets (one per core, up to 8: the 32 rows in two slices)
+ * against one, each warmed by 3 s of rollouts first (a fresh thread decodes slowly for its first
+ * second or two), runs alternating; the same rollouts on both. Tokens/s count the sampled tokens.
  */
 async function benchRlRollout(c: ModelConfig, tokens: number, runs: number): Promise<Record<string, unknown>> {
   if ((await initBackendFor('rl')) !== 'tensorflow') return { skipped: 'no tensorflow backend: RL samples on its policy\'s own backend' };
@@ -477,6 +480,7 @@ async function benchRlRollout(c: ModelConfig, tokens: number, runs: number): Pro
     policy.dispose();
     return { skipped: 'no rollout thread for this policy (DOCTOR_AGENT_ROLLOUT_THREAD=0?)' };
   }
+  let pool: ReturnType<typeof rolloutThread>;
   try {
     const prompts = Array.from({ length: 8 }, (_, i) => Array.from({ length: 48 }, (_, j) => 3 + ((i * 131 + j * 17) % (c.vocab_size - 3))));
     const req = (seed: number) => ({ prompts, n: 4, maxTokens: tokens, temperature: 0.7, topP: 1, seed, stopTokenIds: [] });
@@ -493,15 +497,41 @@ async function benchRlRollout(c: ModelConfig, tokens: number, runs: number): Pro
       const b = await thread.complete(req(r));
       there.push(count(b) / ((performance.now() - t) / 1000));
     }
+    // The replicas of a long run against the one above (it sampled 32 rows in one slice; one replica
+    // samples the long run's two slices one after the other, as a run on one core does).
+    pool = rolloutThread(policy, { rows: 32, tokens: Number.MAX_SAFE_INTEGER })!;
+    process.env.DOCTOR_AGENT_ROLLOUT_THREADS = '1';
+    const single = rolloutThread(policy, { rows: 32 })!;
+    delete process.env.DOCTOR_AGENT_ROLLOUT_THREADS;
+    const one: number[] = [], many: number[] = [];
+    let same = true;
+    try {
+      for (const p of [pool, single]) for (let w = performance.now(), s = 100; performance.now() - w < 3000; ) await p.complete(req(s++));
+      for (let r = 1; r <= Math.max(runs, 5); r++) {
+        let t = performance.now();
+        const a = await single.complete(req(r));
+        one.push(count(a) / ((performance.now() - t) / 1000));
+        t = performance.now();
+        const b = await pool.complete(req(r));
+        many.push(count(b) / ((performance.now() - t) / 1000));
+        same &&= JSON.stringify(a) === JSON.stringify(b);
+      }
+    } finally {
+      await single.close();
+    }
     const out = {
       preset: 'tiny', rows: 32, maxTokens: tokens, temperature: 0.7, replicaBackend: thread.backend(),
       policyTokensPerSec: Math.round(median(here)), replicaTokensPerSec: Math.round(median(there)),
       speedup: +(median(there) / median(here)).toFixed(2), threadStartSeconds: +startS.toFixed(2),
+      replicas: pool.replicas(), oneReplicaSlicedTokensPerSec: Math.round(median(one)), replicasTokensPerSec: Math.round(median(many)),
+      replicasOverOne: +(median(many) / median(one)).toFixed(2), replicasSameRollouts: same,
     };
-    process.stderr.write(`RL rollout, tiny, 32 rows of up to ${tokens} tokens: ${out.policyTokensPerSec} tokens/s on the policy (tensorflow), ${out.replicaTokensPerSec} on its replica thread (${out.replicaBackend}), ${out.speedup}x\n`);
+    process.stderr.write(`RL rollout, tiny, 32 rows of up to ${tokens} tokens: ${out.policyTokensPerSec} tokens/s on the policy (tensorflow), ${out.replicaTokensPerSec} on its replica thread (${out.replicaBackend}), ${out.speedup}x; ` +
+      `${out.replicas} replicas ${out.replicasTokensPerSec} against one ${out.oneReplicaSlicedTokensPerSec} (${out.replicasOverOne}x, same rollouts: ${same})\n`);
     return out;
   } finally {
     await thread.close();
+    await pool?.close();
     policy.dispose();
   }
 }

@@ -14,6 +14,11 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   /** Seed of the sampling; row i draws from its own stream, so rows do not depend on each other. */
   seed?: number;
+  /**
+   * The rows are rows firstRow.. of a larger batch with the same seed: row i draws from the
+   * stream of row firstRow + i, so a batch sampled in parts draws what it would whole. Default 0.
+   */
+  firstRow?: number;
   /** Generation ends for a row when it produces one of these (the token is kept in the output). */
   stopTokenIds?: number[];
   /** Generation ends for a row when its decoded continuation contains one of these (needs `decode`). */
@@ -58,7 +63,7 @@ export function generate(model: CausalLM, prompts: number[][], opts: GenerateOpt
   const session = new DecoderSession(model, { padTokenId: opts.padTokenId, useCache: opts.useCache });
   try {
     try {
-      session.add(prompts.map((promptIds, i) => ({ id: i, promptIds, sampling, seed: rowSeed(opts.seed ?? 0, i) })));
+      session.add(prompts.map((promptIds, i) => ({ id: i, promptIds, sampling, seed: rowSeed(opts.seed ?? 0, (opts.firstRow ?? 0) + i) })));
     } catch (err) {
       throw new Error(`generate: ${(err as Error).message}`);
     }

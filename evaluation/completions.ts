@@ -11,14 +11,19 @@ import { generate } from '../engine/generate.ts';
 import type { CausalLM } from '../engine/model.ts';
 import type { TokenCompletion, TokenCompletionRequest, TokenCompletions } from './backend.ts';
 
-/** Completions on the engine: row k of one generate() call is choice k (prompt-major), from the stream rowSeed(seed, k). */
-export function completeOnEngine(model: CausalLM, req: TokenCompletionRequest, padTokenId?: number): TokenCompletion[] {
+/**
+ * Completions on the engine: row k of one generate() call is choice k (prompt-major), from the
+ * stream rowSeed(seed, firstRow + k): `firstRow` when the request is rows firstRow.. of a larger
+ * one (a rollout in slices, rl/rollout-thread.ts), default 0.
+ */
+export function completeOnEngine(model: CausalLM, req: TokenCompletionRequest, padTokenId?: number, firstRow = 0): TokenCompletion[] {
   const rows = req.prompts.flatMap((p) => new Array<number[]>(req.n).fill(p));
   const r = generate(model, rows, {
     maxNewTokens: req.maxTokens,
     temperature: req.temperature,
     topP: req.topP,
     seed: req.seed,
+    firstRow,
     stopTokenIds: req.stopTokenIds,
     padTokenId,
   });

@@ -132,7 +132,9 @@ export async function runRl(ctx: JobContext, p: RlOptions, algo: Algorithm, shap
   const prompts = items.map((it) => promptIds(tok, it, p.max_prompt_len));
   const verifier = makeVerifier(p.verifier);
   const pad = tok.batchPadId;
-  const sampler = rolloutSource(p.rollout, policy, tok, (m) => ctx.log(m, 'warn'));
+  const rows = Math.min(algo.promptsPerIteration, items.length) * algo.numGenerations;
+  const tokens = rows * p.response_length * (p.iterations - (resumed?.iteration ?? 0));
+  const sampler = rolloutSource(p.rollout, policy, tok, (m) => ctx.log(m, 'warn'), { rows, tokens });
 
   const rng = resumed ? Rng.fromState(resumed.rng) : new Rng(p.seed).fork(algo.kind);
   const s: RlState = resumed ?? { kind: algo.kind, params_hash: hash, iteration: 0, order: rng.shuffle([...items.keys()]), cursor: 0, rng: rng.getState(), history: [] };

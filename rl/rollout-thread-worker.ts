@@ -1,7 +1,7 @@
 /**
  * The rollout thread (rl/rollout-thread.ts): a replica of the policy on the backend generation
  * picks for its size; takes the policy's weights when they change and answers completions with
- * the in-process engine's `generate()` call.
+ * in-process engine's `generate()` call (for a slice of a rollout's rows, their own random streams).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '../engine/tf.ts';
@@ -36,7 +36,7 @@ if (model) {
       });
     } else {
       try {
-        send({ type: 'done', id: m.id, result: completeOnEngine(replica, m.req, init.padTokenId) });
+        send({ type: 'done', id: m.id, result: completeOnEngine(replica, m.req, init.padTokenId, m.firstRow) });
       } catch (err) {
         send({ type: 'failed', id: m.id, message: (err as Error).message });
       }

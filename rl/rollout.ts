@@ -123,11 +123,15 @@ export interface RolloutServer {
 /**
  * Where an RL step's rollouts come from: the policy being trained, in-process (no `rollout:`),
  * or the server `rollout:` names, with a warning that the trainer does not update its weights.
+ * `size`: the rows of each rollout (prompts x generations) and the tokens the run will sample at
+ * most, when known (rl/rollout-thread.ts).
  */
-export function rolloutSource(server: RolloutServer | undefined, policy: CausalLM, tok: Tokenizer, warn: (message: string) => void): TokenCompletions & { close?(): Promise<void> } {
+export function rolloutSource(
+  server: RolloutServer | undefined, policy: CausalLM, tok: Tokenizer, warn: (message: string) => void, size: { rows?: number; tokens?: number } = {},
+): TokenCompletions & { close?(): Promise<void> } {
   if (!server) {
     const local = engineCompletions(policy, { padTokenId: tok.batchPadId });
-    const thread = rolloutThread(policy, { padTokenId: tok.batchPadId });
+    const thread = rolloutThread(policy, { padTokenId: tok.batchPadId, ...size });
     if (!thread) return local;
     // A replica that cannot start or fails leaves the sampling to this thread, with a warning.
     let use: TokenCompletions = thread;

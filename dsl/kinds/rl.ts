@@ -22,7 +22,7 @@ export const RolloutServer = z
     timeout: z.number().positive().default(3600).describe('Seconds per request (one request per iteration: its prompts × the generations).'),
     max_retries: z.number().int().nonnegative().default(3).describe('Retries on 429, 5xx, timeouts and network errors, with backoff (a retried request is the same seeded request).'),
   })
-  .describe('Rollouts from an OpenAI/SGLang-compatible server (one /v1/completions request per iteration with the prompts\' token ids, n = the generations, the seed), mapped to exactly the rollout the policy in-process gives for the same seed and weights. Absent (the default): the policy samples in-process (a policy training on tensorflow, of up to 30M parameters, on a replica in a worker thread on wasm, the same generate() call: engine/README, Backend per workload; DOCTOR_AGENT_ROLLOUT_THREAD=0 samples on the policy itself).');
+  .describe('Rollouts from an OpenAI/SGLang-compatible server (one /v1/completions request per iteration with the prompts\' token ids, n = the generations, the seed), mapped to exactly the rollout the policy in-process gives for the same seed and weights. Absent (the default): the policy samples in-process (a policy training on tensorflow, of up to 30M parameters, on a replica in a worker thread on wasm, the same generate() call; over 16 rows in slices, on up to one replica per core when the run samples 100,000 tokens or more: engine/README, Backend per workload; DOCTOR_AGENT_ROLLOUT_THREAD=0 samples on the policy itself).');
 
 /** The fields each RL kind's schema ends with, in this order. */
 export const RlTrailing = {

@@ -93,19 +93,42 @@ test('a GRPO run: metrics per iteration, checkpoints with trainer state, weights
   assert.ok(existsSync(join(r.checkpoint as string, 'tokenizer.json')));
 });
 
-test('GRPO: SIGKILL after a checkpoint, resume: final weights bit-identical', async () => {
+test('GRPO: SIGKILL after a checkpoint, resume on another number of rollout replicas: final weights bit-identical', async () => {
+  // 4 prompts x 6 generations: each rollout goes in two slices of rows, sampled one after the other
+  // by one replica before the kill and by two replicas at once after it (a machine with more cores).
   const job = (name: string, resumeFrom?: string) =>
-    ({ kind: 'rl.grpo', runId: 'r', stepId: name, params: params(), outDir: join(dir, name), attempt: resumeFrom ? 2 : 1, resumeFrom });
-  const straight = startJob(job('straight'), () => {});
+    ({ kind: 'rl.grpo', runId: 'r', stepId: name, params: { ...params(), num_generations: 6 }, outDir: join(dir, name), attempt: resumeFrom ? 2 : 1, resumeFrom });
+  const sampledBy = (logs: string[]) => logs.find((l) => l.startsWith('rollouts: sampled by'));
+  const logs: Record<string, string[]> = { straight: [], resumed: [] };
+  process.env.DOCTOR_AGENT_ROLLOUT_THREADS = '1';
+  let straight, killed;
   let checkpoint: string | undefined;
-  const killed = startJob(job('killed'), (m, child) => {
-    if (m.type === 'checkpoint' && !checkpoint) { checkpoint = m.path; child.kill('SIGKILL'); }
-  });
+  try {
+    straight = startJob(job('straight'), (m) => void (m.type === 'log' && logs.straight.push(m.message)));
+    killed = startJob(job('killed'), (m, child) => {
+      if (m.type === 'checkpoint' && !checkpoint) { checkpoint = m.path; child.kill('SIGKILL'); }
+    });
+  } finally {
+    delete process.env.DOCTOR_AGENT_ROLLOUT_THREADS;
+  }
   assert.equal(await straight.done, 0);
   assert.equal(await killed.done, null);
   assert.ok(checkpoint);
-  const resumed = startJob(job('killed', checkpoint), () => {});
+  process.env.DOCTOR_AGENT_ROLLOUT_THREADS = '2';
+  let resumed;
+  try {
+    resumed = startJob(job('killed', checkpoint), (m) => void (m.type === 'log' && logs.resumed.push(m.message)));
+  } finally {
+    delete process.env.DOCTOR_AGENT_ROLLOUT_THREADS;
+  }
   assert.equal(await resumed.done, 0);
+  // Where the policy trains on tensorflow, a replica thread samples (else the policy itself, in both runs).
+  if (/rollout thread/.test(sampledBy(logs.straight) ?? '')) {
+    assert.match(sampledBy(logs.straight)!, /by a replica of the policy in a rollout thread/);
+    assert.match(sampledBy(logs.resumed)!, /by 2 replicas of the policy in rollout threads/);
+  } else {
+    assert.equal(sampledBy(logs.resumed), sampledBy(logs.straight));
+  }
   const a = readFileSync(join(dir, 'straight', 'checkpoint', 'model.safetensors'));
   const b = readFileSync(join(dir, 'killed', 'checkpoint', 'model.safetensors'));
   assert.equal(Buffer.compare(a, b), 0);
