@@ -27,7 +27,7 @@
  * over the size limit, `DOCTOR_AGENT_ROLLOUT_THREAD=0`); a replica that cannot start (no wasm
  * backend) fails its rollout with the reason, and the loop samples in-process from then on.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startEngineThread } from '../engine/threads.ts';
 import * as tf from '../engine/tf.ts';
@@ -81,10 +81,11 @@ export const PARALLEL_ROLLOUT_MIN_TOKENS = 100_000;
 
 /**
  * How many replica threads a run's rollouts may use: one per core up to 8 when `tokens` (what
- * the run will sample, when known) reaches PARALLEL_ROLLOUT_MIN_TOKENS, else one; or
+ * the run will sample, when known) reaches PARALLEL_ROLLOUT_MIN_TOKENS, else one, and no more than
+ * half the free memory holds at three times a replica's weights (`parameters`, when known); or
  * DOCTOR_AGENT_ROLLOUT_THREADS.
  */
-export function rolloutReplicaLimit(tokens?: number): number {
+export function rolloutReplicaLimit(tokens?: number, parameters?: number): number {
   const set = process.env.DOCTOR_AGENT_ROLLOUT_THREADS;
   if (set !== undefined && set !== '') {
     const n = Number(set);
@@ -92,7 +93,8 @@ export function rolloutReplicaLimit(tokens?: number): number {
     return n;
   }
   if (tokens !== undefined && tokens < PARALLEL_ROLLOUT_MIN_TOKENS) return 1;
-  return Math.max(1, Math.min(availableParallelism(), 8));
+  const byMemory = parameters ? Math.floor(freemem() / 2 / (parameters * 4 * 3)) : Infinity;
+  return Math.max(1, Math.min(availableParallelism(), 8, byMemory));
 }
 
 /** Whether rollouts of this policy go to a replica thread (see the file comment). */
@@ -186,7 +188,7 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number; row
     entry: new URL('./rollout-thread-worker.ts', import.meta.url).href,
     config: policy.config, parameters: policy.numParams(), ...(opts.padTokenId !== undefined ? { padTokenId: opts.padTokenId } : {}),
   };
-  const limit = rolloutReplicaLimit(opts.tokens);
+  const limit = rolloutReplicaLimit(opts.tokens, policy.numParams());
   // Those the expected rollouts need start now (one at least), any others when a rollout has slices for them.
   const replicas: Replica[] = Array.from({ length: Math.min(limit, rolloutSlices(opts.rows ?? 1).length) }, () => new Replica(init));
   return {

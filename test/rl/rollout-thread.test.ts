@@ -16,7 +16,7 @@ import { CausalLM } from '../../engine/model.ts';
 import { completeOnEngine } from '../../evaluation/completions.ts';
 import type { TokenCompletion, TokenCompletionRequest } from '../../evaluation/backend.ts';
 import { PARALLEL_ROLLOUT_MIN_TOKENS, rolloutReplicaLimit, rolloutSlices, rolloutThread, usesRolloutThread } from '../../rl/rollout-thread.ts';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import { rolloutSource } from '../../rl/rollout.ts';
 import { tinyConfig } from '../engine/tiny.ts';
 
@@ -68,6 +68,7 @@ test('a rollout of more than 16 rows goes in even slices of rows, each row on it
   assert.equal(rolloutReplicaLimit(PARALLEL_ROLLOUT_MIN_TOKENS - 1), 1);
   assert.equal(rolloutReplicaLimit(PARALLEL_ROLLOUT_MIN_TOKENS), Math.min(availableParallelism(), 8));
   assert.equal(rolloutReplicaLimit(), Math.min(availableParallelism(), 8));
+  assert.equal(rolloutReplicaLimit(PARALLEL_ROLLOUT_MIN_TOKENS, freemem()), 1, 'no more replicas than half the free memory holds');
   await initBackend('tensorflow');
   const policy = new CausalLM(tinyConfig({ initializer_range: 0.5 })).initRandom(21);
   const big: TokenCompletionRequest = { ...req, prompts: Array.from({ length: 10 }, (_, i) => [5 + i, 6, 7 + (i % 3), 8].slice(0, 2 + (i % 3))), n: 4 };
