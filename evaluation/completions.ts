@@ -11,14 +11,18 @@ import { generate } from '../engine/generate.ts';
 import type { CausalLM } from '../engine/model.ts';
 import type { TokenCompletion, TokenCompletionRequest, TokenCompletions } from './backend.ts';
 
+/** The rows of a request: each prompt n times, prompt-major, so row k is choice k. */
+export function choiceRows(req: TokenCompletionRequest): number[][] {
+  return req.prompts.flatMap((p) => new Array<number[]>(req.n).fill(p));
+}
+
 /**
  * Completions on the engine: row k of one generate() call is choice k (prompt-major), from the
  * stream rowSeed(seed, firstRow + k): `firstRow` when the request is rows firstRow.. of a larger
  * one (a rollout in slices, rl/rollout-thread.ts), default 0.
  */
 export function completeOnEngine(model: CausalLM, req: TokenCompletionRequest, padTokenId?: number, firstRow = 0): TokenCompletion[] {
-  const rows = req.prompts.flatMap((p) => new Array<number[]>(req.n).fill(p));
-  const r = generate(model, rows, {
+  const r = generate(model, choiceRows(req), {
     maxNewTokens: req.maxTokens,
     temperature: req.temperature,
     topP: req.topP,

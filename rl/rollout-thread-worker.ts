@@ -1,7 +1,7 @@
 /**
  * The rollout thread (rl/rollout-thread.ts): a replica of the policy on the backend generation
  * picks for its size; takes the policy's weights when they change and answers completions with
- * in-process engine's `generate()` call (for a slice of a rollout's rows, their own random streams).
+ * the in-process engine's `generate()` call (for a slice of a rollout's rows, on their own random streams).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '../engine/tf.ts';

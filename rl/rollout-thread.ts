@@ -35,6 +35,7 @@ import { WASM_GENERATION_MAX_PARAMS } from '../engine/backend.ts';
 import type { CausalLM } from '../engine/model.ts';
 import type { ModelConfig } from '../engine/config.ts';
 import type { TokenCompletion, TokenCompletionRequest, TokenCompletions } from '../evaluation/backend.ts';
+import { choiceRows } from '../evaluation/completions.ts';
 
 export type ToReplica =
   | { type: 'weights'; names: string[]; shapes: number[][]; data: Float32Array[] }
@@ -146,7 +147,8 @@ class Replica {
     this.ready.catch(() => {}); // awaited by each slice
   }
 
-  async complete(policy: CausalLM, req: TokenCompletionRequest, firstRow: number): Promise<TokenCompletion[]> {
+  /** One slice; `weights`: the policy's variables' data, in `policy.params` order, sent if this replica holds others. */
+  async complete(policy: CausalLM, weights: () => Float32Array[], req: TokenCompletionRequest, firstRow: number): Promise<TokenCompletion[]> {
     // The thread keeps the process alive while a slice waits on it (its start included).
     this.worker.ref();
     try {
@@ -156,17 +158,18 @@ class Replica {
       if (this.pending.size === 0) this.worker.unref();
       throw err;
     }
-    this.syncWeights(policy);
+    this.syncWeights(policy, weights);
     const id = this.nextId++;
     const result = new Promise<TokenCompletion[]>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.worker.postMessage({ type: 'complete', id, req, firstRow } satisfies ToReplica);
     return result;
   }
 
-  private syncWeights(policy: CausalLM): void {
+  private syncWeights(policy: CausalLM, weights: () => Float32Array[]): void {
     const vars = [...policy.params.values()];
     if (vars.length === this.sent.length && vars.every((v, i) => v.dataId === this.sent[i])) return;
-    const data = vars.map((v) => (v.dataSync() as Float32Array).slice());
+    // A copy of its own, handed over to the thread.
+    const data = weights().map((d) => d.slice());
     const msg: ToReplica = { type: 'weights', names: [...policy.params.keys()], shapes: vars.map((v) => v.shape), data };
     this.worker.postMessage(msg, data.map((d) => d.buffer));
     this.sent = vars.map((v) => v.dataId);
@@ -199,17 +202,20 @@ export function rolloutThread(policy: CausalLM, opts: { padTokenId?: number; row
     replicas: () => replicas.length,
     async complete(req) {
       // Row k of the rollout is choice k (prompt-major); a slice asks for its rows with n = 1.
-      const rows = req.prompts.flatMap((p) => new Array<number[]>(req.n).fill(p));
+      const rows = choiceRows(req);
       const slices = rolloutSlices(rows.length);
       const use = Math.min(limit, slices.length);
       while (replicas.length < use) replicas.push(new Replica(init));
+      // The policy's weights, read once for the replicas that need them (it does not change during a rollout).
+      let snapshot: Float32Array[] | undefined;
+      const weights = () => (snapshot ??= [...policy.params.values()].map((v) => v.dataSync() as Float32Array));
       // Replica j samples slices j, j + use, ... one after another, the replicas at once.
       const parts = await Promise.all(replicas.slice(0, use).map(async (replica, j) => {
         const got: TokenCompletion[][] = [];
         for (let i = j; i < slices.length; i += use) {
           const [start, end] = slices[i];
           const part = slices.length === 1 ? req : { ...req, prompts: rows.slice(start, end), n: 1 };
-          got.push(await replica.complete(policy, part, start));
+          got.push(await replica.complete(policy, weights, part, start));
         }
         return got;
       }));
